@@ -1,0 +1,17 @@
+using System.Text.Json;
+
+namespace RunSaga.Contracts;
+
+/// <summary>
+/// One scraped record inside <see cref="ItemsScraped"/>, identified within its source by <see cref="Key"/>.
+/// An item carrying <see cref="Error"/> keeps the item's previous content and marks it <c>error</c>.
+/// </summary>
+public sealed record ScrapedItem
+{
+    public string? Key { get; init; }
+    public string? Title { get; init; }
+    public string? Url { get; init; }
+    /// <summary>Any JSON object; anything else (array, string, number) rejects the item.</summary>
+    public JsonElement? Data { get; init; }
+    public string? Error { get; init; }
+}

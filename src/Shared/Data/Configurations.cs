@@ -1,0 +1,105 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace RunSaga.Shared.Data;
+
+internal sealed class RunStateConfiguration : IEntityTypeConfiguration<RunState>
+{
+    public void Configure(EntityTypeBuilder<RunState> builder)
+    {
+        builder.ToTable("runs");
+        builder.HasKey(x => x.CorrelationId);
+        builder.Property(x => x.CorrelationId).HasColumnName("id");
+        builder.Property(x => x.CurrentState).HasColumnName("saga_state").HasMaxLength(32).IsRequired();
+        builder.Property(x => x.Status).HasMaxLength(16).IsRequired();
+        builder.Property(x => x.Version).IsConcurrencyToken();
+        builder.Property(x => x.Source).HasMaxLength(256);
+        builder.Property(x => x.ProcessType).HasMaxLength(32).IsRequired();
+        builder.Property(x => x.IdempotencyKey).HasMaxLength(512);
+        builder.Property(x => x.BatchIds).HasColumnType("text[]");
+        builder.Property(x => x.Metrics).HasColumnType("jsonb").IsRequired();
+        builder.Property(x => x.Metadata).HasColumnType("jsonb");
+
+        builder.HasIndex(x => x.IdempotencyKey).IsUnique().HasFilter("idempotency_key IS NOT NULL");
+        builder.HasIndex(x => new { x.Source, x.CreatedAt });
+        builder.HasIndex(x => new { x.Status, x.CreatedAt });
+        // The deadline watcher scans only open runs with a deadline.
+        builder.HasIndex(x => x.FlushDeadline).HasFilter("flush_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
+        builder.HasIndex(x => x.RunDeadline).HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
+    }
+}
+
+internal sealed class StagedItemConfiguration : IEntityTypeConfiguration<StagedItem>
+{
+    public void Configure(EntityTypeBuilder<StagedItem> builder)
+    {
+        builder.ToTable("staged_items");
+        builder.HasKey(x => new { x.RunId, x.Key });
+        builder.Property(x => x.Data).HasColumnType("jsonb");
+    }
+}
+
+internal sealed class StagedBatchConfiguration : IEntityTypeConfiguration<StagedBatch>
+{
+    public void Configure(EntityTypeBuilder<StagedBatch> builder)
+    {
+        builder.ToTable("staged_batches");
+        builder.HasKey(x => new { x.RunId, x.BatchId });
+        builder.Property(x => x.Rejections).HasColumnType("jsonb");
+    }
+}
+
+internal sealed class FlushRequestConfiguration : IEntityTypeConfiguration<FlushRequest>
+{
+    public void Configure(EntityTypeBuilder<FlushRequest> builder)
+    {
+        builder.ToTable("flush_requests");
+        builder.HasKey(x => x.RunId);
+    }
+}
+
+internal sealed class ProjectConfiguration : IEntityTypeConfiguration<Project>
+{
+    public void Configure(EntityTypeBuilder<Project> builder)
+    {
+        builder.ToTable("projects", t => t.HasCheckConstraint("ck_projects_status", "status IN ('ok', 'error')"));
+        builder.HasKey(x => new { x.Source, x.Key });
+        builder.Property(x => x.Data).HasColumnType("jsonb");
+        builder.Property(x => x.Status).HasMaxLength(8);
+        builder.HasIndex(x => x.LastUpdatedByRunId);
+    }
+}
+
+internal sealed class ProjectLineageConfiguration : IEntityTypeConfiguration<ProjectLineage>
+{
+    public void Configure(EntityTypeBuilder<ProjectLineage> builder)
+    {
+        builder.ToTable("project_lineage", t => t.HasCheckConstraint(
+            "ck_project_lineage_change", "change IN ('created', 'updated', 'errored', 'deleted')"));
+        builder.HasKey(x => x.Id);
+        builder.Property(x => x.Id).UseIdentityAlwaysColumn();
+        builder.Property(x => x.Change).HasMaxLength(8);
+        // "History of one item" and "what did run X change".
+        builder.HasIndex(x => new { x.Source, x.Key, x.Id });
+        builder.HasIndex(x => new { x.RunId, x.Change });
+    }
+}
+
+internal sealed class RunPromotionConfiguration : IEntityTypeConfiguration<RunPromotion>
+{
+    public void Configure(EntityTypeBuilder<RunPromotion> builder)
+    {
+        builder.ToTable("run_promotions");
+        builder.HasKey(x => x.RunId);
+    }
+}
+
+internal sealed class RunLineageConfiguration : IEntityTypeConfiguration<RunLineage>
+{
+    public void Configure(EntityTypeBuilder<RunLineage> builder)
+    {
+        builder.ToTable("run_lineage");
+        builder.HasKey(x => x.RunId);
+        builder.Property(x => x.BatchIds).HasColumnType("text[]");
+    }
+}

@@ -1,0 +1,105 @@
+namespace RunSaga.Shared.Data;
+
+// Row types for the tables the pipeline writes with set-based SQL. EF maps them so that migrations own
+// the schema and operators can query them; the hot path never loads them row by row.
+
+/// <summary>One staged item: one row per run and key; the last staged copy of a repeated key wins.</summary>
+public sealed class StagedItem
+{
+    public Guid RunId { get; set; }
+    public string Key { get; set; } = null!;
+    public string BatchId { get; set; } = null!;
+    public string? Title { get; set; }
+    public string? Url { get; set; }
+    public string? Data { get; set; }
+    public string? Error { get; set; }
+    public string ContentHash { get; set; } = null!;
+    public DateTime StagedAt { get; set; }
+}
+
+/// <summary>One staged batch: one row per run and batch id, so a redelivered batch is a no-op.</summary>
+public sealed class StagedBatch
+{
+    public Guid RunId { get; set; }
+    public string BatchId { get; set; } = null!;
+    /// <summary>Items in the message, valid or not: what the scraper's <c>totalItems</c> counts.</summary>
+    public int ItemCount { get; set; }
+    /// <summary>Keys this batch added to the run (new rows in <c>staged_items</c>).</summary>
+    public int StagedCount { get; set; }
+    /// <summary>Items that repeated a key already staged in this run (in this batch or an earlier one).</summary>
+    public int DuplicateCount { get; set; }
+    public int RejectedCount { get; set; }
+    /// <summary>JSON array of <c>{key, reason}</c> for the rejected items.</summary>
+    public string Rejections { get; set; } = "[]";
+    public DateTime StagedAt { get; set; }
+}
+
+/// <summary>The flush the saga asked for: what the scraper announced.</summary>
+public sealed class FlushRequest
+{
+    public Guid RunId { get; set; }
+    public int ExpectedItems { get; set; }
+    public int ExpectedBatches { get; set; }
+    public DateTime RequestedAt { get; set; }
+}
+
+/// <summary>The current state of one item of a source, with its lineage.</summary>
+public sealed class Project
+{
+    public string Source { get; set; } = null!;
+    public string Key { get; set; } = null!;
+    public string? Title { get; set; }
+    public string? Url { get; set; }
+    public string? Data { get; set; }
+    public string ContentHash { get; set; } = null!;
+    public string Status { get; set; } = "ok";
+    public string? Error { get; set; }
+    public Guid CreatedByRunId { get; set; }
+    public Guid LastUpdatedByRunId { get; set; }
+    public Guid LastConfirmedRunId { get; set; }
+    public string BatchId { get; set; } = null!;
+    public DateTime FirstSeenAt { get; set; }
+    public DateTime LastSeenAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>Append-only: one row per change of one item.</summary>
+public sealed class ProjectLineage
+{
+    public long Id { get; set; }
+    public string Source { get; set; } = null!;
+    public string Key { get; set; } = null!;
+    public Guid RunId { get; set; }
+    public string? BatchId { get; set; }
+    /// <summary><c>created</c>, <c>updated</c>, <c>errored</c> or <c>deleted</c>.</summary>
+    public string Change { get; set; } = null!;
+    public string? ContentHash { get; set; }
+    public DateTime RecordedAt { get; set; }
+}
+
+/// <summary>Written in the promotion transaction: marks the run promoted and keeps its counts.</summary>
+public sealed class RunPromotion
+{
+    public Guid RunId { get; set; }
+    public string Source { get; set; } = null!;
+    public int Inserted { get; set; }
+    public int Updated { get; set; }
+    public int Unchanged { get; set; }
+    public int Errored { get; set; }
+    public DateTime PromotedAt { get; set; }
+}
+
+/// <summary>The run's lineage summary (seed 004): what it discovered, updated, errored, and from which batches.</summary>
+public sealed class RunLineage
+{
+    public Guid RunId { get; set; }
+    public string Source { get; set; } = null!;
+    public string ProcessType { get; set; } = null!;
+    public int Discovered { get; set; }
+    public int Updated { get; set; }
+    public int Deleted { get; set; }
+    public int Errored { get; set; }
+    public int Unchanged { get; set; }
+    public List<string> BatchIds { get; set; } = [];
+    public DateTime StampedAt { get; set; }
+}

@@ -1,0 +1,69 @@
+using MassTransit;
+
+namespace RunSaga.Shared.Data;
+
+/// <summary>
+/// One run: the run saga's instance and the run ledger's row (<c>runsaga.runs</c>). Finished runs are
+/// kept; the saga table is the ledger. <see cref="CurrentState"/> is the saga's internal state and
+/// <see cref="Status"/> the public one (see <see cref="RunStatus"/>).
+/// </summary>
+public sealed class RunState : SagaStateMachineInstance, ISagaVersion
+{
+    private string currentState = RunStatus.Initial;
+
+    public Guid CorrelationId { get; set; }
+
+    /// <summary>Incremented on every write; with the row lock it is belt and braces.</summary>
+    public int Version { get; set; }
+
+    public string CurrentState
+    {
+        get => currentState;
+        set
+        {
+            currentState = value;
+            Status = RunStatus.Public(value);
+        }
+    }
+
+    public string Status { get; set; } = RunStatus.Queued;
+    public string? Source { get; set; }
+    public string ProcessType { get; set; } = Data.ProcessType.Ingestion;
+    public string? IdempotencyKey { get; set; }
+    public string? InputVersion { get; set; }
+    public string? PipelineVersion { get; set; }
+    public string? RequestedBy { get; set; }
+    public string? FolderName { get; set; }
+
+    public DateTime CreatedAt { get; set; }
+    public DateTime? RequestedAt { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public DateTime? FlushedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
+    public DateTime? FailedAt { get; set; }
+
+    /// <summary>When the flush (or an unidentified run) stops waiting; read by the deadline watcher.</summary>
+    public DateTime? FlushDeadline { get; set; }
+    /// <summary>When the run fails with RUN_TIMEOUT unless it reached <c>Flushed</c>.</summary>
+    public DateTime? RunDeadline { get; set; }
+
+    public int? ExpectedItems { get; set; }
+    public int? ExpectedBatches { get; set; }
+    public int? StagedItems { get; set; }
+    public int? StagedBatches { get; set; }
+    public int? RejectedItems { get; set; }
+    public int? Inserted { get; set; }
+    public int? Updated { get; set; }
+    public int? Unchanged { get; set; }
+    public int? Errored { get; set; }
+
+    public string? ErrorCode { get; set; }
+    public string? ErrorMessage { get; set; }
+    public string? ErrorDetail { get; set; }
+
+    public List<string> BatchIds { get; set; } = [];
+    /// <summary>JSON array of step records <c>{name, status, started_at, finished_at, error, ...}</c>.</summary>
+    public string Metrics { get; set; } = "[]";
+    /// <summary>JSON object of the requester's metadata.</summary>
+    public string? Metadata { get; set; }
+}

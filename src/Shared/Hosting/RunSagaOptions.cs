@@ -1,0 +1,36 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+
+namespace RunSaga.Shared.Hosting;
+
+/// <summary>
+/// The pipeline's knobs, read from configuration keys named as the product documents them
+/// (environment variables <c>FLUSH_TIMEOUT=00:05:00</c> and so on) and validated at start.
+/// </summary>
+public sealed class RunSagaOptions
+{
+    /// <summary>How long a requested flush waits for missing batches before FLUSH_INCOMPLETE.</summary>
+    [ConfigurationKeyName("FLUSH_TIMEOUT")]
+    [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
+    public TimeSpan FlushTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a run may take to reach Flushed before RUN_TIMEOUT.</summary>
+    [ConfigurationKeyName("RUN_TIMEOUT")]
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan RunTimeout { get; set; } = TimeSpan.FromHours(6);
+
+    /// <summary>How often the deadline watcher looks for passed deadlines.</summary>
+    [ConfigurationKeyName("DEADLINE_POLL_INTERVAL")]
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan DeadlinePollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>A batch with more items than this is rejected whole (BATCH_TOO_LARGE).</summary>
+    [ConfigurationKeyName("MAX_BATCH_ITEMS")]
+    [Range(1, 1_000_000)]
+    public int MaxBatchItems { get; set; } = 10_000;
+
+    /// <summary>A batch whose message body is larger than this is rejected whole (BATCH_TOO_LARGE).</summary>
+    [ConfigurationKeyName("MAX_BATCH_BYTES")]
+    [Range(1024, 512 * 1024 * 1024)]
+    public int MaxBatchBytes { get; set; } = 8 * 1024 * 1024;
+}

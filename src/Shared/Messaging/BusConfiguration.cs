@@ -1,0 +1,67 @@
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace RunSaga.Shared.Messaging;
+
+/// <summary>The RabbitMQ bus both hosts share: connection, serializers, telemetry and endpoint wiring.</summary>
+public static class BusConfiguration
+{
+    public const string DefaultRabbitMqUri = "amqp://guest:guest@localhost:5672/";
+
+    public static Uri RabbitMqUri(IConfiguration configuration) =>
+        new(configuration.GetConnectionString("RabbitMq") is { Length: > 0 } value ? value : DefaultRabbitMqUri);
+
+    /// <summary>
+    /// MassTransit 8.5 reports usage telemetry to an outside host by default. RunSaga turns it off unless an
+    /// operator sets <c>MASSTRANSIT_USAGE_TELEMETRY=true</c>.
+    /// </summary>
+    public static void ApplyTelemetryChoice(this IBusRegistrationConfigurator bus, IConfiguration configuration)
+    {
+        if (!string.Equals(configuration["MASSTRANSIT_USAGE_TELEMETRY"], "true", StringComparison.OrdinalIgnoreCase))
+        {
+            bus.DisableUsageTelemetry();
+        }
+    }
+
+    public static void UsingRunSagaRabbitMq(this IBusRegistrationConfigurator bus, IConfiguration configuration)
+    {
+        bus.ApplyTelemetryChoice(configuration);
+        bus.UsingRabbitMq((context, cfg) =>
+        {
+            var uri = RabbitMqUri(configuration);
+            cfg.Host(uri, host =>
+            {
+                var userInfo = Uri.UnescapeDataString(uri.UserInfo).Split(':', 2);
+                if (userInfo is [{ Length: > 0 } user, var password])
+                {
+                    host.Username(user);
+                    host.Password(password);
+                }
+
+                host.PublisherConfirmation = true;
+            });
+            cfg.ConfigureRunSagaSerialization(context);
+            cfg.ConfigureEndpoints(context);
+        });
+    }
+
+    /// <summary>
+    /// The envelope (application/vnd.masstransit+json) stays the default; plain JSON is accepted only when it
+    /// names its type (<see cref="RequireMessageTypeFilter{T}"/>).
+    /// </summary>
+    public static void ConfigureRunSagaSerialization(this IBusFactoryConfigurator cfg, IRegistrationContext context)
+    {
+        cfg.UseRawJsonDeserializer(RawSerializerOptions.Default, isDefault: false);
+        cfg.UseConsumeFilter(typeof(RequireMessageTypeFilter<>), context);
+    }
+
+    /// <summary>Waits for the broker at start so a publish never goes to an exchange not yet declared.</summary>
+    public static IServiceCollection AddRunSagaBusHostOptions(this IServiceCollection services) =>
+        services.Configure<MassTransitHostOptions>(options =>
+        {
+            options.WaitUntilStarted = true;
+            options.StartTimeout = TimeSpan.FromSeconds(60);
+            options.StopTimeout = TimeSpan.FromSeconds(30);
+        });
+}
