@@ -11,4 +11,12 @@ public sealed record FlushConfirmed
     /// <summary>Distinct valid item keys staged for the run.</summary>
     public int StagedItems { get; init; }
     public int StagedBatches { get; init; }
+    /// <summary>Items refused one by one (no key, key too long, data not an object, …).</summary>
+    public int RejectedItems { get; init; }
+    /// <summary>Items that repeated a key already staged in the run (the last copy staged wins).</summary>
+    public int DuplicateItems { get; init; }
+    /// <summary>The run's batch ids, sorted.</summary>
+    public IReadOnlyList<string> BatchIds { get; init; } = [];
+    /// <summary>The first rejections (at most 100) with their reasons.</summary>
+    public IReadOnlyList<ItemRejection> Rejections { get; init; } = [];
 }

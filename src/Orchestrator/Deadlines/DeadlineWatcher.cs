@@ -1,0 +1,69 @@
+using MassTransit;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using RunSaga.Contracts;
+using RunSaga.Shared.Hosting;
+
+namespace RunSaga.Orchestrator.Deadlines;
+
+/// <summary>
+/// Turns passed run deadlines into <see cref="RunDeadlinePassed"/> events. The deadlines live in the run's
+/// own row (<c>flush_deadline</c>, <c>run_deadline</c>), written in the saga's transaction, so they survive
+/// a restart of every process; RabbitMQ here has no delayed-message plugin and MassTransit's schedulers
+/// need one or an extra package. A deadline is republished every poll until the saga has acted on it; the
+/// saga checks the deadline itself, so a repeat or a stale event changes nothing.
+/// </summary>
+public sealed class DeadlineWatcher(
+    NpgsqlDataSource dataSource,
+    IBus bus,
+    IOptions<RunSagaOptions> options,
+    ILogger<DeadlineWatcher> logger) : BackgroundService
+{
+    private const string DueSql = """
+        SELECT id, source, CASE WHEN run_deadline <= now() THEN 'run' ELSE 'flush' END
+        FROM runsaga.runs
+        WHERE status NOT IN ('Completed', 'Failed')
+          AND (flush_deadline <= now() OR run_deadline <= now())
+        ORDER BY id
+        LIMIT 1000
+        """;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.DeadlinePollInterval);
+        do
+        {
+            try
+            {
+                await PublishPassedDeadlines(stoppingToken);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException && !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "Could not check run deadlines; retrying in {Interval}. Is PostgreSQL reachable?", options.Value.DeadlinePollInterval);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    internal async Task<int> PublishPassedDeadlines(CancellationToken cancellationToken)
+    {
+        var due = new List<(Guid RunId, string? Source, string Deadline)>();
+        await using (var command = dataSource.CreateCommand(DueSql))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                due.Add((reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2)));
+            }
+        }
+
+        foreach (var (runId, source, deadline) in due)
+        {
+            using var scope = RunLogScope.Begin(runId, source);
+            logger.LogInformation("The run's {Deadline} deadline has passed", deadline);
+            await bus.Publish(new RunDeadlinePassed { RunId = runId, Deadline = deadline }, cancellationToken);
+        }
+
+        return due.Count;
+    }
+}

@@ -1,0 +1,45 @@
+using MassTransit;
+using RunSaga.Orchestrator.Database;
+using RunSaga.Orchestrator.Deadlines;
+using RunSaga.Orchestrator.Health;
+using RunSaga.Orchestrator.Runs;
+using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
+using RunSaga.Shared.Messaging;
+
+namespace RunSaga.Orchestrator;
+
+public static class OrchestratorSetup
+{
+    public static WebApplicationBuilder AddOrchestrator(this WebApplicationBuilder builder)
+    {
+        builder.AddRunSagaLogging("orchestrator");
+        builder.Services
+            .AddRunSagaOptions()
+            .AddRunSagaDatabase(builder.Configuration)
+            .AddRunSagaBusHostOptions()
+            .AddRunSagaHealthChecks();
+
+        // Registered before the bus so the schema exists before the first message is consumed.
+        builder.Services.AddHostedService<MigrationHostedService>();
+        builder.Services.AddMassTransit(bus =>
+        {
+            bus.AddRunSaga();
+            bus.UsingRunSagaRabbitMq(builder.Configuration);
+        });
+        builder.Services.AddHostedService<DeadlineWatcher>();
+        return builder;
+    }
+
+    /// <summary><c>migrate</c>: apply the migrations and exit (0 on success).</summary>
+    public static async Task<int> RunMigrateCommand(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        builder.AddRunSagaLogging("migrate");
+        builder.Services.AddRunSagaDatabase(builder.Configuration);
+        using var host = builder.Build();
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RunSaga.Migrate");
+        await MigrationRunner.Migrate(host.Services, logger, CancellationToken.None);
+        return 0;
+    }
+}

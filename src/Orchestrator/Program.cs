@@ -1,0 +1,18 @@
+using RunSaga.Orchestrator;
+using RunSaga.Orchestrator.Health;
+
+if (args is ["migrate", ..])
+{
+    return await OrchestratorSetup.RunMigrateCommand(args[1..]);
+}
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddOrchestrator();
+
+var app = builder.Build();
+app.MapRunSagaHealth();
+await app.RunAsync();
+return 0;
+
+/// <summary>Entry point, visible to tests that host the Orchestrator.</summary>
+public partial class Program;

@@ -1,0 +1,26 @@
+using MassTransit;
+using RunSaga.Shared.Data;
+using RunSaga.Shared.Messaging;
+
+namespace RunSaga.Orchestrator.Runs;
+
+/// <summary>
+/// The saga's endpoint: transient database errors (a lost insert race, a deadlock) are retried in a new
+/// transaction; the in-memory outbox holds every message the saga publishes or sends until its transaction
+/// has committed, so nobody acts on a state change that was rolled back.
+/// </summary>
+public sealed class RunStateDefinition : SagaDefinition<RunState>
+{
+    public RunStateDefinition()
+    {
+        EndpointName = QueueNames.Runs;
+        ConcurrentMessageLimit = 16;
+    }
+
+    protected override void ConfigureSaga(
+        IReceiveEndpointConfigurator endpointConfigurator, ISagaConfigurator<RunState> sagaConfigurator, IRegistrationContext context)
+    {
+        endpointConfigurator.UseRunSagaRetry();
+        endpointConfigurator.UseInMemoryOutbox(context);
+    }
+}

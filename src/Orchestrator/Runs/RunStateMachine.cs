@@ -1,0 +1,359 @@
+using System.Globalization;
+using System.Text.Json;
+using MassTransit;
+using Microsoft.Extensions.Options;
+using RunSaga.Contracts;
+using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
+using RunSaga.Shared.Messaging;
+
+namespace RunSaga.Orchestrator.Runs;
+
+/// <summary>
+/// The run lifecycle: <c>Queued → Running → Flushed → Completed</c>, or <c>Failed</c> from any state that is
+/// not final. Two internal waiting states map onto public statuses: <c>AwaitingStart</c> (shown as Queued:
+/// a completion arrived for a run nobody has requested or started yet) and <c>Flushing</c> (shown as
+/// Running: the scrape is complete, the flush check waits for batches). Finished runs are kept: this
+/// table is the run ledger. Events that mean nothing in the current state are logged and ignored.
+/// </summary>
+public sealed class RunStateMachine : MassTransitStateMachine<RunState>
+{
+    private readonly RunSagaOptions options;
+    private readonly ILogger<RunStateMachine> logger;
+
+    public RunStateMachine(IOptions<RunSagaOptions> options, ILogger<RunStateMachine> logger)
+    {
+        this.options = options.Value;
+        this.logger = logger;
+
+        InstanceState(x => x.CurrentState);
+
+        // A request is the same run when it names the same run id or repeats a known idempotency key.
+        Event(() => RunRequested, x =>
+        {
+            x.CorrelateBy((run, context) => run.CorrelationId == context.Message.RunId
+                || (context.Message.IdempotencyKey != null && run.IdempotencyKey == context.Message.IdempotencyKey));
+            x.SelectId(context => context.Message.RunId);
+        });
+        Event(() => RunStarted, x => CreateOnFirstSight(x, m => m.RunId));
+        Event(() => ScrapeCompleted, x => CreateOnFirstSight(x, m => m.RunId));
+        Event(() => ScrapeFailed, x => CreateOnFirstSight(x, m => m.RunId));
+        Event(() => BatchRejected, x => CreateOnFirstSight(x, m => m.RunId));
+        Event(() => FlushConfirmed, x => ExistingOnly(x, m => m.RunId));
+        Event(() => FlushFailed, x => ExistingOnly(x, m => m.RunId));
+        Event(() => ProjectsUpserted, x => ExistingOnly(x, m => m.RunId));
+        Event(() => LineageStamped, x => ExistingOnly(x, m => m.RunId));
+        Event(() => PromotionFaulted, x => ExistingOnly(x, m => m.Message.RunId));
+        Event(() => DeadlinePassed, x => ExistingOnly(x, m => m.RunId));
+
+        OnUnhandledEvent(IgnoreLateEvent);
+
+        Initially(
+            When(RunRequested)
+                .Then(context => ApplyRequest(context.Saga, context.Message))
+                .IfElse(context => ProcessType.IsKnown(context.Saga.ProcessType),
+                    valid => valid
+                        .TransitionTo(Queued)
+                        .Publish(context => Accepted(context.Saga, context.Message))
+                        .Then(context => Log(context.Saga, "Run requested by {RequestedBy}", context.Saga.RequestedBy ?? "-")),
+                    invalid => invalid.FailRun(this, InvalidProcessType)),
+            When(RunStarted)
+                .Then(context => ApplyStart(context.Saga, context.Message))
+                .IfElse(context => ProcessType.IsKnown(context.Saga.ProcessType),
+                    valid => valid
+                        .TransitionTo(Running)
+                        .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType)),
+                    invalid => invalid.FailRun(this, InvalidProcessType)),
+            When(ScrapeCompleted)
+                .Then(context => RecordCompletion(context.Saga, context.Message))
+                .Then(context => context.Saga.FlushDeadline = DateTime.UtcNow + this.options.FlushTimeout)
+                .Then(context => Log(context.Saga, "Scrape completed for a run nobody has requested or started yet; waiting {Timeout} for it", this.options.FlushTimeout))
+                .TransitionTo(AwaitingStart),
+            When(ScrapeFailed).FailRun(this, ScraperError),
+            When(BatchRejected).FailRun(this, Rejected));
+
+        During(AwaitingStart,
+            When(RunRequested)
+                .Then(context => ApplyRequest(context.Saga, context.Message))
+                .Publish(context => Accepted(context.Saga, context.Message))
+                .RequestFlush(this),
+            When(RunStarted)
+                .Then(context => ApplyStart(context.Saga, context.Message))
+                .RequestFlush(this),
+            When(ScrapeFailed).FailRun(this, ScraperError),
+            When(BatchRejected).FailRun(this, Rejected),
+            When(DeadlinePassed, context => FlushDeadlinePassed(context.Saga))
+                .FailRun(this, _ => new RunError(ErrorCodes.RunNeverIdentified,
+                    $"No RunRequested or RunStarted named this run within {this.options.FlushTimeout}; "
+                    + "the scraper must publish one of them (with the source) for the run to proceed.")));
+
+        During(Queued,
+            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)),
+            When(RunStarted)
+                .Then(context => ApplyStart(context.Saga, context.Message))
+                .TransitionTo(Running)
+                .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType)),
+            When(ScrapeCompleted)
+                .Then(context => RecordCompletion(context.Saga, context.Message))
+                .RequestFlush(this),
+            When(ScrapeFailed).FailRun(this, ScraperError),
+            When(BatchRejected).FailRun(this, Rejected),
+            When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut));
+
+        During(Running,
+            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)),
+            When(ScrapeCompleted)
+                .Then(context => RecordCompletion(context.Saga, context.Message))
+                .RequestFlush(this),
+            When(ScrapeFailed).FailRun(this, ScraperError),
+            When(BatchRejected).FailRun(this, Rejected),
+            When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut));
+
+        During(Flushing,
+            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)),
+            When(FlushConfirmed, context => ProcessType.IsFull(context.Saga.ProcessType) && context.Message.StagedItems == 0)
+                .Then(context => RecordFlush(context.Saga, context.Message))
+                .FailRun(this, _ => new RunError(ErrorCodes.NoItems,
+                    "A full run flushed zero items; promoting it could look like every item was removed. "
+                    + "Check the scraper's output; use process type 'sync' for runs that may legitimately be empty.")),
+            When(FlushConfirmed, context => !(ProcessType.IsFull(context.Saga.ProcessType) && context.Message.StagedItems == 0))
+                .Then(context => RecordFlush(context.Saga, context.Message))
+                .Then(context => StartStep(context.Saga, RunMetrics.Promotion))
+                .TransitionTo(Flushed)
+                .Send(QueueNames.Address(QueueNames.Promotion), context => new PromoteRun
+                {
+                    RunId = context.Saga.CorrelationId,
+                    Source = context.Saga.Source!,
+                    ProcessType = context.Saga.ProcessType,
+                })
+                .Then(context => Log(context.Saga, "Flushed: {StagedItems} items in {StagedBatches} batches staged; promoting",
+                    context.Saga.StagedItems, context.Saga.StagedBatches)),
+            When(FlushFailed).FailRun(this, context => new RunError(context.Message.ErrorCode, context.Message.ErrorMessage)),
+            When(ScrapeFailed).FailRun(this, ScraperError),
+            When(BatchRejected).FailRun(this, Rejected),
+            When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut),
+            When(DeadlinePassed, context => !RunDeadlinePassed(context.Saga) && FlushDeadlinePassed(context.Saga))
+                .FailRun(this, FlushIncomplete)
+                .Publish(context => new FlushFailed
+                {
+                    RunId = context.Saga.CorrelationId,
+                    ErrorCode = ErrorCodes.FlushIncomplete,
+                    ErrorMessage = context.Saga.ErrorMessage!,
+                }));
+
+        During(Flushed,
+            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)),
+            When(ProjectsUpserted, context => context.Saga.Inserted is null)
+                .Then(context => RecordPromotion(context.Saga, context.Message))
+                .Send(QueueNames.Address(QueueNames.Lineage), context => new StampLineage
+                {
+                    RunId = context.Saga.CorrelationId,
+                    Source = context.Saga.Source!,
+                    ProcessType = context.Saga.ProcessType,
+                }),
+            When(LineageStamped, context => context.Saga.Inserted is not null)
+                .Then(context => Complete(context.Saga))
+                .TransitionTo(Completed)
+                .Publish(context => new RunCompleted
+                {
+                    RunId = context.Saga.CorrelationId,
+                    Source = context.Saga.Source!,
+                    Inserted = context.Saga.Inserted ?? 0,
+                    Updated = context.Saga.Updated ?? 0,
+                    Unchanged = context.Saga.Unchanged ?? 0,
+                    Errored = context.Saga.Errored ?? 0,
+                })
+                .Then(context => Log(context.Saga, "Completed: {Inserted} inserted, {Updated} updated, {Unchanged} unchanged, {Errored} errored",
+                    context.Saga.Inserted, context.Saga.Updated, context.Saga.Unchanged, context.Saga.Errored)),
+            When(PromotionFaulted).FailRun(this, context => new RunError(ErrorCodes.PromotionFailed,
+                "Promoting the run's items failed and was rolled back; projects is unchanged. "
+                + "See the promotion fault in the runsaga.promotion_error queue and the Consumers log.",
+                string.Join(Environment.NewLine, context.Message.Exceptions.Select(e => $"{e.ExceptionType}: {e.Message}")))));
+
+        During(Completed, Failed,
+            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)));
+    }
+
+    public State AwaitingStart { get; } = null!;
+    public State Queued { get; } = null!;
+    public State Running { get; } = null!;
+    public State Flushing { get; } = null!;
+    public State Flushed { get; } = null!;
+    public State Completed { get; } = null!;
+    public State Failed { get; } = null!;
+
+    public Event<RunRequested> RunRequested { get; } = null!;
+    public Event<RunStarted> RunStarted { get; } = null!;
+    public Event<ScrapeCompleted> ScrapeCompleted { get; } = null!;
+    public Event<ScrapeFailed> ScrapeFailed { get; } = null!;
+    public Event<BatchRejected> BatchRejected { get; } = null!;
+    public Event<FlushConfirmed> FlushConfirmed { get; } = null!;
+    public Event<FlushFailed> FlushFailed { get; } = null!;
+    public Event<ProjectsUpserted> ProjectsUpserted { get; } = null!;
+    public Event<LineageStamped> LineageStamped { get; } = null!;
+    public Event<Fault<PromoteRun>> PromotionFaulted { get; } = null!;
+    public Event<RunDeadlinePassed> DeadlinePassed { get; } = null!;
+
+    internal TimeSpan FlushTimeout => options.FlushTimeout;
+
+    /// <summary>Events that start a run if it is not known yet: inserted with ON CONFLICT DO NOTHING.</summary>
+    private static void CreateOnFirstSight<T>(IEventCorrelationConfigurator<RunState, T> x, Func<T, Guid> runId)
+        where T : class
+    {
+        x.CorrelateById(context => runId(context.Message));
+        x.InsertOnInitial = true;
+    }
+
+    /// <summary>Events RunSaga itself produces for an existing run; for an unknown run they are dropped and logged.</summary>
+    private void ExistingOnly<T>(IEventCorrelationConfigurator<RunState, T> x, Func<T, Guid> runId)
+        where T : class
+    {
+        x.CorrelateById(context => runId(context.Message));
+        x.OnMissingInstance(missing => missing.Execute(context =>
+        {
+            using var scope = RunLogScope.Begin(runId(context.Message), null);
+            logger.LogWarning("Dropped {MessageType} for a run that does not exist", typeof(T).Name);
+        }));
+    }
+
+    private Task IgnoreLateEvent(UnhandledEventContext<RunState> context)
+    {
+        using var scope = RunLogScope.Begin(context.Saga.CorrelationId, context.Saga.Source);
+        logger.LogInformation("Ignored {Event} in state {State}: it changes nothing now", context.Event.Name, context.CurrentState.Name);
+        return context.Ignore();
+    }
+
+    internal void Log(RunState run, string template, params object?[] values)
+    {
+        using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
+        logger.LogInformation(template, values);
+    }
+
+    internal void LogFailure(RunState run)
+    {
+        using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
+        logger.LogWarning("Run failed with {ErrorCode}: {ErrorMessage}", run.ErrorCode, run.ErrorMessage);
+    }
+
+    private static void ApplyRequest(RunState run, RunRequested message)
+    {
+        var now = DateTime.UtcNow;
+        run.Source ??= message.Source;
+        run.ProcessType = message.ProcessType ?? run.ProcessType;
+        run.IdempotencyKey ??= message.IdempotencyKey;
+        run.InputVersion ??= message.InputVersion;
+        run.PipelineVersion ??= message.PipelineVersion;
+        run.RequestedBy ??= message.RequestedBy;
+        run.RequestedAt ??= now;
+        if (message.Metadata is { Count: > 0 })
+        {
+            run.Metadata = JsonSerializer.Serialize(message.Metadata);
+        }
+    }
+
+    private void ApplyStart(RunState run, RunStarted message)
+    {
+        run.Source ??= message.Source;
+        if (message.ProcessType is not null && run.RequestedAt is null)
+        {
+            run.ProcessType = message.ProcessType;
+        }
+
+        MarkStarted(run, DateTime.UtcNow);
+    }
+
+    internal void MarkStarted(RunState run, DateTime now)
+    {
+        run.StartedAt ??= now;
+        run.FolderName ??= FolderName(run.StartedAt.Value, run.CorrelationId);
+        run.RunDeadline ??= (run.CreatedAt == default ? now : run.CreatedAt) + options.RunTimeout;
+    }
+
+    private static void RecordCompletion(RunState run, ScrapeCompleted message)
+    {
+        run.ExpectedItems = message.TotalItems;
+        run.ExpectedBatches = message.TotalBatches;
+    }
+
+    private static void RecordFlush(RunState run, FlushConfirmed message)
+    {
+        var now = DateTime.UtcNow;
+        run.FlushedAt = now;
+        run.FlushDeadline = null;
+        run.RunDeadline = null;
+        run.StagedItems = message.StagedItems;
+        run.StagedBatches = message.StagedBatches;
+        run.RejectedItems = message.RejectedItems;
+        run.BatchIds = [.. message.BatchIds];
+        RunMetrics.Succeed(run, RunMetrics.Flush, now, new
+        {
+            StagedItems = message.StagedItems,
+            StagedBatches = message.StagedBatches,
+            RejectedItems = message.RejectedItems,
+            DuplicateItems = message.DuplicateItems,
+            Rejections = message.Rejections.Select(r => new { batch_id = r.BatchId, key = r.Key, reason = r.Reason }),
+        });
+    }
+
+    private static void RecordPromotion(RunState run, ProjectsUpserted message)
+    {
+        var now = DateTime.UtcNow;
+        run.Inserted = message.Inserted;
+        run.Updated = message.Updated;
+        run.Unchanged = message.Unchanged;
+        run.Errored = message.Errored;
+        RunMetrics.Succeed(run, RunMetrics.Promotion, now, new
+        {
+            message.Inserted,
+            message.Updated,
+            message.Unchanged,
+            message.Errored,
+        });
+        RunMetrics.Start(run, RunMetrics.Lineage, now);
+    }
+
+    private static void Complete(RunState run)
+    {
+        var now = DateTime.UtcNow;
+        run.CompletedAt = now;
+        RunMetrics.Succeed(run, RunMetrics.Lineage, now);
+    }
+
+    private static void StartStep(RunState run, string step) => RunMetrics.Start(run, step, DateTime.UtcNow);
+
+    private static bool RunDeadlinePassed(RunState run) => run.RunDeadline is { } deadline && deadline <= DateTime.UtcNow;
+
+    private static bool FlushDeadlinePassed(RunState run) => run.FlushDeadline is { } deadline && deadline <= DateTime.UtcNow;
+
+    private static RunAccepted Accepted(RunState run, RunRequested message) => new()
+    {
+        RunId = message.RunId,
+        Source = run.Source ?? message.Source,
+        IdempotencyKey = run.IdempotencyKey ?? message.IdempotencyKey,
+        DuplicateOf = message.RunId == run.CorrelationId ? null : run.CorrelationId,
+    };
+
+    private static string FolderName(DateTime startedAt, Guid runId) =>
+        $"{startedAt.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture)}_{runId}";
+
+    private static RunError InvalidProcessType<T>(BehaviorContext<RunState, T> context)
+        where T : class =>
+        new(ErrorCodes.InvalidProcessType,
+            $"Unknown process type '{context.Saga.ProcessType}'; use one of ingestion, sync, manual_reindex.");
+
+    private static RunError ScraperError(BehaviorContext<RunState, ScrapeFailed> context) =>
+        new(context.Message.ErrorCode ?? "SCRAPE_FAILED", context.Message.ErrorMessage ?? "The scraper reported a failure.", context.Message.ErrorDetail);
+
+    private static RunError Rejected(BehaviorContext<RunState, BatchRejected> context) =>
+        new(context.Message.ErrorCode, context.Message.ErrorMessage, $"batch {context.Message.BatchId}");
+
+    private RunError RunTimedOut(BehaviorContext<RunState, RunDeadlinePassed> context) =>
+        new(ErrorCodes.RunTimeout,
+            $"The run did not reach Flushed within RUN_TIMEOUT ({options.RunTimeout}); it was {context.Saga.Status}.");
+
+    private RunError FlushIncomplete(BehaviorContext<RunState, RunDeadlinePassed> context) =>
+        new(ErrorCodes.FlushIncomplete,
+            $"Not every announced batch was staged within FLUSH_TIMEOUT ({options.FlushTimeout}); expected "
+            + $"{context.Saga.ExpectedBatches} batches with {context.Saga.ExpectedItems} items. "
+            + "Check that the scraper published every batch (and declared the exchanges before publishing).");
+}

@@ -1,0 +1,137 @@
+using MassTransit;
+using MassTransit.Context;
+using MassTransit.Saga;
+using Microsoft.EntityFrameworkCore;
+using RunSaga.Shared.Data;
+
+namespace RunSaga.Orchestrator.SagaRepository;
+
+/// <summary>The repository's view of one message: load with a row lock, insert-if-absent, save.</summary>
+internal sealed class PostgresSagaRepositoryContext<TMessage> :
+    ConsumeContextScope<TMessage>,
+    SagaRepositoryContext<RunState, TMessage>
+    where TMessage : class
+{
+    private readonly RunSagaDbContext db;
+    private readonly ConsumeContext<TMessage> consumeContext;
+    private readonly ISagaConsumeContextFactory<RunSagaDbContext, RunState> factory;
+
+    public PostgresSagaRepositoryContext(
+        RunSagaDbContext db, ConsumeContext<TMessage> consumeContext, ISagaConsumeContextFactory<RunSagaDbContext, RunState> factory)
+        : base(consumeContext, db)
+    {
+        this.db = db;
+        this.consumeContext = consumeContext;
+        this.factory = factory;
+    }
+
+    private const string LockSql = """SELECT * FROM runsaga.runs WHERE id = {0} FOR UPDATE""";
+
+    private const string InsertSql = """
+        INSERT INTO runsaga.runs (id, version, saga_state, status, process_type, created_at, batch_ids, metrics)
+        VALUES ({0}, 0, {1}, {2}, {3}, {4}, '{}', '[]')
+        ON CONFLICT (id) DO NOTHING
+        """;
+
+    public Task<SagaConsumeContext<RunState, TMessage>> Add(RunState instance)
+    {
+        StampCreated(instance);
+        return factory.CreateSagaConsumeContext(db, consumeContext, instance, SagaConsumeContextMode.Add);
+    }
+
+    /// <summary>
+    /// Inserts the new instance unless a row with its id exists. On a duplicate it returns null (not an
+    /// exception: on PostgreSQL a failed statement would poison the transaction) and MassTransit loads the
+    /// existing row instead.
+    /// </summary>
+    public async Task<SagaConsumeContext<RunState, TMessage>> Insert(RunState instance)
+    {
+        StampCreated(instance);
+        var inserted = await db.Database.ExecuteSqlRawAsync(
+            InsertSql,
+            [instance.CorrelationId, instance.CurrentState, instance.Status, instance.ProcessType, instance.CreatedAt],
+            CancellationToken);
+        if (inserted == 0)
+        {
+            return null!;
+        }
+
+        // Our own insert holds the row lock until commit; load it tracked so the behaviour's changes are saved.
+        var row = await LockAndLoad(instance.CorrelationId)
+            ?? throw new InvalidOperationException($"Run {instance.CorrelationId} vanished right after it was inserted.");
+        return await factory.CreateSagaConsumeContext(db, consumeContext, row, SagaConsumeContextMode.Insert);
+    }
+
+    public async Task<SagaConsumeContext<RunState, TMessage>> Load(Guid correlationId)
+    {
+        var instance = await LockAndLoad(correlationId);
+        return instance is null
+            ? null!
+            : await factory.CreateSagaConsumeContext(db, consumeContext, instance, SagaConsumeContextMode.Load);
+    }
+
+    public async Task Save(SagaConsumeContext<RunState> context)
+    {
+        if (db.Entry(context.Saga).State == EntityState.Detached)
+        {
+            db.Runs.Add(context.Saga);
+        }
+
+        await db.SaveChangesAsync(CancellationToken);
+    }
+
+    public async Task Update(SagaConsumeContext<RunState> context)
+    {
+        var entry = db.Entry(context.Saga);
+        if (entry.State == EntityState.Modified)
+        {
+            context.Saga.Version++;
+        }
+
+        await db.SaveChangesAsync(CancellationToken);
+    }
+
+    public async Task Delete(SagaConsumeContext<RunState> context)
+    {
+        db.Runs.Remove(context.Saga);
+        await db.SaveChangesAsync(CancellationToken);
+    }
+
+    public Task Discard(SagaConsumeContext<RunState> context)
+    {
+        db.Entry(context.Saga).State = EntityState.Detached;
+        return Task.CompletedTask;
+    }
+
+    public Task Undo(SagaConsumeContext<RunState> context)
+    {
+        db.ChangeTracker.Clear();
+        return Task.CompletedTask;
+    }
+
+    public Task<SagaConsumeContext<RunState, T>> CreateSagaConsumeContext<T>(
+        ConsumeContext<T> consumeContext, RunState instance, SagaConsumeContextMode mode)
+        where T : class =>
+        factory.CreateSagaConsumeContext(db, consumeContext, instance, mode);
+
+    /// <summary>The run's row, locked for this transaction; the tracked copy if this transaction has it already.</summary>
+    public async Task<RunState?> LockAndLoad(Guid id)
+    {
+        var tracked = db.Runs.Local.FirstOrDefault(x => x.CorrelationId == id);
+        if (tracked is not null)
+        {
+            return tracked;
+        }
+
+        var rows = await db.Runs.FromSqlRaw(LockSql, id).ToListAsync(CancellationToken);
+        return rows.FirstOrDefault();
+    }
+
+    private static void StampCreated(RunState instance)
+    {
+        if (instance.CreatedAt == default)
+        {
+            instance.CreatedAt = DateTime.UtcNow;
+        }
+    }
+}
