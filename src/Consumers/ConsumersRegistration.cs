@@ -1,0 +1,30 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using RunSaga.Consumers.Flush;
+using RunSaga.Consumers.Lineage;
+using RunSaga.Consumers.Promotion;
+using RunSaga.Consumers.Staging;
+
+namespace RunSaga.Consumers;
+
+public static class ConsumersRegistration
+{
+    /// <summary>
+    /// The four consumers with their definitions (queue, retry, concurrency), and the SQL classes they use.
+    /// Needs the <c>NpgsqlDataSource</c> of <c>AddRunSagaDatabase</c> and the <c>RunSagaOptions</c>.
+    /// </summary>
+    public static IBusRegistrationConfigurator AddRunSagaConsumers(this IBusRegistrationConfigurator x)
+    {
+        x.TryAddSingleton<BatchStager>();
+        x.TryAddSingleton<FlushRequests>();
+        x.TryAddSingleton<RunPromoter>();
+        x.TryAddSingleton<LineageStamper>();
+
+        x.AddConsumer<StageItemsConsumer, StageItemsConsumerDefinition>();
+        x.AddConsumer<FlushRunConsumer, FlushRunConsumerDefinition>();
+        x.AddConsumer<PromoteRunConsumer, PromoteRunConsumerDefinition>();
+        x.AddConsumer<StampLineageConsumer, StampLineageConsumerDefinition>();
+        return x;
+    }
+}

@@ -1,0 +1,64 @@
+using Npgsql;
+using NpgsqlTypes;
+using RunSaga.Shared.Data;
+
+namespace RunSaga.Consumers.Lineage;
+
+/// <summary>A run's lineage summary.</summary>
+/// <param name="AlreadyStamped">The summary was recorded before; this is the recorded one.</param>
+public sealed record LineageSummary(
+    int Discovered,
+    int Updated,
+    int Deleted,
+    int Errored,
+    int Unchanged,
+    IReadOnlyList<string> BatchIds,
+    bool AlreadyStamped);
+
+/// <summary>Records a promoted run's lineage summary once; a repeat returns the recorded one.</summary>
+public sealed class LineageStamper(NpgsqlDataSource dataSource)
+{
+    public async Task<LineageSummary> StampAsync(Guid runId, string? source, string? processType, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+
+        await using (var stamp = new NpgsqlCommand(LineageSql.Stamp, connection)
+        {
+            Parameters =
+            {
+                new("run", runId),
+                new("source", NpgsqlDbType.Text) { Value = source ?? string.Empty },
+                new("process_type", NpgsqlDbType.Text) { Value = string.IsNullOrEmpty(processType) ? ProcessType.Ingestion : processType },
+            },
+        })
+        {
+            await using var reader = await stamp.ExecuteReaderAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                return Read(reader, alreadyStamped: false);
+            }
+        }
+
+        await using var stamped = new NpgsqlCommand(LineageSql.Stamped, connection) { Parameters = { new("run", runId) } };
+        await using (var reader = await stamped.ExecuteReaderAsync(cancellationToken))
+        {
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                return Read(reader, alreadyStamped: true);
+            }
+        }
+
+        throw new InvalidOperationException(
+            $"Run {runId} has no row in runsaga.run_promotions, so its lineage cannot be stamped. StampLineage must follow "
+            + "ProjectsUpserted; check the run in runsaga.runs and resend PromoteRun if its promotion was lost.");
+    }
+
+    private static LineageSummary Read(NpgsqlDataReader reader, bool alreadyStamped) => new(
+        reader.GetInt32(0),
+        reader.GetInt32(1),
+        reader.GetInt32(2),
+        reader.GetInt32(3),
+        reader.GetInt32(4),
+        reader.GetFieldValue<string[]>(5),
+        alreadyStamped);
+}

@@ -1,0 +1,65 @@
+using System.Data;
+using Npgsql;
+using RunSaga.Shared.Data;
+
+namespace RunSaga.Consumers.Promotion;
+
+/// <summary>What a promotion did to <c>projects</c>.</summary>
+/// <param name="Errored">Items that carried an error (their rows have status error).</param>
+public sealed record PromotionCounts(int Inserted, int Updated, int Unchanged, int Errored);
+
+/// <param name="AlreadyPromoted">The run was promoted before: nothing changed, the counts are the recorded ones.</param>
+public sealed record PromotionResult(PromotionCounts Counts, bool AlreadyPromoted);
+
+/// <summary>
+/// Promotes a run's staged items into <c>projects</c> with item lineage, all in one transaction: any failure
+/// rolls it back and leaves <c>projects</c> exactly as it was. Idempotent by run id.
+/// </summary>
+public sealed class RunPromoter(NpgsqlDataSource dataSource)
+{
+    public async Task<PromotionResult> PromoteAsync(Guid runId, string source, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(source);
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+
+        // Lock first, then look: a promotion of this run that held the lock has committed by now.
+        await using (var check = new NpgsqlBatch(connection, transaction)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand(AdvisoryLocks.LockSource) { Parameters = { new("source", source) } },
+                new NpgsqlBatchCommand(PromotionSql.RecordedCounts) { Parameters = { new("run", runId) } },
+            },
+        })
+        {
+            await using var reader = await check.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                var recorded = ReadCounts(reader);
+                await reader.DisposeAsync();
+                await transaction.CommitAsync(cancellationToken);
+                return new PromotionResult(recorded, AlreadyPromoted: true);
+            }
+        }
+
+        PromotionCounts counts;
+        await using (var promote = new NpgsqlCommand(PromotionSql.Promote, connection, transaction)
+        {
+            Parameters = { new("run", runId), new("source", source) },
+        })
+        {
+            await using var reader = await promote.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            counts = ReadCounts(reader);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return new PromotionResult(counts, AlreadyPromoted: false);
+    }
+
+    private static PromotionCounts ReadCounts(NpgsqlDataReader reader) =>
+        new(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetInt32(3));
+}

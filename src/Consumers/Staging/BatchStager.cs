@@ -1,0 +1,109 @@
+using System.Data;
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+using RunSaga.Consumers.Flush;
+using RunSaga.Contracts;
+
+namespace RunSaga.Consumers.Staging;
+
+/// <summary>What staging one batch did.</summary>
+/// <param name="AlreadyStaged">The batch was staged before; nothing of it was staged again.</param>
+/// <param name="Staged">Keys this batch added to the run.</param>
+/// <param name="Duplicates">Items whose key was repeated later in the batch or staged by an earlier batch.</param>
+/// <param name="Flush">The flush check after staging; null while no flush was requested for the run.</param>
+public sealed record StagingResult(
+    bool AlreadyStaged,
+    int ItemCount,
+    int Staged,
+    int Duplicates,
+    IReadOnlyList<ItemRejection> Rejections,
+    FlushStatus? Flush);
+
+/// <summary>
+/// Stages one batch, whether or not the run's saga exists yet, in one READ COMMITTED transaction: claim the
+/// batch, upsert its valid items in one statement, then the flush check. A verdict in the result may only be
+/// published after this returns (the transaction has committed by then).
+/// </summary>
+public sealed class BatchStager(NpgsqlDataSource dataSource)
+{
+    public async Task<StagingResult> StageAsync(ItemsScraped batch, CancellationToken cancellationToken)
+    {
+        var validated = BatchValidation.Validate(batch);
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+
+        var claimed = await ClaimAsync(connection, transaction, batch, validated, cancellationToken);
+        var staged = 0;
+        var duplicates = validated.DuplicatesInBatch;
+        if (claimed && validated.Items.Count > 0)
+        {
+            (staged, duplicates) = await UpsertItemsAsync(connection, transaction, batch, validated.Items, cancellationToken);
+        }
+
+        // Also for a batch staged before: a crash between that commit and the verdict's publish is recovered
+        // by the redelivery.
+        var flush = await FlushCheck.RunAsync(connection, transaction, batch.RunId, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+
+        return new StagingResult(!claimed, validated.ItemCount, staged, duplicates, validated.Rejections, flush);
+    }
+
+    private static async Task<bool> ClaimAsync(
+        NpgsqlConnection connection,
+        NpgsqlTransaction transaction,
+        ItemsScraped batch,
+        ValidatedBatch validated,
+        CancellationToken cancellationToken)
+    {
+        var rejections = JsonSerializer.Serialize(validated.Rejections.Select(r => new { key = r.Key, reason = r.Reason }));
+        await using var command = new NpgsqlCommand(StagingSql.ClaimBatch, connection, transaction)
+        {
+            Parameters =
+            {
+                new("run", batch.RunId),
+                new("batch", batch.BatchId),
+                new("item_count", validated.ItemCount),
+                new("duplicates", validated.DuplicatesInBatch),
+                new("rejected_count", validated.Rejections.Count),
+                new("rejections", NpgsqlDbType.Text) { Value = rejections },
+            },
+        };
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    private static async Task<(int Staged, int Duplicates)> UpsertItemsAsync(
+        NpgsqlConnection connection,
+        NpgsqlTransaction transaction,
+        ItemsScraped batch,
+        IReadOnlyList<ValidItem> items,
+        CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(StagingSql.UpsertItems, connection, transaction)
+        {
+            Parameters =
+            {
+                new("run", batch.RunId),
+                new("batch", batch.BatchId),
+                TextArray("keys", items.Select(x => (string?)x.Key)),
+                TextArray("titles", items.Select(x => x.Title)),
+                TextArray("urls", items.Select(x => x.Url)),
+                TextArray("data", items.Select(x => x.Data)),
+                TextArray("errors", items.Select(x => x.Error)),
+            },
+        };
+
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            throw new InvalidOperationException(
+                $"Batch {batch.BatchId} of run {batch.RunId} vanished from runsaga.staged_batches while it was being staged.");
+        }
+
+        return (reader.GetInt32(0), reader.GetInt32(1));
+    }
+
+    private static NpgsqlParameter TextArray(string name, IEnumerable<string?> values) =>
+        new(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.ToArray() };
+}

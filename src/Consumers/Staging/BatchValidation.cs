@@ -1,0 +1,130 @@
+using System.Text.Json;
+using RunSaga.Contracts;
+
+namespace RunSaga.Consumers.Staging;
+
+/// <summary>One item that will be staged: its key is valid and unique within the batch.</summary>
+/// <param name="Data">The item's JSON object as text (PostgreSQL normalises it as jsonb), or null.</param>
+public sealed record ValidItem(string Key, string? Title, string? Url, string? Data, string? Error);
+
+/// <summary>One refused item, as listed in <c>staged_batches.rejections</c>.</summary>
+public sealed record ItemRejection(string? Key, string Reason);
+
+/// <summary>A batch split into what is staged and what is not.</summary>
+/// <param name="Items">The valid items, the last occurrence of each key, sorted by key (ordinal).</param>
+/// <param name="ItemCount">Items in the message: valid, rejected and duplicates alike.</param>
+/// <param name="DuplicatesInBatch">Earlier copies of a key repeated later in the same batch.</param>
+public sealed record ValidatedBatch(
+    IReadOnlyList<ValidItem> Items,
+    IReadOnlyList<ItemRejection> Rejections,
+    int ItemCount,
+    int DuplicatesInBatch);
+
+/// <summary>
+/// Item rules: what PostgreSQL and the current-state tables can hold. A rejected item is counted and listed
+/// with its reason; the rest of its batch is staged.
+/// </summary>
+public static class BatchValidation
+{
+    public const int MaxKeyLength = 1024;
+    /// <summary>Keys in the rejection list are cut to this length.</summary>
+    public const int RejectedKeyDisplayLength = 200;
+
+    public const string MissingKey = "missing key";
+    public const string KeyTooLong = "key longer than 1024 characters";
+    public const string DataNotObject = "data must be a JSON object";
+    public const string ContainsNul = "contains a NUL character";
+    public const string NullItem = "the item is null";
+
+    public static ValidatedBatch Validate(ItemsScraped batch)
+    {
+        var items = batch.Items ?? [];
+        var rejections = new List<ItemRejection>();
+        // Last occurrence wins: a later copy replaces the earlier one in place.
+        var byKey = new Dictionary<string, ValidItem>(StringComparer.Ordinal);
+        var duplicates = 0;
+
+        foreach (var item in items)
+        {
+            if (Reject(item) is { } reason)
+            {
+                rejections.Add(new ItemRejection(DisplayKey(item?.Key), reason));
+                continue;
+            }
+
+            var valid = new ValidItem(
+                item!.Key!,
+                item.Title,
+                item.Url,
+                HasData(item.Data) ? item.Data!.Value.GetRawText() : null,
+                string.IsNullOrEmpty(item.Error) ? null : item.Error);
+            if (!byKey.TryAdd(valid.Key, valid))
+            {
+                byKey[valid.Key] = valid;
+                duplicates++;
+            }
+        }
+
+        // A stable order, so concurrent batches of one run take their row locks in the same order.
+        var staged = byKey.Values.OrderBy(x => x.Key, StringComparer.Ordinal).ToList();
+        return new ValidatedBatch(staged, rejections, items.Count, duplicates);
+    }
+
+    /// <summary>Why the item cannot be staged, or null when it can.</summary>
+    public static string? Reject(ScrapedItem? item)
+    {
+        if (item is null)
+        {
+            return NullItem;
+        }
+
+        if (string.IsNullOrWhiteSpace(item.Key))
+        {
+            return MissingKey;
+        }
+
+        if (item.Key.Length > MaxKeyLength)
+        {
+            return KeyTooLong;
+        }
+
+        // PostgreSQL text and jsonb cannot hold U+0000.
+        if (HasNul(item.Key) || HasNul(item.Title) || HasNul(item.Url) || HasNul(item.Error)
+            || (HasData(item.Data) && HasNul(item.Data!.Value)))
+        {
+            return ContainsNul;
+        }
+
+        if (HasData(item.Data) && item.Data!.Value.ValueKind != JsonValueKind.Object)
+        {
+            return DataNotObject;
+        }
+
+        return null;
+    }
+
+    private static bool HasData(JsonElement? data) =>
+        data is { ValueKind: not (JsonValueKind.Undefined or JsonValueKind.Null) };
+
+    private static bool HasNul(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal);
+
+    private static bool HasNul(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.String => HasNul(element.GetString()),
+        JsonValueKind.Object => element.EnumerateObject().Any(p => HasNul(p.Name) || HasNul(p.Value)),
+        JsonValueKind.Array => element.EnumerateArray().Any(HasNul),
+        _ => false,
+    };
+
+    /// <summary>The key as an operator reads it in the rejection list: cut short, NUL made visible (jsonb refuses it).</summary>
+    private static string? DisplayKey(string? key)
+    {
+        if (key is null)
+        {
+            return null;
+        }
+
+        var shown = key.Length > RejectedKeyDisplayLength ? key[..RejectedKeyDisplayLength] : key;
+        return shown.Replace('\0', '\u2400');
+    }
+}

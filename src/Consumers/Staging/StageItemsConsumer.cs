@@ -1,0 +1,67 @@
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using RunSaga.Consumers.Flush;
+using RunSaga.Contracts;
+using RunSaga.Shared.Hosting;
+using RunSaga.Shared.Messaging;
+
+namespace RunSaga.Consumers.Staging;
+
+/// <summary>
+/// Stages a batch of scraped items without waiting for the run's saga. A batch that breaks a whole-batch rule
+/// is refused with <see cref="BatchRejected"/>; invalid items are counted and listed, the rest is staged. When
+/// the run's flush was requested, answers with its verdict once the transaction has committed.
+/// </summary>
+public sealed class StageItemsConsumer(
+    BatchStager stager,
+    IOptions<RunSagaOptions> options,
+    ILogger<StageItemsConsumer> logger) : IConsumer<ItemsScraped>
+{
+    public async Task Consume(ConsumeContext<ItemsScraped> context)
+    {
+        var batch = context.Message;
+        if (batch.RunId == Guid.Empty)
+        {
+            throw new InvalidMessageException(
+                "An ItemsScraped message has no runId (or the empty guid); the scraper must send the runId of its run "
+                + "(a dashed guid, e.g. \"3f2504e0-4f89-11d3-9a0c-0305e82c3301\").");
+        }
+
+        using var _ = RunLogScope.Begin(batch.RunId, source: null);
+
+        var body = context.ReceiveContext.Body;
+        var bodyBytes = body.Length ?? body.GetBytes().LongLength;
+        if (BatchLimits.Check(batch, bodyBytes, options.Value) is { } rejected)
+        {
+            logger.LogWarning(
+                "batch {BatchId} refused whole ({ErrorCode}), nothing of it staged: {ErrorMessage}",
+                rejected.BatchId, rejected.ErrorCode, rejected.ErrorMessage);
+            await context.Publish(rejected, context.CancellationToken);
+            return;
+        }
+
+        var result = await stager.StageAsync(batch, context.CancellationToken);
+
+        if (result.AlreadyStaged)
+        {
+            logger.LogInformation("batch {BatchId} already staged; redelivery ignored", batch.BatchId);
+        }
+        else
+        {
+            logger.LogInformation(
+                "batch {BatchId} staged: {ItemCount} items, {Staged} new keys, {Duplicates} duplicates, {Rejected} rejected",
+                batch.BatchId, result.ItemCount, result.Staged, result.Duplicates, result.Rejections.Count);
+            if (result.Rejections.Count > 0)
+            {
+                var first = result.Rejections[0];
+                logger.LogWarning(
+                    "batch {BatchId}: {Rejected} items rejected (first: key {Key}: {Reason}); the scraper must fix them. "
+                    + "All are listed in runsaga.staged_batches.rejections for this run and batch",
+                    batch.BatchId, result.Rejections.Count, first.Key ?? "(none)", first.Reason);
+            }
+        }
+
+        await FlushVerdictLog.PublishAsync(result.Flush, context, logger, context.CancellationToken);
+    }
+}
