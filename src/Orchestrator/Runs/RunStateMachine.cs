@@ -168,7 +168,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(PromotionFaulted).FailRun(this, context => new RunError(ErrorCodes.PromotionFailed,
                 "Promoting the run's items failed and was rolled back; projects is unchanged. "
                 + "See the promotion fault in the runsaga.promotion_error queue and the Consumers log.",
-                string.Join(Environment.NewLine, context.Message.Exceptions.Select(e => $"{e.ExceptionType}: {e.Message}")))));
+                FaultDetail(context.Message))));
 
         During(Completed, Failed,
             When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)));
@@ -332,6 +332,9 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         IdempotencyKey = run.IdempotencyKey ?? message.IdempotencyKey,
         DuplicateOf = message.RunId == run.CorrelationId ? null : run.CorrelationId,
     };
+
+    private static string FaultDetail(Fault fault) =>
+        string.Join(Environment.NewLine, (fault.Exceptions ?? []).OfType<ExceptionInfo>().Select(e => $"{e.ExceptionType}: {e.Message}"));
 
     private static string FolderName(DateTime startedAt, Guid runId) =>
         $"{startedAt.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture)}_{runId}";

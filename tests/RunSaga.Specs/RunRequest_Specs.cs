@@ -1,0 +1,119 @@
+using RunSaga.Contracts;
+using RunSaga.Orchestrator.Runs;
+using RunSaga.Shared.Data;
+
+namespace RunSaga.Specs;
+
+public sealed class When_a_run_is_requested : RunSagaHarness
+{
+    protected override Task Given() => Publish(Requested(key: $"{Source}:v1:p1"));
+
+    [Fact]
+    public async Task Should_be_queued_with_the_request_recorded()
+    {
+        var run = await RunIn(m => m.Queued);
+        Assert.Equal(RunStatus.Queued, run.Status);
+        Assert.Equal(Source, run.Source);
+        Assert.Equal(ProcessType.Ingestion, run.ProcessType);
+        Assert.Equal("specs", run.RequestedBy);
+        Assert.NotNull(run.RequestedAt);
+    }
+
+    [Fact]
+    public async Task Should_publish_run_accepted_without_a_duplicate()
+    {
+        Assert.True(await WasPublished<RunAccepted>(m => m.RunId == RunId && m.DuplicateOf == null && m.Source == Source));
+    }
+}
+
+public sealed class When_a_request_repeats_a_known_idempotency_key : RunSagaHarness
+{
+    private readonly Guid secondRunId = Guid.NewGuid();
+    private string Key => $"{Source}:v1:p1";
+
+    protected override async Task Given()
+    {
+        await Publish(Requested(key: Key));
+        await RunIn(m => m.Queued);
+        await Publish(Requested(key: Key, runId: secondRunId));
+    }
+
+    [Fact]
+    public async Task Should_answer_with_the_existing_run()
+    {
+        Assert.True(await WasPublished<RunAccepted>(m => m.RunId == secondRunId && m.DuplicateOf == RunId));
+    }
+
+    [Fact]
+    public async Task Should_not_create_a_second_run()
+    {
+        Assert.True(await WasPublished<RunAccepted>(m => m.RunId == secondRunId));
+        Assert.Null(await Saga.Exists(secondRunId, m => m.Queued, TimeSpan.FromMilliseconds(300)));
+        Assert.Single(Saga.Sagas.Select(x => x.IdempotencyKey == Key));
+    }
+}
+
+public sealed class When_the_same_request_is_delivered_twice : RunSagaHarness
+{
+    protected override async Task Given()
+    {
+        await Publish(Requested());
+        await RunIn(m => m.Queued);
+        await Publish(Requested());
+    }
+
+    [Fact]
+    public async Task Should_keep_one_queued_run_and_answer_again()
+    {
+        await RunIn(m => m.Queued);
+        Assert.True(await WasPublished<RunAccepted>(m => m.RunId == RunId));
+        Assert.Single(Saga.Sagas.Select(x => x.CorrelationId == RunId));
+    }
+}
+
+public sealed class When_a_run_names_an_unknown_process_type : RunSagaHarness
+{
+    protected override Task Given() => Publish(Requested(processType: "weekly"));
+
+    [Fact]
+    public async Task Should_fail_with_invalid_process_type()
+    {
+        var run = await RunIn(m => m.Failed);
+        Assert.Equal(ErrorCodes.InvalidProcessType, run.ErrorCode);
+        Assert.True(await WasPublished<RunFailed>(m => m.RunId == RunId && m.ErrorCode == ErrorCodes.InvalidProcessType));
+    }
+}
+
+public sealed class When_a_requested_run_starts : RunSagaHarness
+{
+    protected override async Task Given()
+    {
+        await Publish(Requested(processType: ProcessType.Sync));
+        await RunIn(m => m.Queued);
+        await Publish(Started());
+    }
+
+    [Fact]
+    public async Task Should_be_running_with_a_folder_name_and_a_run_deadline()
+    {
+        var run = await RunIn(m => m.Running);
+        Assert.Equal(RunStatus.Running, run.Status);
+        Assert.Equal(ProcessType.Sync, run.ProcessType);
+        Assert.NotNull(run.StartedAt);
+        Assert.Matches($"^[0-9]{{8}}_[0-9]{{6}}_{RunId}$", run.FolderName);
+        Assert.NotNull(run.RunDeadline);
+    }
+}
+
+public sealed class When_a_run_starts_without_a_request : RunSagaHarness
+{
+    protected override Task Given() => Publish(Started(ProcessType.ManualReindex));
+
+    [Fact]
+    public async Task Should_create_the_run_in_running()
+    {
+        var run = await RunIn(m => m.Running);
+        Assert.Equal(Source, run.Source);
+        Assert.Equal(ProcessType.ManualReindex, run.ProcessType);
+    }
+}

@@ -1,0 +1,124 @@
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using RunSaga.Contracts;
+using RunSaga.Orchestrator.Runs;
+using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
+
+namespace RunSaga.Specs;
+
+/// <summary>
+/// One in-memory harness per scenario: the real run state machine and its endpoint definition on the
+/// in-memory transport with the in-memory saga repository. Assertions are filtered by run id.
+/// </summary>
+public abstract class RunSagaHarness : IAsyncLifetime
+{
+    private ServiceProvider provider = null!;
+
+    protected ITestHarness Harness { get; private set; } = null!;
+    protected ISagaStateMachineTestHarness<RunStateMachine, RunState> Saga { get; private set; } = null!;
+    protected RunStateMachine Machine => Saga.StateMachine;
+    protected Guid RunId { get; } = Guid.NewGuid();
+    protected string Source { get; } = $"spec-{Guid.NewGuid():N}"[..16];
+
+    /// <summary>Short enough that a scenario can let a deadline pass.</summary>
+    protected static readonly TimeSpan FlushTimeout = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Long unless a scenario is about the run deadline.</summary>
+    protected virtual TimeSpan RunTimeout => TimeSpan.FromHours(1);
+
+    public async Task InitializeAsync()
+    {
+        provider = new ServiceCollection()
+            .AddLogging()
+            .Configure<RunSagaOptions>(o =>
+            {
+                o.FlushTimeout = FlushTimeout;
+                o.RunTimeout = RunTimeout;
+            })
+            .AddMassTransitTestHarness(x => x.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>())
+            .BuildServiceProvider(true);
+        Harness = provider.GetRequiredService<ITestHarness>();
+        Harness.TestTimeout = TimeSpan.FromSeconds(10);
+        await Harness.Start();
+        Saga = Harness.GetSagaStateMachineHarness<RunStateMachine, RunState>();
+        await Given();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Harness.Stop();
+        await provider.DisposeAsync();
+    }
+
+    /// <summary>The scenario's preconditions.</summary>
+    protected virtual Task Given() => Task.CompletedTask;
+
+    protected Task Publish<T>(T message)
+        where T : class => Harness.Bus.Publish(message);
+
+    protected async Task<RunState> RunIn(Func<RunStateMachine, State> state, Guid? runId = null)
+    {
+        var id = runId ?? RunId;
+        var found = await Saga.Exists(id, state, TimeSpan.FromSeconds(5));
+        var instance = Saga.Sagas.Contains(id);
+        Assert.True(found.HasValue, $"run {id} did not reach {state(Machine).Name}; it is {instance?.CurrentState ?? "absent"}");
+        return instance!;
+    }
+
+    /// <summary>Waits until the saga has consumed the given event for this run.</summary>
+    protected Task<bool> Consumed<T>(Guid? runId = null)
+        where T : class =>
+        Saga.Consumed.Any<T>(x => RunIdOf(x.Context.Message) == (runId ?? RunId));
+
+    protected Task<bool> WasPublished<T>(Func<T, bool> match)
+        where T : class => Harness.Published.Any<T>(x => match(x.Context.Message));
+
+    protected Task<bool> WasSent<T>(Func<T, bool> match)
+        where T : class => Harness.Sent.Any<T>(x => match(x.Context.Message));
+
+    protected int CountPublished<T>(Func<T, bool> match)
+        where T : class => Harness.Published.Select<T>(x => match(x.Context.Message)).Count();
+
+    protected int CountSent<T>(Func<T, bool> match)
+        where T : class => Harness.Sent.Select<T>(x => match(x.Context.Message)).Count();
+
+    // The scenarios' building blocks: what a scraper and RunSaga's consumers would publish.
+    protected RunRequested Requested(string? processType = null, string? key = null, Guid? runId = null) =>
+        new() { RunId = runId ?? RunId, Source = Source, ProcessType = processType, IdempotencyKey = key, RequestedBy = "specs" };
+
+    protected RunStarted Started(string? processType = null) => new() { RunId = RunId, Source = Source, ProcessType = processType };
+
+    protected ScrapeCompleted Completed(int items, int batches) => new() { RunId = RunId, TotalItems = items, TotalBatches = batches };
+
+    protected FlushConfirmed Flushed(int items, int batches = 1) =>
+        new() { RunId = RunId, StagedItems = items, StagedBatches = batches, BatchIds = Enumerable.Range(1, batches).Select(i => $"b{i}").ToList() };
+
+    protected ProjectsUpserted Upserted() => new() { RunId = RunId, Inserted = 3, Updated = 2, Unchanged = 1, Errored = 1 };
+
+    /// <summary>Drives a fresh run to Flushed.</summary>
+    protected async Task DriveToFlushed(string? processType = null)
+    {
+        await Publish(Requested(processType));
+        await Publish(Started());
+        await RunIn(m => m.Running);
+        await Publish(Completed(10, 1));
+        await RunIn(m => m.Flushing);
+        await Publish(Flushed(10));
+        await RunIn(m => m.Flushed);
+    }
+
+    /// <summary>Drives a fresh run to Completed.</summary>
+    protected async Task DriveToCompleted()
+    {
+        await DriveToFlushed();
+        await Publish(Upserted());
+        Assert.True(await WasSent<StampLineage>(m => m.RunId == RunId));
+        await Publish(new LineageStamped { RunId = RunId });
+        await RunIn(m => m.Completed);
+    }
+
+    private static Guid RunIdOf(object message) =>
+        (Guid)(message.GetType().GetProperty("RunId")?.GetValue(message) ?? Guid.Empty);
+}
