@@ -17,7 +17,7 @@ public sealed record StagingResult(
     int ItemCount,
     int Staged,
     int Duplicates,
-    IReadOnlyList<ItemRejection> Rejections,
+    IReadOnlyList<RejectedItem> Rejections,
     FlushStatus? Flush);
 
 /// <summary>

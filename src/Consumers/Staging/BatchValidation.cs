@@ -8,7 +8,7 @@ namespace RunSaga.Consumers.Staging;
 public sealed record ValidItem(string Key, string? Title, string? Url, string? Data, string? Error);
 
 /// <summary>One refused item, as listed in <c>staged_batches.rejections</c>.</summary>
-public sealed record ItemRejection(string? Key, string Reason);
+public sealed record RejectedItem(string? Key, string Reason);
 
 /// <summary>A batch split into what is staged and what is not.</summary>
 /// <param name="Items">The valid items, the last occurrence of each key, sorted by key (ordinal).</param>
@@ -16,7 +16,7 @@ public sealed record ItemRejection(string? Key, string Reason);
 /// <param name="DuplicatesInBatch">Earlier copies of a key repeated later in the same batch.</param>
 public sealed record ValidatedBatch(
     IReadOnlyList<ValidItem> Items,
-    IReadOnlyList<ItemRejection> Rejections,
+    IReadOnlyList<RejectedItem> Rejections,
     int ItemCount,
     int DuplicatesInBatch);
 
@@ -39,7 +39,7 @@ public static class BatchValidation
     public static ValidatedBatch Validate(ItemsScraped batch)
     {
         var items = batch.Items ?? [];
-        var rejections = new List<ItemRejection>();
+        var rejections = new List<RejectedItem>();
         // Last occurrence wins: a later copy replaces the earlier one in place.
         var byKey = new Dictionary<string, ValidItem>(StringComparer.Ordinal);
         var duplicates = 0;
@@ -48,7 +48,7 @@ public static class BatchValidation
         {
             if (Reject(item) is { } reason)
             {
-                rejections.Add(new ItemRejection(DisplayKey(item?.Key), reason));
+                rejections.Add(new RejectedItem(DisplayKey(item?.Key), reason));
                 continue;
             }
 

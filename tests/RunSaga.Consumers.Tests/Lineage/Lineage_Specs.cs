@@ -1,0 +1,68 @@
+using RunSaga.Consumers.Lineage;
+using RunSaga.Consumers.Promotion;
+using RunSaga.Consumers.Tests.Infrastructure;
+using static RunSaga.Consumers.Tests.Infrastructure.Scrape;
+
+namespace RunSaga.Consumers.Tests.Lineage;
+
+public sealed class When_a_promoted_run_is_stamped(PostgresDatabase database) : IClassFixture<PostgresDatabase>
+{
+    private readonly RunPromoter promoter = new(database.DataSource);
+    private readonly LineageStamper stamper = new(database.DataSource);
+
+    [Fact]
+    public async Task Should_record_what_the_run_changed_and_from_which_batches()
+    {
+        var source = NewSource();
+        var run1 = await Runs.StageAsync(database.DataSource, ("b1", [Item("same"), Item("changed", title: "old"), Item("breaks")]));
+        await promoter.PromoteAsync(run1, source, CancellationToken.None);
+        var run2 = await Runs.StageAsync(database.DataSource,
+            ("b2", [Item("same"), Item("changed", title: "new")]),
+            ("B1", [Item("breaks", error: "timeout")]),
+            ("b10", [Item("new"), Item(null)]));
+        await promoter.PromoteAsync(run2, source, CancellationToken.None);
+
+        var summary = await stamper.StampAsync(run2, source, "sync", CancellationToken.None);
+
+        Assert.False(summary.AlreadyStamped);
+        Assert.Equal((1, 1, 0, 1, 1), (summary.Discovered, summary.Updated, summary.Deleted, summary.Errored, summary.Unchanged));
+        Assert.Equal(["B1", "b10", "b2"], summary.BatchIds);
+        Assert.Equal("sync", await database.DataSource.ScalarAsync<string>(
+            "SELECT process_type FROM runsaga.run_lineage WHERE run_id = @run", ("run", run2)));
+        Assert.Equal(source, await database.DataSource.ScalarAsync<string>(
+            "SELECT source FROM runsaga.run_lineage WHERE run_id = @run", ("run", run2)));
+    }
+
+    [Fact]
+    public async Task Should_stamp_once_however_often_it_is_asked()
+    {
+        var source = NewSource();
+        var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b")]));
+        await promoter.PromoteAsync(run, source, CancellationToken.None);
+
+        var first = await stamper.StampAsync(run, source, "ingestion", CancellationToken.None);
+        var again = await stamper.StampAsync(run, source, "manual_reindex", CancellationToken.None);
+
+        Assert.True(again.AlreadyStamped);
+        Assert.Equal(first with { AlreadyStamped = true, BatchIds = again.BatchIds }, again);
+        Assert.Equal(first.BatchIds, again.BatchIds);
+        Assert.Equal("ingestion", await database.DataSource.ScalarAsync<string>(
+            "SELECT process_type FROM runsaga.run_lineage WHERE run_id = @run", ("run", run)));
+    }
+}
+
+public sealed class When_an_unpromoted_run_is_stamped(PostgresDatabase database) : IClassFixture<PostgresDatabase>
+{
+    [Fact]
+    public async Task Should_refuse_and_write_nothing()
+    {
+        var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a")]));
+
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => new LineageStamper(database.DataSource).StampAsync(run, NewSource(), "ingestion", CancellationToken.None));
+
+        Assert.Contains("run_promotions", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(0L, await database.DataSource.ScalarAsync<long>(
+            "SELECT count(*) FROM runsaga.run_lineage WHERE run_id = @run", ("run", run)));
+    }
+}
