@@ -3,7 +3,8 @@ namespace RunSaga.Contracts;
 /// <summary>
 /// A run's deadline has passed: <see cref="Deadline"/> is <c>flush</c> (FLUSH_TIMEOUT after the flush was
 /// requested, or after an unknown run was first heard of) or <c>run</c> (RUN_TIMEOUT after the run was
-/// created without reaching <c>Flushed</c>). Published by the Orchestrator's deadline watcher, which reads
+/// created without reaching <c>Flushed</c>) or <c>resend</c> (the command the run waits on has had no
+/// answer for RESEND_AFTER; the saga sends it again). Published by the Orchestrator's deadline watcher, which reads
 /// the deadlines from <c>runsaga.runs</c>, so timeouts survive restarts; consumed by the run saga. May be
 /// published more than once; a deadline that no longer applies is ignored.
 /// </summary>

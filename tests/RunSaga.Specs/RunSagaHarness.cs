@@ -28,6 +28,9 @@ public abstract class RunSagaHarness : IAsyncLifetime
     /// <summary>Long unless a scenario is about the run deadline.</summary>
     protected virtual TimeSpan RunTimeout => TimeSpan.FromHours(1);
 
+    /// <summary>Long unless a scenario is about sending a lost command again.</summary>
+    protected virtual TimeSpan ResendAfter => TimeSpan.FromHours(1);
+
     public async Task InitializeAsync()
     {
         provider = new ServiceCollection()
@@ -36,6 +39,7 @@ public abstract class RunSagaHarness : IAsyncLifetime
             {
                 o.FlushTimeout = FlushTimeout;
                 o.RunTimeout = RunTimeout;
+                o.ResendAfter = ResendAfter;
             })
             .AddMassTransitTestHarness(x => x.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>())
             .BuildServiceProvider(true);
@@ -67,10 +71,27 @@ public abstract class RunSagaHarness : IAsyncLifetime
         return instance!;
     }
 
-    /// <summary>Waits until the saga has consumed the given event for this run.</summary>
-    protected Task<bool> Consumed<T>(Guid? runId = null)
-        where T : class =>
-        Saga.Consumed.Any<T>(x => RunIdOf(x.Context.Message) == (runId ?? RunId));
+    /// <summary>
+    /// Waits until the bus has consumed the given event for this run. Polls, because the harness answers
+    /// "no" at once after it has been idle for a moment.
+    /// </summary>
+    protected async Task<bool> Consumed<T>(Guid? runId = null)
+        where T : class
+    {
+        var id = runId ?? RunId;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (Harness.Consumed.Select<T>(x => RunIdOf(x.Context.Message) == id).Any())
+            {
+                return true;
+            }
+
+            await Task.Delay(25);
+        }
+
+        return false;
+    }
 
     protected Task<bool> WasPublished<T>(Func<T, bool> match)
         where T : class => Harness.Published.Any<T>(x => match(x.Context.Message));

@@ -8,7 +8,8 @@ namespace RunSaga.Orchestrator.Deadlines;
 
 /// <summary>
 /// Turns passed run deadlines into <see cref="RunDeadlinePassed"/> events. The deadlines live in the run's
-/// own row (<c>flush_deadline</c>, <c>run_deadline</c>), written in the saga's transaction, so they survive
+/// own row (<c>flush_deadline</c>, <c>run_deadline</c>, and <c>resend_at</c> for a command that may have
+/// been lost), written in the saga's transaction, so they survive
 /// a restart of every process; RabbitMQ here has no delayed-message plugin and MassTransit's schedulers
 /// need one or an extra package. A deadline is republished every poll until the saga has acted on it; the
 /// saga checks the deadline itself, so a repeat or a stale event changes nothing.
@@ -20,10 +21,11 @@ public sealed class DeadlineWatcher(
     ILogger<DeadlineWatcher> logger) : BackgroundService
 {
     private const string DueSql = """
-        SELECT id, source, CASE WHEN run_deadline <= now() THEN 'run' ELSE 'flush' END
+        SELECT id, source,
+               CASE WHEN run_deadline <= now() THEN 'run' WHEN flush_deadline <= now() THEN 'flush' ELSE 'resend' END
         FROM runsaga.runs
         WHERE status NOT IN ('Completed', 'Failed')
-          AND (flush_deadline <= now() OR run_deadline <= now())
+          AND (flush_deadline <= now() OR run_deadline <= now() OR resend_at <= now())
         ORDER BY id
         LIMIT 1000
         """;

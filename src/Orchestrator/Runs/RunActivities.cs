@@ -27,6 +27,7 @@ internal static class RunActivities
                 run.FailedAt = now;
                 run.FlushDeadline = null;
                 run.RunDeadline = null;
+                run.ResendAt = null;
                 run.FolderName ??= $"{(run.StartedAt ?? now):yyyyMMdd_HHmmss}_{run.CorrelationId}";
                 RunMetrics.FailRunningStep(run, now, $"{code}: {message}");
                 machine.LogFailure(run);
@@ -50,14 +51,40 @@ internal static class RunActivities
                 machine.MarkStarted(context.Saga, now);
                 context.Saga.FlushDeadline = now + machine.FlushTimeout;
                 RunMetrics.Start(context.Saga, RunMetrics.Flush, now);
+                machine.ResendLater(context.Saga);
             })
-            .Send(QueueNames.Address(QueueNames.Flush), context => new FlushRun
-            {
-                RunId = context.Saga.CorrelationId,
-                ExpectedItems = context.Saga.ExpectedItems ?? 0,
-                ExpectedBatches = context.Saga.ExpectedBatches ?? 0,
-            })
+            .SendFlushRun()
             .TransitionTo(machine.Flushing)
             .Then(context => machine.Log(context.Saga, "Scrape completed: {ExpectedItems} items in {ExpectedBatches} batches announced; flush requested",
                 context.Saga.ExpectedItems, context.Saga.ExpectedBatches));
+
+    // The commands the saga waits on. Each is idempotent on the receiving side, so sending one again (after a
+    // crash lost it, see RunState.ResendAt) is harmless.
+
+    public static EventActivityBinder<RunState, T> SendFlushRun<T>(this EventActivityBinder<RunState, T> binder)
+        where T : class =>
+        binder.Send(QueueNames.Address(QueueNames.Flush), context => new FlushRun
+        {
+            RunId = context.Saga.CorrelationId,
+            ExpectedItems = context.Saga.ExpectedItems ?? 0,
+            ExpectedBatches = context.Saga.ExpectedBatches ?? 0,
+        });
+
+    public static EventActivityBinder<RunState, T> SendPromoteRun<T>(this EventActivityBinder<RunState, T> binder)
+        where T : class =>
+        binder.Send(QueueNames.Address(QueueNames.Promotion), context => new PromoteRun
+        {
+            RunId = context.Saga.CorrelationId,
+            Source = context.Saga.Source!,
+            ProcessType = context.Saga.ProcessType,
+        });
+
+    public static EventActivityBinder<RunState, T> SendStampLineage<T>(this EventActivityBinder<RunState, T> binder)
+        where T : class =>
+        binder.Send(QueueNames.Address(QueueNames.Lineage), context => new StampLineage
+        {
+            RunId = context.Saga.CorrelationId,
+            Source = context.Saga.Source!,
+            ProcessType = context.Saga.ProcessType,
+        });
 }

@@ -120,12 +120,8 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .Then(context => RecordFlush(context.Saga, context.Message))
                 .Then(context => StartStep(context.Saga, RunMetrics.Promotion))
                 .TransitionTo(Flushed)
-                .Send(QueueNames.Address(QueueNames.Promotion), context => new PromoteRun
-                {
-                    RunId = context.Saga.CorrelationId,
-                    Source = context.Saga.Source!,
-                    ProcessType = context.Saga.ProcessType,
-                })
+                .Then(context => ResendLater(context.Saga))
+                .SendPromoteRun()
                 .Then(context => Log(context.Saga, "Flushed: {StagedItems} items in {StagedBatches} batches staged; promoting",
                     context.Saga.StagedItems, context.Saga.StagedBatches)),
             When(FlushFailed).FailRun(this, context => new RunError(context.Message.ErrorCode, context.Message.ErrorMessage)),
@@ -139,18 +135,26 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                     RunId = context.Saga.CorrelationId,
                     ErrorCode = ErrorCodes.FlushIncomplete,
                     ErrorMessage = context.Saga.ErrorMessage!,
-                }));
+                }),
+            When(DeadlinePassed, context => !RunDeadlinePassed(context.Saga) && !FlushDeadlinePassed(context.Saga) && ResendDue(context.Saga))
+                .Then(context => ResendLater(context.Saga))
+                .SendFlushRun()
+                .Then(context => Log(context.Saga, "No flush verdict yet; FlushRun sent again")));
 
         During(Flushed,
             When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)),
             When(ProjectsUpserted, context => context.Saga.Inserted is null)
                 .Then(context => RecordPromotion(context.Saga, context.Message))
-                .Send(QueueNames.Address(QueueNames.Lineage), context => new StampLineage
-                {
-                    RunId = context.Saga.CorrelationId,
-                    Source = context.Saga.Source!,
-                    ProcessType = context.Saga.ProcessType,
-                }),
+                .Then(context => ResendLater(context.Saga))
+                .SendStampLineage(),
+            When(DeadlinePassed, context => ResendDue(context.Saga) && context.Saga.Inserted is null)
+                .Then(context => ResendLater(context.Saga))
+                .SendPromoteRun()
+                .Then(context => Log(context.Saga, "No promotion result yet; PromoteRun sent again")),
+            When(DeadlinePassed, context => ResendDue(context.Saga) && context.Saga.Inserted is not null)
+                .Then(context => ResendLater(context.Saga))
+                .SendStampLineage()
+                .Then(context => Log(context.Saga, "No lineage result yet; StampLineage sent again")),
             When(LineageStamped, context => context.Saga.Inserted is not null)
                 .Then(context => Complete(context.Saga))
                 .TransitionTo(Completed)
@@ -316,10 +320,15 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     {
         var now = DateTime.UtcNow;
         run.CompletedAt = now;
+        run.ResendAt = null;
         RunMetrics.Succeed(run, RunMetrics.Lineage, now);
     }
 
     private static void StartStep(RunState run, string step) => RunMetrics.Start(run, step, DateTime.UtcNow);
+
+    internal void ResendLater(RunState run) => run.ResendAt = DateTime.UtcNow + options.ResendAfter;
+
+    private static bool ResendDue(RunState run) => run.ResendAt is { } due && due <= DateTime.UtcNow;
 
     private static bool RunDeadlinePassed(RunState run) => run.RunDeadline is { } deadline && deadline <= DateTime.UtcNow;
 

@@ -26,6 +26,7 @@ internal sealed class RunStateConfiguration : IEntityTypeConfiguration<RunState>
         // The deadline watcher scans only open runs with a deadline.
         builder.HasIndex(x => x.FlushDeadline).HasFilter("flush_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
         builder.HasIndex(x => x.RunDeadline).HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
+        builder.HasIndex(x => x.ResendAt).HasFilter("resend_at IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
     }
 }
 

@@ -47,6 +47,12 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     /// <summary>When the run fails with RUN_TIMEOUT unless it reached <c>Flushed</c>.</summary>
     public DateTime? RunDeadline { get; set; }
 
+    /// <summary>
+    /// When the command the run is waiting on (FlushRun, PromoteRun, StampLineage) is sent again unless the
+    /// run has moved on: the saga's outbox is in memory, so a crash right after its commit could lose it.
+    /// </summary>
+    public DateTime? ResendAt { get; set; }
+
     public int? ExpectedItems { get; set; }
     public int? ExpectedBatches { get; set; }
     public int? StagedItems { get; set; }

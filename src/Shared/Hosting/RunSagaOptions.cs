@@ -19,6 +19,11 @@ public sealed class RunSagaOptions
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan RunTimeout { get; set; } = TimeSpan.FromHours(6);
 
+    /// <summary>How long the saga waits for the answer to a command before sending it again (it is idempotent).</summary>
+    [ConfigurationKeyName("RESEND_AFTER")]
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan ResendAfter { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>How often the deadline watcher looks for passed deadlines.</summary>
     [ConfigurationKeyName("DEADLINE_POLL_INTERVAL")]
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]

@@ -375,6 +375,10 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("requested_by");
 
+                    b.Property<DateTime?>("ResendAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("resend_at");
+
                     b.Property<DateTime?>("RunDeadline")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("run_deadline");
@@ -423,6 +427,9 @@ namespace RunSaga.Shared.Data.Migrations
                     b.HasIndex("IdempotencyKey")
                         .IsUnique()
                         .HasFilter("idempotency_key IS NOT NULL");
+
+                    b.HasIndex("ResendAt")
+                        .HasFilter("resend_at IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
 
                     b.HasIndex("RunDeadline")
                         .HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");

@@ -142,6 +142,7 @@ namespace RunSaga.Shared.Data.Migrations
                     failed_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
                     flush_deadline = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
                     run_deadline = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
+                    resend_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
                     expected_items = table.Column<int>(type: "integer", nullable: true),
                     expected_batches = table.Column<int>(type: "integer", nullable: true),
                     staged_items = table.Column<int>(type: "integer", nullable: true),
@@ -234,6 +235,13 @@ namespace RunSaga.Shared.Data.Migrations
                 column: "idempotency_key",
                 unique: true,
                 filter: "idempotency_key IS NOT NULL");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_runs_resend_at",
+                schema: "runsaga",
+                table: "runs",
+                column: "resend_at",
+                filter: "resend_at IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
 
             migrationBuilder.CreateIndex(
                 name: "IX_runs_run_deadline",

@@ -13,7 +13,7 @@ using RunSaga.Shared.Data;
 namespace RunSaga.Shared.Data.Migrations
 {
     [DbContext(typeof(RunSagaDbContext))]
-    [Migration("20261122185648_InitialSchema")]
+    [Migration("20261122190840_InitialSchema")]
     partial class InitialSchema
     {
         /// <inheritdoc />
@@ -378,6 +378,10 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("requested_by");
 
+                    b.Property<DateTime?>("ResendAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("resend_at");
+
                     b.Property<DateTime?>("RunDeadline")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("run_deadline");
@@ -426,6 +430,9 @@ namespace RunSaga.Shared.Data.Migrations
                     b.HasIndex("IdempotencyKey")
                         .IsUnique()
                         .HasFilter("idempotency_key IS NOT NULL");
+
+                    b.HasIndex("ResendAt")
+                        .HasFilter("resend_at IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
 
                     b.HasIndex("RunDeadline")
                         .HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
