@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using RunSaga.Contracts;
 
@@ -27,11 +28,18 @@ public sealed record ValidatedBatch(
 public static class BatchValidation
 {
     public const int MaxKeyLength = 1024;
+    /// <summary>
+    /// A key is part of three btree indexes; PostgreSQL refuses an index row over 2704 bytes (error 54000, which
+    /// would send the whole batch to the error queue). 1024 characters of CJK text are 3072 bytes.
+    /// </summary>
+    public const int MaxKeyBytes = 2048;
     /// <summary>Keys in the rejection list are cut to this length.</summary>
     public const int RejectedKeyDisplayLength = 200;
 
     public const string MissingKey = "missing key";
     public const string KeyTooLong = "key longer than 1024 characters";
+    public const string KeyTooManyBytes = "key longer than 2048 bytes in UTF-8";
+    public const string InvalidUnicode = "data contains invalid Unicode (an unpaired surrogate escape)";
     public const string DataNotObject = "data must be a JSON object";
     public const string ContainsNul = "contains a NUL character";
     public const string NullItem = "the item is null";
@@ -88,11 +96,21 @@ public static class BatchValidation
             return KeyTooLong;
         }
 
-        // PostgreSQL text and jsonb cannot hold U+0000.
-        if (HasNul(item.Key) || HasNul(item.Title) || HasNul(item.Url) || HasNul(item.Error)
-            || (HasData(item.Data) && HasNul(item.Data!.Value)))
+        if (Encoding.UTF8.GetByteCount(item.Key) > MaxKeyBytes)
+        {
+            return KeyTooManyBytes;
+        }
+
+        // PostgreSQL text and jsonb cannot hold U+0000. (Strings outside data with broken surrogates never get
+        // here: the message does not deserialize, and lands in the error queue with the reason.)
+        if (HasNul(item.Key) || HasNul(item.Title) || HasNul(item.Url) || HasNul(item.Error))
         {
             return ContainsNul;
+        }
+
+        if (HasData(item.Data) && DataProblem(item.Data!.Value) is { } problem)
+        {
+            return problem;
         }
 
         if (HasData(item.Data) && item.Data!.Value.ValueKind != JsonValueKind.Object)
@@ -107,6 +125,20 @@ public static class BatchValidation
         data is { ValueKind: not (JsonValueKind.Undefined or JsonValueKind.Null) };
 
     private static bool HasNul(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal);
+
+    /// <summary>Whether jsonb can hold every string (names and values) of the data.</summary>
+    private static string? DataProblem(JsonElement element)
+    {
+        try
+        {
+            return HasNul(element) ? ContainsNul : null;
+        }
+        catch (InvalidOperationException)
+        {
+            // JsonElement.GetString refuses an escaped unpaired surrogate ("\ud800"); so would jsonb.
+            return InvalidUnicode;
+        }
+    }
 
     private static bool HasNul(JsonElement element) => element.ValueKind switch
     {

@@ -58,7 +58,7 @@ public sealed class StageItemsConsumer(
                 logger.LogWarning(
                     "batch {BatchId}: {Rejected} items rejected (first: key {Key}: {Reason}); the scraper must fix them. "
                     + "All are listed in runsaga.staged_batches.rejections for this run and batch",
-                    batch.BatchId, result.Rejections.Count, first.Key ?? "(none)", first.Reason);
+                    batch.BatchId, result.Rejections.Count, string.IsNullOrEmpty(first.Key) ? "(none)" : first.Key, first.Reason);
             }
         }
 

@@ -176,6 +176,26 @@ public sealed class When_a_batch_holds_invalid_items(PostgresDatabase database) 
     }
 
     [Fact]
+    public async Task Should_reject_what_PostgreSQL_could_not_index_or_store_instead_of_failing_the_batch()
+    {
+        var runId = Guid.NewGuid();
+        // 1,024 characters of CJK text: within the character limit, but 3,072 bytes for the key's btree indexes.
+        var cjkKey = string.Concat(Enumerable.Range(0, 1024).Select(i => (char)(0x4E00 + (i * 7919 % 20000))));
+
+        var result = await stager.StageAsync(
+            Batch(runId, "b1",
+                Item(cjkKey),
+                Item("surrogate", data: """{"x": "\ud800"}"""),
+                Item(string.Concat(Enumerable.Repeat("\u00e9", 1024)))),
+            CancellationToken.None);
+
+        Assert.Equal(
+            [BatchValidation.KeyTooManyBytes, BatchValidation.InvalidUnicode],
+            result.Rejections.Select(r => r.Reason));
+        Assert.Equal(1, result.Staged);
+    }
+
+    [Fact]
     public async Task Should_stage_an_empty_batch_with_nothing_in_it()
     {
         var runId = Guid.NewGuid();
