@@ -65,6 +65,7 @@ public static class BatchValidation
                 item.Title,
                 item.Url,
                 HasData(item.Data) ? item.Data!.Value.GetRawText() : null,
+                // An empty error string is no error: it would mark the item failed with nothing to act on.
                 string.IsNullOrEmpty(item.Error) ? null : item.Error);
             if (!byKey.TryAdd(valid.Key, valid))
             {
