@@ -27,9 +27,10 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
 
     private const string LockSql = """SELECT * FROM runsaga.runs WHERE id = {0} FOR UPDATE""";
 
+    // A format string for ExecuteSqlRaw: the empty array literal's braces are doubled ('{{}}' is sent as '{}').
     private const string InsertSql = """
         INSERT INTO runsaga.runs (id, version, saga_state, status, process_type, created_at, batch_ids, metrics)
-        VALUES ({0}, 0, {1}, {2}, {3}, {4}, '{}', '[]')
+        VALUES ({0}, 0, {1}, {2}, {3}, {4}, '{{}}', '[]')
         ON CONFLICT (id) DO NOTHING
         """;
 
