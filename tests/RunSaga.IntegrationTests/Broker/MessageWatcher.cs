@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace RunSaga.IntegrationTests.Broker;
+
+/// <summary>
+/// What RunSaga publishes on one message type's exchange, seen through a temporary exclusive queue: the
+/// <c>message</c> part of each envelope.
+/// </summary>
+public sealed class MessageWatcher : IAsyncDisposable
+{
+    private readonly IChannel channel;
+    private readonly ConcurrentQueue<JsonElement> received = new();
+
+    private MessageWatcher(IChannel channel, string exchange)
+    {
+        this.channel = channel;
+        Exchange = exchange;
+    }
+
+    public string Exchange { get; }
+
+    public IReadOnlyList<JsonElement> Received => [.. received];
+
+    internal static async Task<MessageWatcher> Start(IChannel channel, string exchange)
+    {
+        var watcher = new MessageWatcher(channel, exchange);
+        var queue = await channel.QueueDeclareAsync(queue: string.Empty, durable: false, exclusive: true, autoDelete: true);
+        await channel.QueueBindAsync(queue.QueueName, exchange, routingKey: string.Empty);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) =>
+        {
+            // The body's buffer is reused after this handler returns: parse it now.
+            using var envelope = JsonDocument.Parse(delivery.Body);
+            if (envelope.RootElement.TryGetProperty("message", out var message))
+            {
+                watcher.received.Enqueue(message.Clone());
+            }
+
+            return Task.CompletedTask;
+        };
+        await channel.BasicConsumeAsync(queue.QueueName, autoAck: true, consumer);
+        return watcher;
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> received messages match; returns all that match.</summary>
+    public async Task<IReadOnlyList<JsonElement>> WaitFor(Func<JsonElement, bool> match, int count, TimeSpan timeout, string description)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var matches = received.Where(match).ToList();
+            if (matches.Count >= count)
+            {
+                return matches;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Saw {matches.Count} of {count} {description} on {Exchange} within {timeout}. "
+                    + $"All received: {string.Join(" | ", received.Select(m => m.GetRawText()))}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await channel.CloseAsync();
+        await channel.DisposeAsync();
+    }
+}

@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+
+namespace RunSaga.IntegrationTests.Broker;
+
+/// <summary>One message as the management API shows it (read with requeue, so it stays in its queue).</summary>
+public sealed record QueuedMessage(string Payload, string? ContentType, IReadOnlyDictionary<string, string> Headers)
+{
+    public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
+
+    public override string ToString() =>
+        $"content_type={ContentType} headers={{{string.Join(", ", Headers.Select(h => $"{h.Key}={h.Value}"))}}} payload={Payload}";
+}
+
+/// <summary>The RabbitMQ management HTTP API: virtual hosts, permissions, and a look into queues.</summary>
+public sealed class RabbitManagement : IDisposable
+{
+    private readonly HttpClient http;
+
+    public RabbitManagement(Uri baseAddress, string user, string password)
+    {
+        http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+    }
+
+    public async Task CreateVirtualHost(string virtualHost)
+    {
+        using var response = await Send(HttpMethod.Put, $"api/vhosts/{Escape(virtualHost)}", new { });
+        await EnsureSuccess(response, $"create virtual host {virtualHost}");
+    }
+
+    public async Task GrantAll(string virtualHost, string user)
+    {
+        using var response = await Send(HttpMethod.Put, $"api/permissions/{Escape(virtualHost)}/{Escape(user)}",
+            new { configure = ".*", write = ".*", read = ".*" });
+        await EnsureSuccess(response, $"grant {user} on {virtualHost}");
+    }
+
+    public async Task DeleteVirtualHost(string virtualHost)
+    {
+        using var response = await Send(HttpMethod.Delete, $"api/vhosts/{Escape(virtualHost)}", null);
+        if (response.StatusCode != HttpStatusCode.NotFound)
+        {
+            await EnsureSuccess(response, $"delete virtual host {virtualHost}");
+        }
+    }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> messages of <paramref name="queue"/>, requeued after reading (they stay
+    /// there); empty when the queue does not exist (MassTransit declares an <c>_error</c> queue at its first fault).
+    /// </summary>
+    public async Task<IReadOnlyList<QueuedMessage>> PeekMessages(string virtualHost, string queue, int count = 100)
+    {
+        using var response = await Send(HttpMethod.Post, $"api/queues/{Escape(virtualHost)}/{Escape(queue)}/get",
+            new { count, ackmode = "ack_requeue_true", encoding = "auto", truncate = 1_000_000 });
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return [];
+        }
+
+        await EnsureSuccess(response, $"read queue {queue}");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return [.. document.RootElement.EnumerateArray().Select(Parse)];
+    }
+
+    /// <summary>The queue's figures (messages, messages_unacknowledged, message_stats, …), or null if it does not exist.</summary>
+    public async Task<JsonElement?> Queue(string virtualHost, string queue)
+    {
+        using var response = await http.GetAsync(new Uri($"api/queues/{Escape(virtualHost)}/{Escape(queue)}", UriKind.Relative));
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        await EnsureSuccess(response, $"read queue {queue}");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return document.RootElement.Clone();
+    }
+
+    public void Dispose() => http.Dispose();
+
+    private static QueuedMessage Parse(JsonElement message)
+    {
+        var payload = message.GetProperty("payload").GetString() ?? string.Empty;
+        if (message.GetProperty("payload_encoding").GetString() == "base64")
+        {
+            payload = Encoding.UTF8.GetString(Convert.FromBase64String(payload));
+        }
+
+        var properties = message.GetProperty("properties");
+        var headers = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (properties.ValueKind == JsonValueKind.Object && properties.TryGetProperty("headers", out var headerObject))
+        {
+            foreach (var header in headerObject.EnumerateObject())
+            {
+                headers[header.Name] = header.Value.ValueKind == JsonValueKind.String ? header.Value.GetString()! : header.Value.GetRawText();
+            }
+        }
+
+        var contentType = properties.ValueKind == JsonValueKind.Object && properties.TryGetProperty("content_type", out var type)
+            ? type.GetString()
+            : null;
+        return new QueuedMessage(payload, contentType, headers);
+    }
+
+    private async Task<HttpResponseMessage> Send(HttpMethod method, string path, object? body)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        try
+        {
+            return await http.SendAsync(request);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new InvalidOperationException(
+                $"The RabbitMQ management API at {http.BaseAddress} does not answer ({ex.Message}). Enable it with "
+                + "`rabbitmq-plugins enable rabbitmq_management`, or point RABBITMQ_MANAGEMENT_URL at it.", ex);
+        }
+    }
+
+    private static async Task EnsureSuccess(HttpResponseMessage response, string what)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException(
+                $"RabbitMQ management API: could not {what}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    private static string Escape(string segment) => Uri.EscapeDataString(segment);
+}

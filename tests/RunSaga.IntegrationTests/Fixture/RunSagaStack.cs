@@ -1,0 +1,232 @@
+using System.Net;
+using System.Net.Sockets;
+using RunSaga.IntegrationTests.Broker;
+using RunSaga.IntegrationTests.Data;
+using Xunit.Sdk;
+
+namespace RunSaga.IntegrationTests.Fixture;
+
+/// <summary>
+/// The whole RunSaga stack for one test run, shared by every spec: a fresh PostgreSQL database and a fresh
+/// RabbitMQ virtual host (so no test ever sees another run's queues or rows), and the real Orchestrator and
+/// Consumers hosts as child processes, configured through the environment as in production with short
+/// timeouts. Specs keep out of each other's way with their own source names and run ids.
+/// </summary>
+public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
+{
+    /// <summary>FLUSH_TIMEOUT of the hosts: how long a flush waits for missing batches.</summary>
+    public static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(4);
+
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
+
+    private readonly string suffix = Guid.NewGuid().ToString("N")[..12];
+    private RepositoryLayout layout = null!;
+    private TestDatabase? database;
+    private Dictionary<string, string> hostEnvironment = [];
+    private HostProcess? orchestrator;
+    private HostProcess? consumers;
+    private int consumersStarted;
+
+    public HostLog Logs { get; } = new();
+
+    public RunSagaDb Db { get; private set; } = null!;
+
+    public ScraperPublisher Publisher { get; private set; } = null!;
+
+    public RabbitManagement Management { get; private set; } = null!;
+
+    public string VirtualHost { get; private set; } = null!;
+
+    /// <summary>The AMQP URI of the test's virtual host, as a scraper would be given it.</summary>
+    public Uri Amqp { get; private set; } = null!;
+
+    public string PythonExample => layout.PythonExample;
+
+    public bool ConsumersAreRunning => consumers?.IsRunning == true;
+
+    public async Task InitializeAsync()
+    {
+        try
+        {
+            layout = RepositoryLayout.Discover();
+            Report($"repository {layout.Root}, hosts from bin/{layout.Configuration}/{layout.TargetFramework}");
+
+            database = await TestDatabase.Create(TestSettings.Postgres, $"runsaga_it_{suffix}");
+            Db = new RunSagaDb(database.DataSource, Logs);
+
+            var (user, password) = TestSettings.RabbitMqCredentials;
+            Management = new RabbitManagement(TestSettings.RabbitManagement, user, password);
+            VirtualHost = $"runsaga-it-{suffix}";
+            await Management.CreateVirtualHost(VirtualHost);
+            await Management.GrantAll(VirtualHost, user);
+            Amqp = TestSettings.RabbitMqFor(VirtualHost);
+            Report($"database {database.Name}, virtual host {VirtualHost}");
+
+            hostEnvironment = new Dictionary<string, string>
+            {
+                ["ConnectionStrings__Postgres"] = database.ConnectionString,
+                ["ConnectionStrings__RabbitMq"] = Amqp.ToString(),
+                ["FLUSH_TIMEOUT"] = FlushTimeout.ToString("c"),
+                ["DEADLINE_POLL_INTERVAL"] = "00:00:00.500",
+                ["MASSTRANSIT_USAGE_TELEMETRY"] = "false",
+                ["LOG_FORMAT"] = "text",
+                ["DOTNET_ENVIRONMENT"] = "Production",
+                ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            };
+
+            // The Orchestrator migrates the fresh database before its bus starts; the Consumers need the schema.
+            await StartOrchestrator();
+            await StartConsumers();
+            Publisher = await ScraperPublisher.Connect(Amqp);
+        }
+        catch (Exception ex)
+        {
+            Report($"the stack did not start: {ex.Message}{Environment.NewLine}{Logs.Tail(100)}");
+            await DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts a new Consumers process and waits until its bus is started.</summary>
+    public async Task StartConsumers()
+    {
+        if (ConsumersAreRunning)
+        {
+            throw new InvalidOperationException("The Consumers host is already running.");
+        }
+
+        consumers?.Dispose();
+        consumers = HostProcess.Start(
+            $"consumers#{++consumersStarted}",
+            RepositoryLayout.Dotnet,
+            layout.HostAssembly("Consumers", "RunSaga.Consumers"),
+            [],
+            hostEnvironment,
+            Logs);
+        await consumers.WaitForLogLine("Bus started", StartTimeout);
+    }
+
+    /// <summary>kill -9 of the Consumers process: its unacknowledged messages go back to their queues.</summary>
+    public void KillConsumers()
+    {
+        if (!ConsumersAreRunning)
+        {
+            throw new InvalidOperationException("The Consumers host is not running.");
+        }
+
+        consumers!.Kill();
+    }
+
+    public async Task DisposeAsync()
+    {
+        var failures = new List<Exception>();
+        await Attempt(async () =>
+        {
+            if (Publisher is not null)
+            {
+                await Publisher.DisposeAsync();
+            }
+        }, failures);
+        await Attempt(() => Stop(consumers), failures);
+        await Attempt(() => Stop(orchestrator), failures);
+        await Attempt(async () =>
+        {
+            if (Management is not null && VirtualHost is not null)
+            {
+                await Management.DeleteVirtualHost(VirtualHost);
+            }
+        }, failures);
+        await Attempt(async () =>
+        {
+            if (database is not null)
+            {
+                await database.DisposeAsync();
+            }
+        }, failures);
+        Management?.Dispose();
+
+        if (failures.Count > 0)
+        {
+            throw new AggregateException("Cleaning up the RunSaga stack failed.", failures);
+        }
+    }
+
+    private async Task StartOrchestrator()
+    {
+        var port = FreePort();
+        orchestrator = HostProcess.Start(
+            "orchestrator",
+            RepositoryLayout.Dotnet,
+            layout.HostAssembly("Orchestrator", "RunSaga.Orchestrator"),
+            ["--urls", $"http://127.0.0.1:{port}"],
+            hostEnvironment,
+            Logs);
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow + StartTimeout;
+        var last = "no answer yet";
+        while (true)
+        {
+            if (!orchestrator.IsRunning)
+            {
+                throw new InvalidOperationException($"The Orchestrator exited during start ({last}).");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(new Uri("health/ready", UriKind.Relative));
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    break;
+                }
+
+                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+            }
+            catch (HttpRequestException ex)
+            {
+                last = ex.Message;
+            }
+            catch (TaskCanceledException ex)
+            {
+                last = ex.Message;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The Orchestrator's /health/ready did not answer 200 within {StartTimeout}: {last}");
+            }
+
+            await Task.Delay(200);
+        }
+
+        await orchestrator.WaitForLogLine("Bus started", StartTimeout);
+    }
+
+    private static Task Stop(HostProcess? host)
+    {
+        host?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    private static async Task Attempt(Func<Task> step, List<Exception> failures)
+    {
+        try
+        {
+            await step();
+        }
+        catch (Exception ex)
+        {
+            // Every cleanup step runs; the failures are reported together at the end.
+            failures.Add(ex);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private void Report(string message) => diagnostics.OnMessage(new DiagnosticMessage($"[RunSaga stack] {message}"));
+}

@@ -1,0 +1,101 @@
+using RunSaga.IntegrationTests.Broker;
+using RunSaga.IntegrationTests.Data;
+using RunSaga.IntegrationTests.Fixture;
+using RunSaga.IntegrationTests.Scraping;
+
+namespace RunSaga.IntegrationTests;
+
+/// <summary>
+/// Base of every integration spec: the shared stack, a source name of the spec's own, and the hosts' log lines
+/// written during the spec in its output (shown when it fails).
+/// </summary>
+public abstract class RunSagaSpec(RunSagaStack stack, ITestOutputHelper output) : IAsyncLifetime
+{
+    private long logMark;
+
+    protected RunSagaStack Stack => stack;
+
+    protected RunSagaDb Db => stack.Db;
+
+    protected ScraperPublisher Publisher => stack.Publisher;
+
+    public Task InitializeAsync()
+    {
+        logMark = stack.Logs.Mark();
+        return Task.CompletedTask;
+    }
+
+    public Task DisposeAsync()
+    {
+        output.WriteLine("--- host log lines written during this test (last 400) ---");
+        foreach (var line in stack.Logs.Since(logMark, 400))
+        {
+            output.WriteLine(line);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A source nobody else uses: <c>it-&lt;name&gt;-&lt;random&gt;</c>.</summary>
+    protected static string NewSource(string name) => $"it-{name}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    /// <summary>Publishes a whole run (requested, started, batches, completed) and waits until it is Completed.</summary>
+    protected async Task<RunRow> CompleteRun(ScrapeRun run, IReadOnlyCollection<Batch> batches)
+    {
+        await Publisher.Publish(run.Whole(batches));
+        return await ExpectCompleted(run.RunId);
+    }
+
+    protected async Task<RunRow> ExpectCompleted(Guid runId, TimeSpan? timeout = null)
+    {
+        var row = await Db.WaitForFinalStatus(runId, timeout);
+        Assert.True(row.Status == "Completed", $"Run {runId} should be Completed: {row}{Environment.NewLine}{stack.Logs.Tail(40, runId.ToString())}");
+        return row;
+    }
+
+    protected async Task<RunRow> ExpectFailed(Guid runId, string errorCode, TimeSpan? timeout = null)
+    {
+        var row = await Db.WaitForFinalStatus(runId, timeout);
+        Assert.True(row.Status == "Failed" && row.ErrorCode == errorCode,
+            $"Run {runId} should be Failed with {errorCode}: {row}{Environment.NewLine}{stack.Logs.Tail(40, runId.ToString())}");
+        return row;
+    }
+
+    /// <summary>Seeds <paramref name="source"/> with a completed run of <paramref name="items"/> (in batches of 20).</summary>
+    protected async Task<RunRow> Seed(string source, IReadOnlyList<Item> items) =>
+        await CompleteRun(new ScrapeRun(source), items.InBatches(20, "seed"));
+
+    /// <summary>
+    /// Seeds <paramref name="source"/> with items 1–40 and returns the checksum of the whole <c>projects</c> table,
+    /// with items that would change it if promoted: 1–30 with new content and the new items 41–70.
+    /// </summary>
+    protected async Task<(string Checksum, List<Item> Harmful)> SeedBeforeAFailure(string source)
+    {
+        await Seed(source, Items.Numbered(40));
+        return (await Db.ProjectsChecksum(), [.. Items.Numbered(30, revision: 2), .. Items.Numbered(30, first: 41)]);
+    }
+
+    /// <summary>The failed run left <c>projects</c> byte for byte as it was, and wrote no lineage and no promotion.</summary>
+    protected async Task AssertProjectsUntouchedBy(Guid runId, string checksumBefore)
+    {
+        Assert.Equal(checksumBefore, await Db.ProjectsChecksum());
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.project_lineage WHERE run_id = @p0", runId));
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @p0", runId));
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="description"/> and the log tail.</summary>
+    protected async Task Eventually(Func<Task<bool>> condition, string description, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? RunSagaDb.DefaultTimeout;
+        var deadline = DateTime.UtcNow + limit;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Not within {limit}: {description}{Environment.NewLine}{stack.Logs.Tail(60)}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}

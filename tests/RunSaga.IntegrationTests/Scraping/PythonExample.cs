@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using RunSaga.IntegrationTests.Fixture;
+
+namespace RunSaga.IntegrationTests.Scraping;
+
+/// <summary>Runs <c>examples/python/scraper.py</c> (pika) against the test's virtual host, as a user would.</summary>
+public static class PythonExample
+{
+    private static readonly Lazy<string?> MissingReason = new(FindMissingReason);
+
+    /// <summary>Why the example cannot run here (no interpreter, or it cannot import pika); null when it can.</summary>
+    public static string? WhyNotRunnable => MissingReason.Value;
+
+    /// <summary>Publishes one run with the example; returns the run id it prints last (<c>run_id=&lt;uuid&gt;</c>).</summary>
+    public static async Task<Guid> Run(string script, Uri amqp, params string[] arguments)
+    {
+        var (exitCode, stdout, stderr) = await Execute(TestSettings.Python, [script, "--amqp", amqp.ToString(), "--quiet", .. arguments]);
+        Assert.True(exitCode == 0, $"scraper.py exited with {exitCode}.{Environment.NewLine}stdout: {stdout}{Environment.NewLine}stderr: {stderr}");
+        var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? string.Empty;
+        Assert.True(last.StartsWith("run_id=", StringComparison.Ordinal) && Guid.TryParse(last["run_id=".Length..], out _),
+            $"scraper.py's last line should be run_id=<uuid>, was '{last}'. stderr: {stderr}");
+        return Guid.Parse(last["run_id=".Length..]);
+    }
+
+    private static string? FindMissingReason()
+    {
+        try
+        {
+            var (exitCode, _, stderr) = Execute(TestSettings.Python, ["-c", "import pika"]).GetAwaiter().GetResult();
+            return exitCode == 0
+                ? null
+                : $"{TestSettings.Python} cannot import pika ({stderr.Trim()}): apt-get install python3-pika, or set RUNSAGA_PYTHON";
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            return $"no Python interpreter at {TestSettings.Python} ({ex.Message}): set RUNSAGA_PYTHON";
+        }
+    }
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> Execute(string fileName, IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(fileName)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}
+
+/// <summary>A fact that needs the Python example: skipped, saying why, only when the interpreter cannot import pika.</summary>
+public sealed class PythonFactAttribute : FactAttribute
+{
+    public PythonFactAttribute()
+    {
+        if (PythonExample.WhyNotRunnable is { } reason)
+        {
+            Skip = reason;
+        }
+    }
+}
