@@ -19,6 +19,8 @@ public abstract class RunSagaSpec(RunSagaStack stack, ITestOutputHelper output) 
 
     protected ScraperPublisher Publisher => stack.Publisher;
 
+    protected ITestOutputHelper Output => output;
+
     public Task InitializeAsync()
     {
         logMark = stack.Logs.Mark();

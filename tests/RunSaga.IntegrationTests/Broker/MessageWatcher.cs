@@ -67,6 +67,10 @@ public sealed class MessageWatcher : IAsyncDisposable
         }
     }
 
+    /// <summary>A uuid field of a received message; null when it is absent or null.</summary>
+    public static Guid? GuidOf(JsonElement message, string field) =>
+        message.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.String ? value.GetGuid() : null;
+
     public async ValueTask DisposeAsync()
     {
         await channel.CloseAsync();
