@@ -86,7 +86,7 @@ public abstract class RunSagaSpec(RunSagaStack stack, ITestOutputHelper output) 
     }
 
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="description"/> and the log tail.</summary>
-    protected async Task Eventually(Func<Task<bool>> condition, string description, TimeSpan? timeout = null)
+    protected async Task Eventually(Func<Task<bool>> condition, string description, TimeSpan? timeout = null, TimeSpan? pollInterval = null)
     {
         var limit = timeout ?? RunSagaDb.DefaultTimeout;
         var deadline = DateTime.UtcNow + limit;
@@ -97,7 +97,7 @@ public abstract class RunSagaSpec(RunSagaStack stack, ITestOutputHelper output) 
                 Assert.Fail($"Not within {limit}: {description}{Environment.NewLine}{stack.Logs.Tail(60)}");
             }
 
-            await Task.Delay(100);
+            await Task.Delay(pollInterval ?? TimeSpan.FromMilliseconds(100));
         }
     }
 }
