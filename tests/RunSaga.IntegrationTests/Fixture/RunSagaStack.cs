@@ -81,9 +81,10 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
         }
         catch (Exception ex)
         {
-            Report($"the stack did not start: {ex.Message}{Environment.NewLine}{Logs.Tail(100)}");
+            var tail = Logs.Tail(100);
+            Report($"the stack did not start: {ex.Message}{Environment.NewLine}{tail}");
             await DisposeAsync();
-            throw;
+            throw new InvalidOperationException($"The RunSaga stack did not start: {ex.Message}{Environment.NewLine}{tail}", ex);
         }
     }
 
