@@ -222,15 +222,6 @@ public sealed class When_the_flush_deadline_passes : RunSagaHarness
     }
 
     [Fact]
-    public async Task Should_ignore_a_deadline_event_that_came_too_early()
-    {
-        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
-        Assert.True(await Consumed<RunDeadlinePassed>());
-        await Harness.InactivityTask;
-        await RunIn(m => m.Flushing);
-    }
-
-    [Fact]
     public async Task Should_ignore_a_late_confirmation_after_failing()
     {
         await Task.Delay(FlushTimeout * 2);
@@ -241,5 +232,28 @@ public sealed class When_the_flush_deadline_passes : RunSagaHarness
         await Harness.InactivityTask;
         await RunIn(m => m.Failed);
         Assert.Equal(0, CountSent<PromoteRun>(m => m.RunId == RunId));
+    }
+}
+
+public sealed class When_a_deadline_event_comes_before_the_deadline : RunSagaHarness
+{
+    protected override TimeSpan FlushTimeout => TimeSpan.FromHours(1);
+
+    protected override async Task Given()
+    {
+        await Publish(Started());
+        await Publish(Completed(10, 2));
+        await RunIn(m => m.Flushing);
+        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
+        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "run" });
+    }
+
+    [Fact]
+    public async Task Should_ignore_it_and_keep_waiting()
+    {
+        Assert.True(await Consumed<RunDeadlinePassed>());
+        await Harness.InactivityTask;
+        await RunIn(m => m.Flushing);
+        Assert.Equal(0, CountPublished<RunFailed>(m => m.RunId == RunId));
     }
 }

@@ -23,7 +23,7 @@ public abstract class RunSagaHarness : IAsyncLifetime
     protected string Source { get; } = $"spec-{Guid.NewGuid():N}"[..16];
 
     /// <summary>Short enough that a scenario can let a deadline pass.</summary>
-    protected static readonly TimeSpan FlushTimeout = TimeSpan.FromMilliseconds(300);
+    protected virtual TimeSpan FlushTimeout => TimeSpan.FromMilliseconds(300);
 
     /// <summary>Long unless a scenario is about the run deadline.</summary>
     protected virtual TimeSpan RunTimeout => TimeSpan.FromHours(1);

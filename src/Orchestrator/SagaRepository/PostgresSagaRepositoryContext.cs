@@ -2,6 +2,8 @@ using MassTransit;
 using MassTransit.Context;
 using MassTransit.Saga;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
+using NpgsqlTypes;
 using RunSaga.Shared.Data;
 
 namespace RunSaga.Orchestrator.SagaRepository;
@@ -28,10 +30,12 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
     private const string LockSql = """SELECT * FROM runsaga.runs WHERE id = {0} FOR UPDATE""";
 
     // A format string for ExecuteSqlRaw: the empty array literal's braces are doubled ('{{}}' is sent as '{}').
+    // ExecuteSqlRaw formats its SQL like string.Format: literal braces are doubled.
+    // With no conflict target, a row that exists with this id *or* with this idempotency key means "not inserted".
     private const string InsertSql = """
-        INSERT INTO runsaga.runs (id, version, saga_state, status, process_type, created_at, batch_ids, metrics)
-        VALUES ({0}, 0, {1}, {2}, {3}, {4}, '{{}}', '[]')
-        ON CONFLICT (id) DO NOTHING
+        INSERT INTO runsaga.runs (id, version, saga_state, status, process_type, idempotency_key, created_at, batch_ids, metrics)
+        VALUES ({0}, 0, {1}, {2}, {3}, {4}, {5}, '{{}}', '[]')
+        ON CONFLICT DO NOTHING
         """;
 
     public Task<SagaConsumeContext<RunState, TMessage>> Add(RunState instance)
@@ -48,11 +52,7 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
     public async Task<SagaConsumeContext<RunState, TMessage>> Insert(RunState instance)
     {
         StampCreated(instance);
-        var inserted = await db.Database.ExecuteSqlRawAsync(
-            InsertSql,
-            [instance.CorrelationId, instance.CurrentState, instance.Status, instance.ProcessType, instance.CreatedAt],
-            CancellationToken);
-        if (inserted == 0)
+        if (!await TryInsert(instance))
         {
             return null!;
         }
@@ -71,13 +71,24 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
             : await factory.CreateSagaConsumeContext(db, consumeContext, instance, SagaConsumeContextMode.Load);
     }
 
+    /// <summary>
+    /// Saves a run created on the "missing" path (a <c>RunRequested</c> that matched no run). Another message
+    /// may have created the same run, or a run with the same idempotency key, a moment earlier: then nothing is
+    /// inserted and the <see cref="ConcurrencyException"/> sends the message round again, when it finds that run.
+    /// </summary>
     public async Task Save(SagaConsumeContext<RunState> context)
     {
-        if (db.Entry(context.Saga).State == EntityState.Detached)
+        var run = context.Saga;
+        db.Entry(run).State = EntityState.Detached;
+        if (!await TryInsert(run))
         {
-            db.Runs.Add(context.Saga);
+            throw new ConcurrencyException(
+                $"Run {run.CorrelationId} (or a run with idempotency key '{run.IdempotencyKey}') was created by a concurrent message; retrying.",
+                typeof(RunState), run.CorrelationId);
         }
 
+        // The row exists with the identity columns; write the rest of what the behaviour set.
+        db.Entry(run).State = EntityState.Modified;
         await db.SaveChangesAsync(CancellationToken);
     }
 
@@ -127,6 +138,19 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
         var rows = await db.Runs.FromSqlRaw(LockSql, id).ToListAsync(CancellationToken);
         return rows.FirstOrDefault();
     }
+
+    private async Task<bool> TryInsert(RunState instance) =>
+        await db.Database.ExecuteSqlRawAsync(
+            InsertSql,
+            [
+                new NpgsqlParameter("id", instance.CorrelationId),
+                new NpgsqlParameter("state", instance.CurrentState),
+                new NpgsqlParameter("status", instance.Status),
+                new NpgsqlParameter("process_type", instance.ProcessType),
+                new NpgsqlParameter("key", NpgsqlDbType.Varchar) { Value = (object?)instance.IdempotencyKey ?? DBNull.Value },
+                new NpgsqlParameter("created_at", instance.CreatedAt),
+            ],
+            CancellationToken) == 1;
 
     private static void StampCreated(RunState instance)
     {
