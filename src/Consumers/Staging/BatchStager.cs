@@ -50,6 +50,14 @@ public sealed class BatchStager(NpgsqlDataSource dataSource)
         return new StagingResult(!claimed, validated.ItemCount, staged, duplicates, validated.Rejections, flush);
     }
 
+    /// <summary>The run's source if the saga knows it yet (staging never waits for it): only for log lines.</summary>
+    public async Task<string?> SourceOfAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(StagingSql.SourceOfRun);
+        command.Parameters.AddWithValue("run", runId);
+        return await command.ExecuteScalarAsync(cancellationToken) as string;
+    }
+
     private static async Task<bool> ClaimAsync(
         NpgsqlConnection connection,
         NpgsqlTransaction transaction,

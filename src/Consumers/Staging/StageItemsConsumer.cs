@@ -28,7 +28,7 @@ public sealed class StageItemsConsumer(
                 + "(a dashed guid, e.g. \"3f2504e0-4f89-11d3-9a0c-0305e82c3301\").");
         }
 
-        using var _ = RunLogScope.Begin(batch.RunId, source: null);
+        using var _ = RunLogScope.Begin(batch.RunId, await stager.SourceOfAsync(batch.RunId, context.CancellationToken));
 
         var body = context.ReceiveContext.Body;
         var bodyBytes = body.Length ?? body.GetBytes().LongLength;

@@ -46,4 +46,7 @@ public static class StagingSql
         WHERE b.run_id = @run AND b.batch_id = @batch
         RETURNING b.staged_count, b.duplicate_count
         """;
+
+    /// <summary>The run's source, for the log lines (null while no RunRequested/RunStarted named the run).</summary>
+    public const string SourceOfRun = "SELECT source FROM runsaga.runs WHERE id = @run";
 }
