@@ -117,3 +117,56 @@ public sealed class When_a_run_starts_without_a_request : RunSagaHarness
         Assert.Equal(ProcessType.ManualReindex, run.ProcessType);
     }
 }
+
+public sealed class When_the_request_arrives_after_the_scrape_completed : RunSagaHarness
+{
+    protected override async Task Given()
+    {
+        await Publish(Started());
+        await Publish(Completed(10, 1));
+        await RunIn(m => m.Flushing);
+        await Publish(Requested(processType: ProcessType.Sync, key: $"{Source}:v2:p1") with
+        {
+            InputVersion = "v2",
+            Metadata = new Dictionary<string, string> { ["region"] = "eu" },
+        });
+    }
+
+    [Fact]
+    public async Task Should_record_the_request_as_if_it_had_come_first()
+    {
+        Assert.True(await Consumed<RunRequested>());
+        await Harness.InactivityTask;
+        var run = await RunIn(m => m.Flushing);
+        Assert.Equal("specs", run.RequestedBy);
+        Assert.NotNull(run.RequestedAt);
+        Assert.Equal($"{Source}:v2:p1", run.IdempotencyKey);
+        Assert.Equal("v2", run.InputVersion);
+        Assert.Equal(ProcessType.Sync, run.ProcessType);
+        Assert.Contains("\"region\":\"eu\"", run.Metadata, StringComparison.Ordinal);
+        Assert.True(await WasPublished<RunAccepted>(m => m.RunId == RunId && m.DuplicateOf == null));
+    }
+}
+
+public sealed class When_the_request_arrives_after_the_run_was_flushed : RunSagaHarness
+{
+    protected override async Task Given()
+    {
+        await Publish(Started(ProcessType.Ingestion));
+        await Publish(Completed(10, 1));
+        await RunIn(m => m.Flushing);
+        await Publish(Flushed(10));
+        await RunIn(m => m.Flushed);
+        await Publish(Requested(processType: ProcessType.Sync) with { RequestedBy = "late-requester" });
+    }
+
+    [Fact]
+    public async Task Should_fill_in_the_request_but_keep_the_process_type_being_promoted()
+    {
+        Assert.True(await Consumed<RunRequested>());
+        await Harness.InactivityTask;
+        var run = await RunIn(m => m.Flushed);
+        Assert.Equal("late-requester", run.RequestedBy);
+        Assert.Equal(ProcessType.Ingestion, run.ProcessType);
+    }
+}

@@ -88,7 +88,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                     + "the scraper must publish one of them (with the source) for the run to proceed.")));
 
         During(Queued,
-            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)),
+            When(RunRequested).Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true)).Publish(context => Accepted(context.Saga, context.Message)),
             When(RunStarted)
                 .Then(context => ApplyStart(context.Saga, context.Message))
                 .TransitionTo(Running)
@@ -101,7 +101,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut));
 
         During(Running,
-            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)),
+            When(RunRequested).Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true)).Publish(context => Accepted(context.Saga, context.Message)),
             When(ScrapeCompleted)
                 .Then(context => RecordCompletion(context.Saga, context.Message))
                 .RequestFlush(this),
@@ -110,7 +110,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut));
 
         During(Flushing,
-            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)),
+            When(RunRequested).Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true)).Publish(context => Accepted(context.Saga, context.Message)),
             When(FlushConfirmed, context => ProcessType.IsFull(context.Saga.ProcessType) && context.Message.StagedItems == 0)
                 .Then(context => RecordFlush(context.Saga, context.Message))
                 .FailRun(this, _ => new RunError(ErrorCodes.NoItems,
@@ -142,7 +142,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .Then(context => Log(context.Saga, "No flush verdict yet; FlushRun sent again")));
 
         During(Flushed,
-            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)),
+            When(RunRequested).Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false)).Publish(context => Accepted(context.Saga, context.Message)),
             When(ProjectsUpserted, context => context.Saga.Inserted is null)
                 .Then(context => RecordPromotion(context.Saga, context.Message))
                 .Then(context => ResendLater(context.Saga))
@@ -237,6 +237,29 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     {
         using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
         logger.LogWarning("Run failed with {ErrorCode}: {ErrorMessage}", run.ErrorCode, run.ErrorMessage);
+    }
+
+    /// <summary>
+    /// A request for a run that already exists: a duplicate (another run id with this run's idempotency key)
+    /// changes nothing; the run's own request arriving late (after RunStarted or ScrapeCompleted won the race)
+    /// fills in what the run lacks, so the result does not depend on the order of arrival. Its process type
+    /// counts until the run is flushed; from then on the run is promoted as the type it was flushed with.
+    /// </summary>
+    private void ApplyRepeatedRequest(BehaviorContext<RunState, RunRequested> context, bool processTypeMayChange)
+    {
+        if (context.Message.RunId != context.Saga.CorrelationId || context.Saga.RequestedAt is not null)
+        {
+            return;
+        }
+
+        var processType = context.Saga.ProcessType;
+        ApplyRequest(context.Saga, context.Message);
+        if (!processTypeMayChange || !ProcessType.IsKnown(context.Saga.ProcessType))
+        {
+            context.Saga.ProcessType = processType;
+        }
+
+        Log(context.Saga, "Run request recorded after the run had started ({ProcessType})", context.Saga.ProcessType);
     }
 
     private static void ApplyRequest(RunState run, RunRequested message)

@@ -31,6 +31,28 @@ public sealed class When_the_scrape_completes_before_its_batches(RunSagaStack st
         Assert.All(projects, p => Assert.Equal(run.RunId, p.CreatedByRunId));
     }
 
+    [Fact]
+    public async Task Should_record_a_request_that_arrives_last_as_if_it_had_come_first()
+    {
+        var source = NewSource("request-last");
+        var run = new ScrapeRun(source, processType: "sync");
+        var batches = Items.Numbered(40).InBatches(20);
+        var key = $"{source}:it-input:it-pipeline";
+
+        // The run is flushing (waiting for its second batch) when its own RunRequested finally arrives.
+        await Publisher.Publish([run.Started(), run.Scraped(batches[0]), run.Completed(batches)]);
+        await Db.WaitForRun(run.RunId, r => r.SagaState == "Flushing", "waiting for its last batch");
+        await Publisher.Publish([run.Requested(key)]);
+        await Db.WaitForRun(run.RunId, r => r.IdempotencyKey == key, "with the late request recorded");
+        await Publisher.Publish([run.Scraped(batches[1])]);
+
+        var row = await ExpectCompleted(run.RunId);
+        Assert.Equal(key, row.IdempotencyKey);
+        Assert.Equal(
+            ["RunSaga.IntegrationTests"],
+            await Db.Query("SELECT requested_by FROM runsaga.runs WHERE id = @p0", reader => reader.GetString(0), run.RunId));
+    }
+
     [PythonFact]
     public async Task Should_complete_a_run_the_python_example_publishes_completion_first()
     {
