@@ -1,6 +1,8 @@
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
 
 namespace RunSaga.Consumers.Lineage;
 
@@ -16,7 +18,7 @@ public sealed record LineageSummary(
     bool AlreadyStamped);
 
 /// <summary>Records a promoted run's lineage summary once; a repeat returns the recorded one.</summary>
-public sealed class LineageStamper(NpgsqlDataSource dataSource)
+public sealed class LineageStamper(NpgsqlDataSource dataSource, IOptions<RunSagaOptions> options)
 {
     public async Task<LineageSummary> StampAsync(Guid runId, string? source, string? processType, CancellationToken cancellationToken)
     {
@@ -30,6 +32,7 @@ public sealed class LineageStamper(NpgsqlDataSource dataSource)
                 new("source", NpgsqlDbType.Text) { Value = source ?? string.Empty },
                 new("process_type", NpgsqlDbType.Text) { Value = string.IsNullOrEmpty(processType) ? ProcessType.Ingestion : processType },
             },
+            CommandTimeout = (int)options.Value.PromotionTimeout.TotalSeconds,
         })
         {
             await using var reader = await stamp.ExecuteReaderAsync(cancellationToken);

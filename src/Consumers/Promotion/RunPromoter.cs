@@ -1,6 +1,8 @@
 using System.Data;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
 
 namespace RunSaga.Consumers.Promotion;
 
@@ -15,7 +17,7 @@ public sealed record PromotionResult(PromotionCounts Counts, bool AlreadyPromote
 /// Promotes a run's staged items into <c>projects</c> with item lineage, all in one transaction: any failure
 /// rolls it back and leaves <c>projects</c> exactly as it was. Idempotent by run id.
 /// </summary>
-public sealed class RunPromoter(NpgsqlDataSource dataSource)
+public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOptions> options)
 {
     public async Task<PromotionResult> PromoteAsync(Guid runId, string source, CancellationToken cancellationToken)
     {
@@ -49,6 +51,7 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource)
         await using (var promote = new NpgsqlCommand(PromotionSql.Promote, connection, transaction)
         {
             Parameters = { new("run", runId), new("source", source) },
+            CommandTimeout = (int)options.Value.PromotionTimeout.TotalSeconds,
         })
         {
             await using var reader = await promote.ExecuteReaderAsync(cancellationToken);

@@ -24,6 +24,15 @@ public sealed class RunSagaOptions
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan ResendAfter { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// How long one promotion or lineage statement may run. A whole run is promoted in one statement, so this
+    /// grows with the run (about a minute per million items on a small machine); Npgsql's 30 s default would
+    /// turn every large run into an endless retry.
+    /// </summary>
+    [ConfigurationKeyName("PROMOTION_TIMEOUT")]
+    [Range(typeof(TimeSpan), "00:00:05", "1.00:00:00")]
+    public TimeSpan PromotionTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
     /// <summary>How often the deadline watcher looks for passed deadlines.</summary>
     [ConfigurationKeyName("DEADLINE_POLL_INTERVAL")]
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+using RunSaga.Shared.Hosting;
 using RunSaga.Consumers.Lineage;
 using RunSaga.Consumers.Promotion;
 using RunSaga.Consumers.Tests.Infrastructure;
@@ -7,8 +9,8 @@ namespace RunSaga.Consumers.Tests.Lineage;
 
 public sealed class When_a_promoted_run_is_stamped(PostgresDatabase database) : IClassFixture<PostgresDatabase>
 {
-    private readonly RunPromoter promoter = new(database.DataSource);
-    private readonly LineageStamper stamper = new(database.DataSource);
+    private readonly RunPromoter promoter = new(database.DataSource, Options.Create(new RunSagaOptions()));
+    private readonly LineageStamper stamper = new(database.DataSource, Options.Create(new RunSagaOptions()));
 
     [Fact]
     public async Task Should_record_what_the_run_changed_and_from_which_batches()
@@ -59,7 +61,7 @@ public sealed class When_an_unpromoted_run_is_stamped(PostgresDatabase database)
         var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a")]));
 
         var failure = await Assert.ThrowsAsync<InvalidOperationException>(
-            () => new LineageStamper(database.DataSource).StampAsync(run, NewSource(), "ingestion", CancellationToken.None));
+            () => new LineageStamper(database.DataSource, Options.Create(new RunSagaOptions())).StampAsync(run, NewSource(), "ingestion", CancellationToken.None));
 
         Assert.Contains("run_promotions", failure.Message, StringComparison.Ordinal);
         Assert.Equal(0L, await database.DataSource.ScalarAsync<long>(

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+using RunSaga.Shared.Hosting;
 using Npgsql;
 using RunSaga.Consumers.Promotion;
 using RunSaga.Consumers.Tests.Infrastructure;
@@ -8,7 +10,7 @@ namespace RunSaga.Consumers.Tests.Promotion;
 
 public sealed class When_a_source_is_promoted_for_the_first_time(PostgresDatabase database) : IClassFixture<PostgresDatabase>
 {
-    private readonly RunPromoter promoter = new(database.DataSource);
+    private readonly RunPromoter promoter = new(database.DataSource, Options.Create(new RunSagaOptions()));
 
     [Fact]
     public async Task Should_create_every_item_with_its_lineage()
@@ -45,7 +47,7 @@ public sealed class When_a_source_is_promoted_for_the_first_time(PostgresDatabas
 
 public sealed class When_a_second_run_changes_some_items(PostgresDatabase database) : IClassFixture<PostgresDatabase>
 {
-    private readonly RunPromoter promoter = new(database.DataSource);
+    private readonly RunPromoter promoter = new(database.DataSource, Options.Create(new RunSagaOptions()));
 
     [Fact]
     public async Task Should_touch_only_what_changed_and_confirm_everything_it_saw()
@@ -126,7 +128,7 @@ public sealed class When_a_second_run_changes_some_items(PostgresDatabase databa
 
 public sealed class When_a_run_is_promoted_twice(PostgresDatabase database) : IClassFixture<PostgresDatabase>
 {
-    private readonly RunPromoter promoter = new(database.DataSource);
+    private readonly RunPromoter promoter = new(database.DataSource, Options.Create(new RunSagaOptions()));
 
     [Fact]
     public async Task Should_change_nothing_and_return_the_same_counts()
@@ -162,7 +164,7 @@ public sealed class When_a_run_is_promoted_twice(PostgresDatabase database) : IC
 
 public sealed class When_a_promotion_fails(PostgresDatabase database) : IClassFixture<PostgresDatabase>, IAsyncLifetime
 {
-    private readonly RunPromoter promoter = new(database.DataSource);
+    private readonly RunPromoter promoter = new(database.DataSource, Options.Create(new RunSagaOptions()));
 
     public Task InitializeAsync() => database.DataSource.ExecuteAsync("""
         CREATE OR REPLACE FUNCTION runsaga.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
