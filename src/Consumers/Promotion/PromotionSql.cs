@@ -13,6 +13,22 @@ public static class PromotionSql
         WHERE run_id = @run
         """;
 
+    /// <summary>How many keys the run staged (one row per batch, no scan of the items).</summary>
+    public const string StagedCount = """
+        SELECT coalesce(sum(staged_count), 0)::bigint FROM runsaga.staged_batches WHERE run_id = @run
+        """;
+
+    /// <summary>
+    /// Fresh planner statistics for a large run. Staging a big run moments before its promotion leaves the
+    /// statistics describing the tables without it; a plan built on them (nested loops over what is really a
+    /// million rows) ran for many minutes here where the hash-join plan takes seconds. Run outside the
+    /// promotion's transaction, so the lock ANALYZE takes is held only while it samples.
+    /// </summary>
+    public const string RefreshStatistics = "ANALYZE runsaga.staged_items, runsaga.projects";
+
+    /// <summary>From how many staged keys a run gets fresh statistics before its promotion.</summary>
+    public const long LargeRun = 50_000;
+
     /// <summary>
     /// The whole promotion, one statement. Each staged item is classified against the current row of its key:
     /// <list type="bullet">

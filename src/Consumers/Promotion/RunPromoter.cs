@@ -24,6 +24,7 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
         ArgumentException.ThrowIfNullOrEmpty(source);
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await RefreshStatisticsForLargeRun(connection, runId, cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
 
         // Lock first, then look: a promotion of this run that held the lock has committed by now.
@@ -34,6 +35,9 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
                 new NpgsqlBatchCommand(AdvisoryLocks.LockSource) { Parameters = { new("source", source) } },
                 new NpgsqlBatchCommand(PromotionSql.RecordedCounts) { Parameters = { new("run", runId) } },
             },
+
+            // The lock waits for any promotion of this source that is running, which may be a long one.
+            Timeout = (int)options.Value.PromotionTimeout.TotalSeconds,
         })
         {
             await using var reader = await check.ExecuteReaderAsync(cancellationToken);
@@ -61,6 +65,21 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
 
         await transaction.CommitAsync(cancellationToken);
         return new PromotionResult(counts, AlreadyPromoted: false);
+    }
+
+    private async Task RefreshStatisticsForLargeRun(NpgsqlConnection connection, Guid runId, CancellationToken cancellationToken)
+    {
+        await using var count = new NpgsqlCommand(PromotionSql.StagedCount, connection) { Parameters = { new("run", runId) } };
+        if ((long)(await count.ExecuteScalarAsync(cancellationToken) ?? 0L) < PromotionSql.LargeRun)
+        {
+            return;
+        }
+
+        await using var analyze = new NpgsqlCommand(PromotionSql.RefreshStatistics, connection)
+        {
+            CommandTimeout = (int)options.Value.PromotionTimeout.TotalSeconds,
+        };
+        await analyze.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static PromotionCounts ReadCounts(NpgsqlDataReader reader) =>

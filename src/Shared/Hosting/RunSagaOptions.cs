@@ -22,7 +22,7 @@ public sealed class RunSagaOptions
     /// <summary>How long the saga waits for the answer to a command before sending it again (it is idempotent).</summary>
     [ConfigurationKeyName("RESEND_AFTER")]
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
-    public TimeSpan ResendAfter { get; set; } = TimeSpan.FromMinutes(1);
+    public TimeSpan ResendAfter { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// How long one promotion or lineage statement may run. A whole run is promoted in one statement, so this
