@@ -88,19 +88,12 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                     + "the scraper must publish one of them (with the source) for the run to proceed.")));
 
         During(Queued,
-            When(RunRequested).Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true)).Publish(context => Accepted(context.Saga, context.Message)),
             When(RunStarted)
                 .Then(context => ApplyStart(context.Saga, context.Message))
                 .TransitionTo(Running)
-                .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType)),
-            When(ScrapeCompleted)
-                .Then(context => RecordCompletion(context.Saga, context.Message))
-                .RequestFlush(this),
-            When(ScrapeFailed).FailRun(this, ScraperError),
-            When(BatchRejected).FailRun(this, Rejected),
-            When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut));
+                .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType)));
 
-        During(Running,
+        During(Queued, Running,
             When(RunRequested).Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true)).Publish(context => Accepted(context.Saga, context.Message)),
             When(ScrapeCompleted)
                 .Then(context => RecordCompletion(context.Saga, context.Message))
