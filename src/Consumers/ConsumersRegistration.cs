@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using RunSaga.Consumers.Flush;
 using RunSaga.Consumers.Lineage;
 using RunSaga.Consumers.Promotion;
+using RunSaga.Consumers.Retention;
 using RunSaga.Consumers.Staging;
 
 namespace RunSaga.Consumers;
@@ -11,8 +12,8 @@ namespace RunSaga.Consumers;
 public static class ConsumersRegistration
 {
     /// <summary>
-    /// The four consumers with their definitions (queue, retry, concurrency), and the SQL classes they use.
-    /// Needs the <c>NpgsqlDataSource</c> of <c>AddRunSagaDatabase</c> and the <c>RunSagaOptions</c>.
+    /// The consumers with their definitions (queue, retry, concurrency), and the SQL classes they use.
+    /// Needs the <c>NpgsqlDataSource</c> of <c>AddRunSagaDatabase</c> and the <c>RunSagaOptions</c> and <c>RetentionOptions</c>.
     /// </summary>
     public static IBusRegistrationConfigurator AddRunSagaConsumers(this IBusRegistrationConfigurator x)
     {
@@ -20,11 +21,14 @@ public static class ConsumersRegistration
         x.TryAddSingleton<FlushRequests>();
         x.TryAddSingleton<RunPromoter>();
         x.TryAddSingleton<LineageStamper>();
+        x.TryAddSingleton<SourcePruner>();
+        x.TryAddSingleton(TimeProvider.System);
 
         x.AddConsumer<StageItemsConsumer, StageItemsConsumerDefinition>();
         x.AddConsumer<FlushRunConsumer, FlushRunConsumerDefinition>();
         x.AddConsumer<PromoteRunConsumer, PromoteRunConsumerDefinition>();
         x.AddConsumer<StampLineageConsumer, StampLineageConsumerDefinition>();
+        x.AddConsumer<RetentionConsumer, RetentionConsumerDefinition>();
         return x;
     }
 }

@@ -4,12 +4,13 @@ using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
 using RunSaga.Shared.Messaging;
 
-// The Consumers host: staging, flush checks, promotion and lineage. The run saga lives in the Orchestrator.
+// The Consumers host: staging, flush checks, promotion, lineage and retention. The run saga lives in the Orchestrator.
 var builder = Host.CreateApplicationBuilder(args);
 
 builder.AddRunSagaLogging("consumers");
 builder.Services
     .AddRunSagaOptions()
+    .AddRetentionOptions()
     .AddRunSagaDatabase(builder.Configuration)
     .AddRunSagaBusHostOptions();
 builder.Services.AddMassTransit(x =>

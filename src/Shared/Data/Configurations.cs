@@ -104,3 +104,25 @@ internal sealed class RunLineageConfiguration : IEntityTypeConfiguration<RunLine
         builder.Property(x => x.BatchIds).HasColumnType("text[]");
     }
 }
+
+internal sealed class SourceRetentionConfiguration : IEntityTypeConfiguration<SourceRetention>
+{
+    public void Configure(EntityTypeBuilder<SourceRetention> builder)
+    {
+        builder.ToTable("source_retention");
+        builder.HasKey(x => x.Source);
+    }
+}
+
+internal sealed class RetentionCycleConfiguration : IEntityTypeConfiguration<RetentionCycle>
+{
+    public void Configure(EntityTypeBuilder<RetentionCycle> builder)
+    {
+        builder.ToTable("retention_cycles", t => t.HasCheckConstraint(
+            "ck_retention_cycles_outcome", "outcome IN ('running', 'succeeded', 'skipped', 'withheld', 'failed')"));
+        builder.HasKey(x => x.Id);
+        builder.Property(x => x.Id).UseIdentityAlwaysColumn();
+        builder.Property(x => x.SampleKeys).HasColumnType("text[]");
+        builder.HasIndex(x => new { x.Source, x.StartedAt });
+    }
+}

@@ -103,3 +103,38 @@ public sealed class RunLineage
     public List<string> BatchIds { get; set; } = [];
     public DateTime StampedAt { get; set; }
 }
+
+/// <summary>Retention's standing per source: withheld after a suspiciously small run until released.</summary>
+public sealed class SourceRetention
+{
+    public string Source { get; set; } = null!;
+    public bool Withheld { get; set; }
+    public Guid? WithheldByRunId { get; set; }
+    public DateTime? WithheldAt { get; set; }
+    public string? WithheldReason { get; set; }
+    /// <summary>Runs completed before this moment no longer withhold retention.</summary>
+    public DateTime? ReleasedAt { get; set; }
+    public string? ReleasedBy { get; set; }
+}
+
+/// <summary>One retention cycle for one source (or for none, when it failed before choosing one): what it did or would do.</summary>
+public sealed class RetentionCycle
+{
+    public long Id { get; set; }
+    public string? Source { get; set; }
+    /// <summary>What started it: <c>run-completed</c>, <c>scheduled</c> or <c>manual</c>.</summary>
+    public string Trigger { get; set; } = null!;
+    public Guid? RunId { get; set; }
+    public bool DryRun { get; set; }
+    public DateTime StartedAt { get; set; }
+    public DateTime? FinishedAt { get; set; }
+    /// <summary><c>running</c>, <c>succeeded</c>, <c>skipped</c>, <c>withheld</c> or <c>failed</c>.</summary>
+    public string Outcome { get; set; } = null!;
+    public int ProjectsDeleted { get; set; }
+    public int RunsArchived { get; set; }
+    public int RunsDeleted { get; set; }
+    public string? Reason { get; set; }
+    public string? Error { get; set; }
+    /// <summary>For a dry run: the first keys that would be deleted.</summary>
+    public List<string> SampleKeys { get; set; } = [];
+}

@@ -19,6 +19,8 @@ public sealed class RunSagaDbContext(DbContextOptions<RunSagaDbContext> options)
     public DbSet<ProjectLineage> ProjectLineage => Set<ProjectLineage>();
     public DbSet<RunPromotion> RunPromotions => Set<RunPromotion>();
     public DbSet<RunLineage> RunLineage => Set<RunLineage>();
+    public DbSet<SourceRetention> SourceRetention => Set<SourceRetention>();
+    public DbSet<RetentionCycle> RetentionCycles => Set<RetentionCycle>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

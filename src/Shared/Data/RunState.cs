@@ -67,6 +67,12 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     public string? ErrorMessage { get; set; }
     public string? ErrorDetail { get; set; }
 
+    /// <summary>
+    /// Set by retention on a completed full run that staged suspiciously few items: retention for its source
+    /// is withheld until an operator releases it (see <see cref="SourceRetention"/>).
+    /// </summary>
+    public bool RetentionWithheld { get; set; }
+
     public List<string> BatchIds { get; set; } = [];
     /// <summary>JSON array of step records <c>{name, status, started_at, finished_at, error, ...}</c>.</summary>
     public string Metrics { get; set; } = "[]";

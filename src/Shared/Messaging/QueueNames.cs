@@ -11,6 +11,7 @@ public static class QueueNames
     public const string Flush = "runsaga.flush";
     public const string Promotion = "runsaga.promotion";
     public const string Lineage = "runsaga.lineage";
+    public const string Retention = "runsaga.retention";
 
     public static Uri Address(string queue) => new($"queue:{queue}");
 }

@@ -177,6 +177,80 @@ namespace RunSaga.Shared.Data.Migrations
                         });
                 });
 
+            modelBuilder.Entity("RunSaga.Shared.Data.RetentionCycle", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<bool>("DryRun")
+                        .HasColumnType("boolean")
+                        .HasColumnName("dry_run");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("text")
+                        .HasColumnName("error");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("Outcome")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("outcome");
+
+                    b.Property<int>("ProjectsDeleted")
+                        .HasColumnType("integer")
+                        .HasColumnName("projects_deleted");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<Guid?>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<int>("RunsArchived")
+                        .HasColumnType("integer")
+                        .HasColumnName("runs_archived");
+
+                    b.Property<int>("RunsDeleted")
+                        .HasColumnType("integer")
+                        .HasColumnName("runs_deleted");
+
+                    b.PrimitiveCollection<List<string>>("SampleKeys")
+                        .IsRequired()
+                        .HasColumnType("text[]")
+                        .HasColumnName("sample_keys");
+
+                    b.Property<string>("Source")
+                        .HasColumnType("text")
+                        .HasColumnName("source");
+
+                    b.Property<DateTime>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("trigger");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Source", "StartedAt");
+
+                    b.ToTable("retention_cycles", "runsaga", t =>
+                        {
+                            t.HasCheckConstraint("ck_retention_cycles_outcome", "outcome IN ('running', 'succeeded', 'skipped', 'withheld', 'failed')");
+                        });
+                });
+
             modelBuilder.Entity("RunSaga.Shared.Data.RunLineage", b =>
                 {
                     b.Property<Guid>("RunId")
@@ -379,6 +453,10 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("resend_at");
 
+                    b.Property<bool>("RetentionWithheld")
+                        .HasColumnType("boolean")
+                        .HasColumnName("retention_withheld");
+
                     b.Property<DateTime?>("RunDeadline")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("run_deadline");
@@ -439,6 +517,41 @@ namespace RunSaga.Shared.Data.Migrations
                     b.HasIndex("Status", "CreatedAt");
 
                     b.ToTable("runs", "runsaga");
+                });
+
+            modelBuilder.Entity("RunSaga.Shared.Data.SourceRetention", b =>
+                {
+                    b.Property<string>("Source")
+                        .HasColumnType("text")
+                        .HasColumnName("source");
+
+                    b.Property<DateTime?>("ReleasedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("released_at");
+
+                    b.Property<string>("ReleasedBy")
+                        .HasColumnType("text")
+                        .HasColumnName("released_by");
+
+                    b.Property<bool>("Withheld")
+                        .HasColumnType("boolean")
+                        .HasColumnName("withheld");
+
+                    b.Property<DateTime?>("WithheldAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("withheld_at");
+
+                    b.Property<Guid?>("WithheldByRunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("withheld_by_run_id");
+
+                    b.Property<string>("WithheldReason")
+                        .HasColumnType("text")
+                        .HasColumnName("withheld_reason");
+
+                    b.HasKey("Source");
+
+                    b.ToTable("source_retention", "runsaga");
                 });
 
             modelBuilder.Entity("RunSaga.Shared.Data.StagedBatch", b =>

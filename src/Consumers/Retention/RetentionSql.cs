@@ -1,0 +1,95 @@
+namespace RunSaga.Consumers.Retention;
+
+/// <summary>
+/// Pruning stale items. Every statement of a cycle runs in one transaction after <c>AdvisoryLocks.LockSource</c>,
+/// so retention and promotion of one source never interleave.
+/// </summary>
+public static class RetentionSql
+{
+    /// <summary>Opens a cycle's record before any work, so even a cycle that fails leaves a trace.</summary>
+    public const string StartCycle = """
+        INSERT INTO runsaga.retention_cycles (source, trigger, run_id, dry_run, started_at, outcome, projects_deleted, runs_archived, runs_deleted, sample_keys)
+        VALUES (@source, @trigger, @run, @dry_run, @now, 'running', 0, 0, 0, '{}')
+        RETURNING id
+        """;
+
+    public const string FinishCycle = """
+        UPDATE runsaga.retention_cycles
+        SET finished_at = @now, outcome = @outcome, projects_deleted = @deleted, reason = @reason, error = @error,
+            sample_keys = @sample_keys, run_id = coalesce(@run, run_id)
+        WHERE id = @id
+        """;
+
+    /// <summary>The newest run of the source, whatever its type: pruning waits while it is open or after it failed.</summary>
+    public const string LatestRun = """
+        SELECT id, status FROM runsaga.runs WHERE source = @source ORDER BY created_at DESC, id LIMIT 1
+        """;
+
+    /// <summary>The source's completed full runs, newest promotion first (promotions of a source are serialized).</summary>
+    public const string CompletedFullRuns = """
+        SELECT r.id, coalesce(r.staged_items, 0), rp.promoted_at
+        FROM runsaga.runs r
+        JOIN runsaga.run_promotions rp ON rp.run_id = r.id
+        WHERE r.source = @source AND r.status = 'Completed' AND r.process_type IN ('ingestion', 'manual_reindex')
+        ORDER BY rp.promoted_at DESC, r.id
+        """;
+
+    public const string SourceStanding = """
+        SELECT withheld, released_at FROM runsaga.source_retention WHERE source = @source
+        """;
+
+    /// <summary>Withholds retention for the source (kept until released) and marks the suspicious run.</summary>
+    public const string Withhold = """
+        INSERT INTO runsaga.source_retention (source, withheld, withheld_by_run_id, withheld_at, withheld_reason)
+        VALUES (@source, true, @run, @now, @reason)
+        ON CONFLICT (source) DO UPDATE SET
+            withheld = true, withheld_by_run_id = excluded.withheld_by_run_id,
+            withheld_at = excluded.withheld_at, withheld_reason = excluded.withheld_reason;
+        UPDATE runsaga.runs SET retention_withheld = true, version = version + 1
+        WHERE id = @run AND NOT retention_withheld;
+        """;
+
+    /// <summary>
+    /// Runs promoted before the release stop withholding. The release time comes from the database's clock,
+    /// read after the source lock, because it is compared with <c>run_promotions.promoted_at</c>.
+    /// </summary>
+    public const string Release = """
+        INSERT INTO runsaga.source_retention (source, withheld, released_at, released_by)
+        VALUES (@source, false, clock_timestamp(), @released_by)
+        ON CONFLICT (source) DO UPDATE SET withheld = false, released_at = excluded.released_at, released_by = excluded.released_by
+        """;
+
+    /// <summary>
+    /// Stale: the last run that saw the item (any type; a sync run seeing it keeps it) was promoted before the
+    /// oldest of the last KEEP_RUNS completed full runs (<c>@cutoff</c>). Counted, with the first keys, for a dry run.
+    /// </summary>
+    public const string CountStale = """
+        SELECT count(*)::int, coalesce((array_agg(p.key ORDER BY p.key COLLATE "C"))[1:20], '{}')
+        FROM runsaga.projects p
+        JOIN runsaga.run_promotions rp ON rp.run_id = p.last_confirmed_run_id
+        WHERE p.source = @source AND rp.promoted_at < @cutoff
+        """;
+
+    /// <summary>The same set, deleted, each with a <c>deleted</c> lineage row naming the run that applied retention.</summary>
+    public const string DeleteStale = """
+        WITH deleted AS (
+            DELETE FROM runsaga.projects p
+            USING runsaga.run_promotions rp
+            WHERE p.source = @source AND rp.run_id = p.last_confirmed_run_id AND rp.promoted_at < @cutoff
+            RETURNING p.key, p.content_hash
+        ),
+        logged AS (
+            INSERT INTO runsaga.project_lineage (source, key, run_id, batch_id, change, content_hash, recorded_at)
+            SELECT @source, d.key, @run, NULL, 'deleted', d.content_hash, @now
+            FROM deleted d
+            ORDER BY d.key
+            RETURNING 1
+        )
+        SELECT count(*)::int, coalesce((array_agg(d.key ORDER BY d.key COLLATE "C"))[1:20], '{}') FROM deleted d
+        """;
+
+    /// <summary>Every source with a completed run: what a cycle without a source goes through.</summary>
+    public const string Sources = """
+        SELECT DISTINCT source FROM runsaga.runs WHERE source IS NOT NULL AND status = 'Completed' ORDER BY source
+        """;
+}

@@ -1,0 +1,245 @@
+using System.Data;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
+
+namespace RunSaga.Consumers.Retention;
+
+/// <summary>What a retention cycle for one source did, or (dry run) would do.</summary>
+/// <param name="Outcome"><c>succeeded</c>, <c>skipped</c>, <c>withheld</c> or <c>failed</c>.</param>
+/// <param name="AppliedBy">The newest completed full run of the source, named in the <c>deleted</c> lineage rows.</param>
+/// <param name="SampleKeys">The first keys deleted (or, dry run, that would be).</param>
+public sealed record PruneResult(
+    long CycleId,
+    string Source,
+    string Outcome,
+    Guid? AppliedBy,
+    int ProjectsDeleted,
+    IReadOnlyList<string> SampleKeys,
+    string? Reason,
+    Guid? WithheldBy = null);
+
+/// <summary>
+/// Prunes the items of one source that none of its last KEEP_RUNS completed full runs saw, in one transaction
+/// under the source's lock, and records the cycle. It prunes nothing while the source has fewer than KEEP_RUNS
+/// completed full runs, while its newest run failed or is still open, or while retention is withheld because a
+/// completed full run staged fewer than MIN_RUN_RATIO of the previous one's items. A dry run decides the same
+/// way and changes nothing. Any error rolls the cycle back: it is recorded as failed and nothing is deleted.
+/// </summary>
+public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<RetentionOptions> options, TimeProvider clock)
+{
+    public async Task<IReadOnlyList<string>> SourcesAsync(CancellationToken cancellationToken)
+    {
+        var sources = new List<string>();
+        await using var command = dataSource.CreateCommand(RetentionSql.Sources);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            sources.Add(reader.GetString(0));
+        }
+
+        return sources;
+    }
+
+    public async Task<PruneResult> PruneAsync(string source, string trigger, Guid? triggeringRun, bool dryRun, CancellationToken cancellationToken)
+    {
+        var cycleId = await StartCycleAsync(source, trigger, triggeringRun, dryRun, cancellationToken);
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+            await Execute(connection, transaction, AdvisoryLocks.LockSource, cancellationToken, ("source", source));
+
+            var result = await DecideAndPruneAsync(connection, transaction, cycleId, source, dryRun, cancellationToken);
+            await FinishCycleAsync(connection, transaction, result, error: null, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return result;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            var failed = new PruneResult(cycleId, source, "failed", null, 0, [], ex.Message);
+            await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
+            await FinishCycleAsync(connection, null, failed, ex.ToString(), CancellationToken.None);
+            return failed;
+        }
+    }
+
+    public async Task ReleaseAsync(string source, string? releasedBy, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+        await Execute(connection, transaction, AdvisoryLocks.LockSource, cancellationToken, ("source", source));
+        await using (var release = new NpgsqlCommand(RetentionSql.Release, connection, transaction))
+        {
+            release.Parameters.Add(new("source", source));
+            release.Parameters.Add(new("released_by", NpgsqlDbType.Text) { Value = (object?)releasedBy ?? DBNull.Value });
+            await release.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private DateTime Now => clock.GetUtcNow().UtcDateTime;
+
+    private async Task<PruneResult> DecideAndPruneAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, long cycleId, string source, bool dryRun, CancellationToken cancellationToken)
+    {
+        PruneResult Skip(string reason, Guid? appliedBy = null) => new(cycleId, source, "skipped", appliedBy, 0, [], reason);
+
+        var (latestId, latestStatus) = await LatestRunAsync(connection, transaction, source, cancellationToken);
+        if (latestId is null)
+        {
+            return Skip("the source has no runs");
+        }
+
+        if (latestStatus != RunStatus.Completed)
+        {
+            return Skip($"the newest run of the source ({latestId}) is {latestStatus}; retention waits for a completed run");
+        }
+
+        var fullRuns = await CompletedFullRunsAsync(connection, transaction, source, cancellationToken);
+        var appliedBy = fullRuns.Count > 0 ? fullRuns[0].RunId : (Guid?)null;
+
+        if (await SuspiciousRunAsync(connection, transaction, source, fullRuns, cancellationToken) is { } suspicious)
+        {
+            if (!dryRun)
+            {
+                await Execute(connection, transaction, RetentionSql.Withhold, cancellationToken,
+                    ("source", source), ("run", suspicious.RunId), ("now", Now), ("reason", suspicious.Reason));
+            }
+
+            return new PruneResult(cycleId, source, "withheld", appliedBy, 0, [], suspicious.Reason, suspicious.RunId);
+        }
+
+        var keepRuns = options.Value.KeepRuns;
+        if (fullRuns.Count < keepRuns)
+        {
+            return Skip($"the source has {fullRuns.Count} completed full runs; pruning starts at KEEP_RUNS={keepRuns}", appliedBy);
+        }
+
+        var cutoff = fullRuns[keepRuns - 1].PromotedAt;
+        var (count, sample) = await CountOrDeleteAsync(
+            connection, transaction, dryRun ? RetentionSql.CountStale : RetentionSql.DeleteStale, source, appliedBy!.Value, cutoff, cancellationToken);
+        return new PruneResult(cycleId, source, "succeeded", appliedBy, count, sample, null);
+    }
+
+    /// <summary>
+    /// A completed full run (not exempted by a release) that staged fewer than MIN_RUN_RATIO of the items of the
+    /// full run before it; or the standing withhold of the source.
+    /// </summary>
+    private async Task<(Guid RunId, string Reason)?> SuspiciousRunAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string source, IReadOnlyList<FullRun> fullRuns, CancellationToken cancellationToken)
+    {
+        bool withheld = false;
+        DateTime? releasedAt = null;
+        await using (var command = new NpgsqlCommand(RetentionSql.SourceStanding, connection, transaction) { Parameters = { new("source", source) } })
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                withheld = reader.GetBoolean(0);
+                releasedAt = reader.IsDBNull(1) ? null : reader.GetDateTime(1);
+            }
+        }
+
+        var ratio = options.Value.MinRunRatio;
+        for (var i = 0; i + 1 < fullRuns.Count; i++)
+        {
+            var (newer, older) = (fullRuns[i], fullRuns[i + 1]);
+            if (releasedAt is { } released && newer.PromotedAt <= released)
+            {
+                break;
+            }
+
+            if (newer.StagedItems < ratio * older.StagedItems)
+            {
+                var reason = FormattableString.Invariant(
+                    $"run {newer.RunId} staged {newer.StagedItems} items, fewer than MIN_RUN_RATIO={ratio} of the {older.StagedItems} of the run before it ({older.RunId})");
+                return (newer.RunId, $"{reason}; retention for '{source}' is withheld until an operator checks that run and sends ReleaseRetention for the source");
+            }
+        }
+
+        return withheld ? (fullRuns.Count > 0 ? fullRuns[0].RunId : Guid.Empty, $"retention for '{source}' is withheld until an operator sends ReleaseRetention") : null;
+    }
+
+    private static async Task<(Guid?, string?)> LatestRunAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string source, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(RetentionSql.LatestRun, connection, transaction) { Parameters = { new("source", source) } };
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? (reader.GetGuid(0), reader.GetString(1)) : (null, null);
+    }
+
+    private sealed record FullRun(Guid RunId, int StagedItems, DateTime PromotedAt);
+
+    private static async Task<List<FullRun>> CompletedFullRunsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string source, CancellationToken cancellationToken)
+    {
+        var runs = new List<FullRun>();
+        await using var command = new NpgsqlCommand(RetentionSql.CompletedFullRuns, connection, transaction) { Parameters = { new("source", source) } };
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            runs.Add(new FullRun(reader.GetGuid(0), reader.GetInt32(1), reader.GetDateTime(2)));
+        }
+
+        return runs;
+    }
+
+    private async Task<(int Count, string[] Sample)> CountOrDeleteAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string source, Guid appliedBy, DateTime cutoff, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction)
+        {
+            Parameters = { new("source", source), new("cutoff", cutoff), new("run", appliedBy), new("now", Now) },
+        };
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (reader.GetInt32(0), reader.GetFieldValue<string[]>(1));
+    }
+
+    private async Task<long> StartCycleAsync(string source, string trigger, Guid? run, bool dryRun, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(RetentionSql.StartCycle);
+        command.Parameters.Add(new("source", source));
+        command.Parameters.Add(new("trigger", trigger));
+        command.Parameters.Add(new("run", NpgsqlDbType.Uuid) { Value = (object?)run ?? DBNull.Value });
+        command.Parameters.Add(new("dry_run", dryRun));
+        command.Parameters.Add(new("now", Now));
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private async Task FinishCycleAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, PruneResult result, string? error, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(RetentionSql.FinishCycle, connection, transaction)
+        {
+            Parameters =
+            {
+                new("id", result.CycleId),
+                new("now", Now),
+                new("outcome", result.Outcome),
+                new("deleted", result.ProjectsDeleted),
+                new("reason", NpgsqlDbType.Text) { Value = (object?)result.Reason ?? DBNull.Value },
+                new("error", NpgsqlDbType.Text) { Value = (object?)error ?? DBNull.Value },
+                new("sample_keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = result.SampleKeys.ToArray() },
+                new("run", NpgsqlDbType.Uuid) { Value = (object?)result.AppliedBy ?? DBNull.Value },
+            },
+        };
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task Execute(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter(name, value));
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+}
