@@ -86,6 +86,21 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
     public async Task<long> Count(string sql, params object[] parameters) =>
         (await Query(sql, r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), parameters)).Single();
 
+    /// <summary>Polls a <c>SELECT count(*) …</c> until it is positive; fails after 30 s.</summary>
+    public async Task WaitForRow(string countSql, params object[] parameters)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (await Count(countSql, parameters) == 0)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"No row after 30 s for: {countSql} ({string.Join(", ", parameters)})");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     public async Task Execute(string sql, params object[] parameters)
     {
         await using var command = Command(sql, parameters);

@@ -1,0 +1,87 @@
+using RunSaga.IntegrationTests.Broker;
+using RunSaga.IntegrationTests.Fixture;
+using RunSaga.IntegrationTests.Scraping;
+
+namespace RunSaga.IntegrationTests.Retention;
+
+/// <summary>
+/// Retention through the real pipeline: every RunCompleted starts a cycle for its source (KEEP_RUNS=3,
+/// MIN_RUN_RATIO=0.5, the defaults).
+/// </summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class When_items_go_missing_from_full_runs(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    [Fact]
+    public async Task Should_delete_them_only_when_the_third_full_run_without_them_completes()
+    {
+        var source = NewSource("retention-keep3");
+        var all = Items.Numbered(10);
+        var fewer = all.Take(8).ToList();
+        for (var i = 0; i < 3; i++)
+        {
+            await CompleteRunWithRetention(source, all);
+        }
+
+        for (var missing = 1; missing <= 2; missing++)
+        {
+            await CompleteRunWithRetention(source, fewer);
+            Assert.Equal(10, await ProjectCount(source));
+        }
+
+        var third = await CompleteRunWithRetention(source, fewer, expectedOutcome: "succeeded");
+
+        Assert.Equal(8, await ProjectCount(source));
+        Assert.Equal(
+            ["item-00009", "item-00010"],
+            await Db.Query(
+                "SELECT key FROM runsaga.project_lineage WHERE source = @p0 AND change = 'deleted' AND run_id = @p1 ORDER BY key",
+                reader => reader.GetString(0), source, third));
+    }
+
+    [Fact]
+    public async Task Should_withhold_after_a_suspiciously_small_run_until_released()
+    {
+        var source = NewSource("retention-withheld");
+        var all = Items.Numbered(10);
+        for (var i = 0; i < 3; i++)
+        {
+            await CompleteRunWithRetention(source, all);
+        }
+
+        var small = await CompleteRunWithRetention(source, all.Take(2).ToList(), expectedOutcome: "withheld");
+
+        Assert.Equal(10, await ProjectCount(source));
+        Assert.Equal([true], await Db.Query("SELECT retention_withheld FROM runsaga.runs WHERE id = @p0", reader => reader.GetBoolean(0), small));
+
+        await Publisher.Publish([new OutgoingMessage("ReleaseRetention", new { source, releasedBy = "integration-test" })]);
+        await Db.WaitForRow(
+            "SELECT count(*) FROM runsaga.source_retention WHERE source = @p0 AND NOT withheld", source);
+        await Publisher.Publish([new OutgoingMessage("ApplyRetention", new { source, dryRun = false, requestedBy = "integration-test" })]);
+        await Db.WaitForRow(
+            "SELECT count(*) FROM runsaga.retention_cycles WHERE source = @p0 AND trigger = 'manual' AND outcome = 'succeeded'", source);
+
+        // Once released, the small run is the newest of the last three full runs: what it lacked is stale only
+        // after three runs without it, so nothing is deleted yet — but the cycle ran instead of being withheld.
+        Assert.Equal(10, await ProjectCount(source));
+    }
+
+    /// <summary>Publishes a whole run, waits for it to complete and for the retention cycle it started to finish.</summary>
+    private async Task<Guid> CompleteRunWithRetention(string source, IReadOnlyList<Item> items, string? expectedOutcome = null)
+    {
+        var run = new ScrapeRun(source);
+        await Publisher.Publish(run.Whole(items.InBatches(5)));
+        await ExpectCompleted(run.RunId);
+        await Db.WaitForRow(
+            "SELECT count(*) FROM runsaga.retention_cycles WHERE run_id = @p0 AND finished_at IS NOT NULL", run.RunId);
+        if (expectedOutcome is not null)
+        {
+            Assert.Equal(
+                [expectedOutcome],
+                await Db.Query("SELECT outcome FROM runsaga.retention_cycles WHERE run_id = @p0", reader => reader.GetString(0), run.RunId));
+        }
+
+        return run.RunId;
+    }
+
+    private Task<long> ProjectCount(string source) => Db.Count("SELECT count(*) FROM runsaga.projects WHERE source = @p0", source);
+}
