@@ -2,6 +2,7 @@ using MassTransit;
 using RunSaga.Orchestrator.Database;
 using RunSaga.Orchestrator.Deadlines;
 using RunSaga.Orchestrator.Health;
+using RunSaga.Orchestrator.Retention;
 using RunSaga.Orchestrator.Runs;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
@@ -16,6 +17,8 @@ public static class OrchestratorSetup
         builder.AddRunSagaLogging("orchestrator");
         builder.Services
             .AddRunSagaOptions()
+            .AddRetentionOptions()
+            .AddSingleton(TimeProvider.System)
             .AddRunSagaDatabase(builder.Configuration)
             .AddRunSagaBusHostOptions()
             .AddRunSagaHealthChecks();
@@ -28,6 +31,7 @@ public static class OrchestratorSetup
             bus.UsingRunSagaRabbitMq(builder.Configuration);
         });
         builder.Services.AddHostedService<DeadlineWatcher>();
+        builder.Services.AddHostedService<RetentionScheduleWatcher>();
         return builder;
     }
 

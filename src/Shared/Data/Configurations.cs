@@ -126,3 +126,12 @@ internal sealed class RetentionCycleConfiguration : IEntityTypeConfiguration<Ret
         builder.HasIndex(x => new { x.Source, x.StartedAt });
     }
 }
+
+internal sealed class ScheduleConfiguration : IEntityTypeConfiguration<Schedule>
+{
+    public void Configure(EntityTypeBuilder<Schedule> builder)
+    {
+        builder.ToTable("schedules");
+        builder.HasKey(x => x.Name);
+    }
+}

@@ -138,3 +138,13 @@ public sealed class RetentionCycle
     /// <summary>For a dry run: the first keys that would be deleted.</summary>
     public List<string> SampleKeys { get; set; } = [];
 }
+
+/// <summary>A recurring schedule (e.g. retention's): when it fires next; claimed atomically so it fires once.</summary>
+public sealed class Schedule
+{
+    public string Name { get; set; } = null!;
+    /// <summary>Quartz-style cron expression with seconds, evaluated in UTC.</summary>
+    public string Cron { get; set; } = null!;
+    public DateTime NextFireAt { get; set; }
+    public DateTime? LastFiredAt { get; set; }
+}

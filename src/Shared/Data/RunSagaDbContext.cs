@@ -21,6 +21,7 @@ public sealed class RunSagaDbContext(DbContextOptions<RunSagaDbContext> options)
     public DbSet<RunLineage> RunLineage => Set<RunLineage>();
     public DbSet<SourceRetention> SourceRetention => Set<SourceRetention>();
     public DbSet<RetentionCycle> RetentionCycles => Set<RetentionCycle>();
+    public DbSet<Schedule> Schedules => Set<Schedule>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

@@ -16,6 +16,11 @@ public sealed class RetentionOptions
     [ConfigurationKeyName("MIN_RUN_RATIO")]
     [Range(0.0, 1.0)]
     public double MinRunRatio { get; set; } = 0.5;
+
+    /// <summary>When the retention cycle for every source runs: a Quartz-style cron with seconds, in UTC.</summary>
+    [ConfigurationKeyName("RETENTION_SCHEDULE")]
+    [Required]
+    public string Schedule { get; set; } = "0 0 2 * * ?";
 }
 
 public static class RetentionOptionsRegistration
@@ -25,6 +30,9 @@ public static class RetentionOptionsRegistration
         services.AddOptions<RetentionOptions>()
             .BindConfiguration(string.Empty)
             .ValidateDataAnnotations()
+            .Validate(
+                options => MassTransit.JobService.Scheduling.CronExpression.IsValidExpression(options.Schedule),
+                "RETENTION_SCHEDULE is not a valid cron expression: use the Quartz form with seconds, e.g. '0 0 2 * * ?' for 02:00 UTC daily")
             .ValidateOnStart();
         return services;
     }

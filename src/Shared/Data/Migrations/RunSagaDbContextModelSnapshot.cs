@@ -519,6 +519,30 @@ namespace RunSaga.Shared.Data.Migrations
                     b.ToTable("runs", "runsaga");
                 });
 
+            modelBuilder.Entity("RunSaga.Shared.Data.Schedule", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasColumnType("text")
+                        .HasColumnName("name");
+
+                    b.Property<string>("Cron")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("cron");
+
+                    b.Property<DateTime?>("LastFiredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_fired_at");
+
+                    b.Property<DateTime>("NextFireAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("next_fire_at");
+
+                    b.HasKey("Name");
+
+                    b.ToTable("schedules", "runsaga");
+                });
+
             modelBuilder.Entity("RunSaga.Shared.Data.SourceRetention", b =>
                 {
                     b.Property<string>("Source")

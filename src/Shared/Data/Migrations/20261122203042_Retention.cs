@@ -49,6 +49,21 @@ namespace RunSaga.Shared.Data.Migrations
                 });
 
             migrationBuilder.CreateTable(
+                name: "schedules",
+                schema: "runsaga",
+                columns: table => new
+                {
+                    name = table.Column<string>(type: "text", nullable: false),
+                    cron = table.Column<string>(type: "text", nullable: false),
+                    next_fire_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    last_fired_at = table.Column<DateTime>(type: "timestamp with time zone", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_schedules", x => x.name);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "source_retention",
                 schema: "runsaga",
                 columns: table => new
@@ -78,6 +93,10 @@ namespace RunSaga.Shared.Data.Migrations
         {
             migrationBuilder.DropTable(
                 name: "retention_cycles",
+                schema: "runsaga");
+
+            migrationBuilder.DropTable(
+                name: "schedules",
                 schema: "runsaga");
 
             migrationBuilder.DropTable(

@@ -1,0 +1,51 @@
+using MassTransit;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using RunSaga.Contracts;
+using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
+
+namespace RunSaga.Orchestrator.Retention;
+
+/// <summary>
+/// Publishes <see cref="ApplyRetention"/> (all sources) on RETENTION_SCHEDULE. The schedule lives in
+/// PostgreSQL (<see cref="RecurringSchedule"/>): durable across restarts, fired once with several Orchestrators.
+/// </summary>
+public sealed class RetentionScheduleWatcher(
+    NpgsqlDataSource dataSource,
+    IBus bus,
+    IOptions<RetentionOptions> retention,
+    IOptions<RunSagaOptions> options,
+    TimeProvider clock,
+    ILogger<RetentionScheduleWatcher> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var schedule = new RecurringSchedule(dataSource, "retention", retention.Value.Schedule);
+        using var timer = new PeriodicTimer(options.Value.DeadlinePollInterval);
+        var ensured = false;
+        do
+        {
+            try
+            {
+                var now = clock.GetUtcNow().UtcDateTime;
+                if (!ensured)
+                {
+                    await schedule.EnsureAsync(now, stoppingToken);
+                    ensured = true;
+                }
+
+                await schedule.FireIfDueAsync(now, async cancellationToken =>
+                {
+                    logger.LogInformation("Retention schedule ({Cron}) fired: ApplyRetention for every source", retention.Value.Schedule);
+                    await bus.Publish(new ApplyRetention(), cancellationToken);
+                }, stoppingToken);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "Could not check the retention schedule; retrying. Is PostgreSQL reachable?");
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}

@@ -1,0 +1,62 @@
+using MassTransit.JobService.Scheduling;
+using Npgsql;
+
+namespace RunSaga.Shared.Data;
+
+/// <summary>
+/// A cron schedule kept in <c>runsaga.schedules</c>, so it survives restarts and fires once per occurrence however
+/// many processes watch it: a firing is claimed by one <c>UPDATE … WHERE next_fire_at &lt;= now</c>, which a
+/// second process, waiting on the row lock, then finds no longer due. The work for a firing runs inside the
+/// claiming transaction: if it fails, the claim rolls back and the next look fires it again (at least once).
+/// Occurrences missed while nothing ran are fired once, not once each.
+/// </summary>
+public sealed class RecurringSchedule(NpgsqlDataSource dataSource, string name, string cron)
+{
+    private const string EnsureSql = """
+        INSERT INTO runsaga.schedules (name, cron, next_fire_at) VALUES (@name, @cron, @next)
+        ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, next_fire_at = excluded.next_fire_at
+        WHERE schedules.cron <> excluded.cron
+        """;
+
+    private const string ClaimSql = """
+        UPDATE runsaga.schedules SET next_fire_at = @next, last_fired_at = @now
+        WHERE name = @name AND next_fire_at <= @now
+        """;
+
+    private readonly CronExpression expression = new(cron) { TimeZone = TimeZoneInfo.Utc };
+
+    public string Name => name;
+
+    /// <summary>Records the schedule (or its new cron expression) with its next occurrence after <paramref name="now"/>.</summary>
+    public async Task EnsureAsync(DateTime now, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(EnsureSql);
+        command.Parameters.AddWithValue("name", name);
+        command.Parameters.AddWithValue("cron", cron);
+        command.Parameters.AddWithValue("next", NextAfter(now));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>If an occurrence is due at <paramref name="now"/>, claims it and runs <paramref name="fire"/>; true when it fired.</summary>
+    public async Task<bool> FireIfDueAsync(DateTime now, Func<CancellationToken, Task> fire, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var claim = new NpgsqlCommand(ClaimSql, connection, transaction);
+        claim.Parameters.AddWithValue("name", name);
+        claim.Parameters.AddWithValue("now", now);
+        claim.Parameters.AddWithValue("next", NextAfter(now));
+        if (await claim.ExecuteNonQueryAsync(cancellationToken) == 0)
+        {
+            return false;
+        }
+
+        await fire(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return true;
+    }
+
+    private DateTime NextAfter(DateTime now) =>
+        expression.GetNextValidTimeAfter(new DateTimeOffset(DateTime.SpecifyKind(now, DateTimeKind.Utc)))?.UtcDateTime
+        ?? throw new InvalidOperationException($"The cron expression '{cron}' of schedule '{name}' never fires again.");
+}
