@@ -35,7 +35,7 @@ public static class RetentionSql
         """;
 
     public const string SourceStanding = """
-        SELECT withheld, released_at FROM runsaga.source_retention WHERE source = @source
+        SELECT withheld, released_at, withheld_by_run_id FROM runsaga.source_retention WHERE source = @source
         """;
 
     /// <summary>Withholds retention for the source (kept until released) and marks the suspicious run.</summary>

@@ -134,6 +134,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
     {
         bool withheld = false;
         DateTime? releasedAt = null;
+        Guid? withheldBy = null;
         await using (var command = new NpgsqlCommand(RetentionSql.SourceStanding, connection, transaction) { Parameters = { new("source", source) } })
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
@@ -141,6 +142,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             {
                 withheld = reader.GetBoolean(0);
                 releasedAt = reader.IsDBNull(1) ? null : reader.GetDateTime(1);
+                withheldBy = reader.IsDBNull(2) ? null : reader.GetGuid(2);
             }
         }
 
@@ -161,7 +163,10 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             }
         }
 
-        return withheld ? (fullRuns.Count > 0 ? fullRuns[0].RunId : Guid.Empty, $"retention for '{source}' is withheld until an operator sends ReleaseRetention") : null;
+        // The standing withhold outlives the runs that caused it (they may be gone from the ledger one day).
+        return withheld
+            ? (withheldBy ?? Guid.Empty, $"retention for '{source}' is withheld (run {withheldBy}) until an operator sends ReleaseRetention")
+            : null;
     }
 
     private static async Task<(Guid?, string?)> LatestRunAsync(
