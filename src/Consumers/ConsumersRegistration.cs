@@ -22,6 +22,7 @@ public static class ConsumersRegistration
         x.TryAddSingleton<RunPromoter>();
         x.TryAddSingleton<LineageStamper>();
         x.TryAddSingleton<SourcePruner>();
+        x.TryAddSingleton<RunArtifacts>();
         x.TryAddSingleton(TimeProvider.System);
 
         x.AddConsumer<StageItemsConsumer, StageItemsConsumerDefinition>();

@@ -7,7 +7,8 @@ namespace RunSaga.Contracts;
 /// </summary>
 public sealed record RetentionApplied
 {
-    public string Source { get; init; } = null!;
+    /// <summary>Null for the runs no event ever named a source (their artifacts age like any other).</summary>
+    public string? Source { get; init; }
     public Guid? RunId { get; init; }
     public int ProjectsDeleted { get; init; }
     public int RunsArchived { get; init; }

@@ -15,7 +15,8 @@ public static class RetentionSql
 
     public const string FinishCycle = """
         UPDATE runsaga.retention_cycles
-        SET finished_at = @now, outcome = @outcome, projects_deleted = @deleted, reason = @reason, error = @error,
+        SET finished_at = @now, outcome = @outcome, projects_deleted = @deleted, runs_archived = @archived, runs_deleted = @runs_deleted,
+            reason = @reason, error = @error,
             sample_keys = @sample_keys, run_id = coalesce(@run, run_id)
         WHERE id = @id
         """;
@@ -88,8 +89,11 @@ public static class RetentionSql
         SELECT count(*)::int, coalesce((array_agg(d.key ORDER BY d.key COLLATE "C"))[1:20], '{}') FROM deleted d
         """;
 
-    /// <summary>Every source with a completed run: what a cycle without a source goes through.</summary>
+    /// <summary>
+    /// Every source with a run, and null when some run never got a source: what a cycle without a source goes
+    /// through (pruning skips sources without a completed run; their runs' artifacts still age).
+    /// </summary>
     public const string Sources = """
-        SELECT DISTINCT source FROM runsaga.runs WHERE source IS NOT NULL AND status = 'Completed' ORDER BY source
+        SELECT DISTINCT source FROM runsaga.runs ORDER BY source NULLS LAST
         """;
 }

@@ -11,15 +11,33 @@ namespace RunSaga.Consumers.Retention;
 /// <param name="Outcome"><c>succeeded</c>, <c>skipped</c>, <c>withheld</c> or <c>failed</c>.</param>
 /// <param name="AppliedBy">The newest completed full run of the source, named in the <c>deleted</c> lineage rows.</param>
 /// <param name="SampleKeys">The first keys deleted (or, dry run, that would be).</param>
+/// <remarks>
+/// <see cref="Outcome"/> is pruning's; <see cref="RunsArchived"/> and <see cref="RunsDeleted"/> count the run artifacts
+/// the same cycle archived and deleted (would, in a dry run), and <see cref="MoreDue"/> says more were due than one
+/// cycle handles (RETENTION_BATCH_RUNS).
+/// </remarks>
 public sealed record PruneResult(
     long CycleId,
-    string Source,
+    string? Source,
     string Outcome,
     Guid? AppliedBy,
     int ProjectsDeleted,
     IReadOnlyList<string> SampleKeys,
     string? Reason,
-    Guid? WithheldBy = null);
+    Guid? WithheldBy = null)
+{
+    public int RunsArchived { get; init; }
+    public int RunsDeleted { get; init; }
+    public bool MoreDue { get; init; }
+}
+
+/// <summary>What the artifact phase of a cycle has done so far; kept when the cycle fails halfway.</summary>
+public sealed class ArtifactProgress
+{
+    public int Archived { get; set; }
+    public int Deleted { get; set; }
+    public bool MoreDue { get; set; }
+}
 
 /// <summary>
 /// Prunes the items of one source that none of its last KEEP_RUNS completed full runs saw, in one transaction
@@ -30,36 +48,67 @@ public sealed record PruneResult(
 /// </summary>
 public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<RetentionOptions> options, TimeProvider clock)
 {
-    public async Task<IReadOnlyList<string>> SourcesAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string?>> SourcesAsync(CancellationToken cancellationToken)
     {
-        var sources = new List<string>();
+        var sources = new List<string?>();
         await using var command = dataSource.CreateCommand(RetentionSql.Sources);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            sources.Add(reader.GetString(0));
+            sources.Add(reader.IsDBNull(0) ? null : reader.GetString(0));
         }
 
         return sources;
     }
 
-    public async Task<PruneResult> PruneAsync(string source, string trigger, Guid? triggeringRun, bool dryRun, CancellationToken cancellationToken)
+    /// <summary>A cycle that only prunes (after a completed run).</summary>
+    public Task<PruneResult> PruneAsync(string source, string trigger, Guid? triggeringRun, bool dryRun, CancellationToken cancellationToken) =>
+        RunCycleAsync(source, trigger, triggeringRun, dryRun, artifacts: null, cancellationToken);
+
+    /// <summary>
+    /// One recorded cycle: first <paramref name="artifacts"/> (archival, then deletion of run artifacts), then, for a
+    /// named source, pruning in one transaction. An error anywhere stops the cycle there: it is recorded as failed
+    /// with what it had done, and nothing after the error runs (a failed archival deletes nothing).
+    /// A null <paramref name="source"/> stands for the runs no event named a source: they have artifacts, no items.
+    /// </summary>
+    public async Task<PruneResult> RunCycleAsync(
+        string? source, string trigger, Guid? triggeringRun, bool dryRun,
+        Func<ArtifactProgress, CancellationToken, Task>? artifacts, CancellationToken cancellationToken)
     {
         var cycleId = await StartCycleAsync(source, trigger, triggeringRun, dryRun, cancellationToken);
+        var progress = new ArtifactProgress();
         try
         {
+            if (artifacts is not null)
+            {
+                await artifacts(progress, cancellationToken);
+            }
+
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-            await Execute(connection, transaction, AdvisoryLocks.LockSource, cancellationToken, ("source", source));
+            PruneResult result;
+            if (source is null)
+            {
+                result = new PruneResult(cycleId, null, "succeeded", null, 0, [], null);
+            }
+            else
+            {
+                await Execute(connection, transaction, AdvisoryLocks.LockSource, cancellationToken, ("source", source));
+                result = await DecideAndPruneAsync(connection, transaction, cycleId, source, dryRun, cancellationToken);
+            }
 
-            var result = await DecideAndPruneAsync(connection, transaction, cycleId, source, dryRun, cancellationToken);
+            result = result with { RunsArchived = progress.Archived, RunsDeleted = progress.Deleted, MoreDue = progress.MoreDue };
             await FinishCycleAsync(connection, transaction, result, error: null, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return result;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            var failed = new PruneResult(cycleId, source, "failed", null, 0, [], ex.Message);
+            var failed = new PruneResult(cycleId, source, "failed", null, 0, [], ex.Message)
+            {
+                RunsArchived = progress.Archived,
+                RunsDeleted = progress.Deleted,
+            };
             await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
             await FinishCycleAsync(connection, null, failed, ex.ToString(), CancellationToken.None);
             return failed;
@@ -205,10 +254,10 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
         return (reader.GetInt32(0), reader.GetFieldValue<string[]>(1));
     }
 
-    private async Task<long> StartCycleAsync(string source, string trigger, Guid? run, bool dryRun, CancellationToken cancellationToken)
+    private async Task<long> StartCycleAsync(string? source, string trigger, Guid? run, bool dryRun, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(RetentionSql.StartCycle);
-        command.Parameters.Add(new("source", source));
+        command.Parameters.Add(new("source", NpgsqlDbType.Text) { Value = (object?)source ?? DBNull.Value });
         command.Parameters.Add(new("trigger", trigger));
         command.Parameters.Add(new("run", NpgsqlDbType.Uuid) { Value = (object?)run ?? DBNull.Value });
         command.Parameters.Add(new("dry_run", dryRun));
@@ -227,6 +276,8 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
                 new("now", Now),
                 new("outcome", result.Outcome),
                 new("deleted", result.ProjectsDeleted),
+                new("archived", result.RunsArchived),
+                new("runs_deleted", result.RunsDeleted),
                 new("reason", NpgsqlDbType.Text) { Value = (object?)result.Reason ?? DBNull.Value },
                 new("error", NpgsqlDbType.Text) { Value = (object?)error ?? DBNull.Value },
                 new("sample_keys", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = result.SampleKeys.ToArray() },

@@ -45,7 +45,7 @@ public sealed class StageItemsConsumer(
 
         if (result.AlreadyStaged)
         {
-            logger.LogInformation("batch {BatchId} already staged; redelivery ignored", batch.BatchId);
+            logger.LogInformation("batch {BatchId} already staged, or the run's artifacts are archived or deleted; ignored", batch.BatchId);
         }
         else
         {

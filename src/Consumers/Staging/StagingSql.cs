@@ -9,11 +9,15 @@ public static class StagingSql
     /// <summary>
     /// The claim: one row per (run, batch). No row inserted → the batch was staged before (a redelivery or a
     /// republish) and nothing of it is staged again. <c>staged_count</c> is filled in by <see cref="UpsertItems"/>.
+    /// A run whose artifacts retention archived or deleted takes no batches either: its staging stays what the
+    /// archive holds (archival takes the same run lock, so the two never cross).
     /// </summary>
     public const string ClaimBatch = """
         INSERT INTO runsaga.staged_batches
             (run_id, batch_id, item_count, staged_count, duplicate_count, rejected_count, rejections, staged_at)
-        VALUES (@run, @batch, @item_count, 0, @duplicates, @rejected_count, @rejections::jsonb, now())
+        SELECT @run, @batch, @item_count, 0, @duplicates, @rejected_count, @rejections::jsonb, now()
+        WHERE NOT EXISTS (
+            SELECT 1 FROM runsaga.runs r WHERE r.id = @run AND (r.archived_at IS NOT NULL OR r.deleted_at IS NOT NULL))
         ON CONFLICT (run_id, batch_id) DO NOTHING
         """;
 

@@ -18,4 +18,10 @@ public static class AdvisoryLocks
     /// (promotion; retention should too), so two such writers of one source never interleave.
     /// </summary>
     public const string LockSource = "SELECT pg_advisory_xact_lock(hashtextextended(@source, 7002))";
+
+    /// <summary>
+    /// Per archive file (<c>@path</c>, relative): taken by archival before it chooses a file name, so two runs
+    /// with the same folder name never write the same file.
+    /// </summary>
+    public const string LockArchivePath = "SELECT pg_advisory_xact_lock(hashtextextended(@path, 7003))";
 }

@@ -27,6 +27,12 @@ internal sealed class RunStateConfiguration : IEntityTypeConfiguration<RunState>
         builder.HasIndex(x => x.FlushDeadline).HasFilter("flush_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
         builder.HasIndex(x => x.RunDeadline).HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
         builder.HasIndex(x => x.ResendAt).HasFilter("resend_at IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
+        builder.Property(x => x.ArchivePath).HasMaxLength(1024);
+        builder.Property(x => x.ArchiveSha256).HasMaxLength(64);
+        // Two runs never share an archive file.
+        builder.HasIndex(x => x.ArchivePath).IsUnique().HasFilter("archive_path IS NOT NULL");
+        // Retention's scan: finished runs whose artifacts are not deleted yet.
+        builder.HasIndex(x => new { x.Status, x.CompletedAt, x.FailedAt }).HasFilter("deleted_at IS NULL AND status IN ('Completed', 'Failed')");
     }
 }
 
@@ -133,5 +139,18 @@ internal sealed class ScheduleConfiguration : IEntityTypeConfiguration<Schedule>
     {
         builder.ToTable("schedules");
         builder.HasKey(x => x.Name);
+    }
+}
+
+internal sealed class RunAuditConfiguration : IEntityTypeConfiguration<RunAudit>
+{
+    public void Configure(EntityTypeBuilder<RunAudit> builder)
+    {
+        builder.ToTable("run_audit", t => t.HasCheckConstraint("ck_run_audit_action", "action IN ('deleted', 'hard-deleted')"));
+        builder.HasKey(x => x.Id);
+        builder.Property(x => x.Id).UseIdentityAlwaysColumn();
+        builder.Property(x => x.RunRow).HasColumnType("jsonb");
+        builder.HasIndex(x => x.RunId);
+        builder.HasIndex(x => new { x.Source, x.RecordedAt });
     }
 }

@@ -148,3 +148,35 @@ public sealed class Schedule
     public DateTime NextFireAt { get; set; }
     public DateTime? LastFiredAt { get; set; }
 }
+
+/// <summary>
+/// Written when retention deletes a run's artifacts (and, with DELETION_STRATEGY=hard, its row): what the run
+/// was, who deleted it and why. Append-only; outlives the run.
+/// </summary>
+public sealed class RunAudit
+{
+    public long Id { get; set; }
+    public Guid RunId { get; set; }
+    public string? Source { get; set; }
+    public string? FolderName { get; set; }
+    public string? ProcessType { get; set; }
+    public string Status { get; set; } = null!;
+    public DateTime CreatedAt { get; set; }
+    public DateTime? FinishedAt { get; set; }
+    public DateTime? ArchivedAt { get; set; }
+    public string? ArchivePath { get; set; }
+    public int? StagedItems { get; set; }
+    public int? Inserted { get; set; }
+    public int? Updated { get; set; }
+    public int? Unchanged { get; set; }
+    public int? Errored { get; set; }
+    public string? ErrorCode { get; set; }
+    /// <summary><c>deleted</c> (soft: row kept) or <c>hard-deleted</c> (row removed).</summary>
+    public string Action { get; set; } = null!;
+    public string Reason { get; set; } = null!;
+    /// <summary><c>retention</c> for a scheduled cycle, else whoever sent <c>DeleteRun</c>.</summary>
+    public string RequestedBy { get; set; } = null!;
+    public DateTime RecordedAt { get; set; }
+    /// <summary>The whole run row as JSON at deletion time.</summary>
+    public string RunRow { get; set; } = null!;
+}

@@ -22,6 +22,7 @@ public sealed class RunSagaDbContext(DbContextOptions<RunSagaDbContext> options)
     public DbSet<SourceRetention> SourceRetention => Set<SourceRetention>();
     public DbSet<RetentionCycle> RetentionCycles => Set<RetentionCycle>();
     public DbSet<Schedule> Schedules => Set<Schedule>();
+    public DbSet<RunAudit> RunAudit => Set<RunAudit>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

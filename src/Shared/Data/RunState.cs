@@ -73,6 +73,22 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     /// </summary>
     public bool RetentionWithheld { get; set; }
 
+    // The run's artifacts (staged items and batches) after it finished; written by retention, never by the saga.
+
+    /// <summary>When the artifacts went into <see cref="ArchivePath"/> and left the staging tables.</summary>
+    public DateTime? ArchivedAt { get; set; }
+    /// <summary>The archive file, relative to ARCHIVE_BASE_PATH (e.g. <c>2026/11/shop-2026-11-22.tar.gz</c>).</summary>
+    public string? ArchivePath { get; set; }
+    /// <summary>SHA-256 (hex) of the archive file, checked before a restore.</summary>
+    public string? ArchiveSha256 { get; set; }
+    /// <summary>Retention neither archives nor deletes the run before this moment.</summary>
+    public DateTime? PinnedUntil { get; set; }
+    /// <summary>Set while the archive is unpacked back into staging for analysis; the next cycle archives it again.</summary>
+    public DateTime? RestoredAt { get; set; }
+    /// <summary>Soft deletion: the artifacts are gone, the row stays (see <c>run_audit</c>).</summary>
+    public DateTime? DeletedAt { get; set; }
+    public string? DeletionReason { get; set; }
+
     public List<string> BatchIds { get; set; } = [];
     /// <summary>JSON array of step records <c>{name, status, started_at, finished_at, error, ...}</c>.</summary>
     public string Metrics { get; set; } = "[]";

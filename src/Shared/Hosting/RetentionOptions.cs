@@ -21,6 +21,47 @@ public sealed class RetentionOptions
     [ConfigurationKeyName("RETENTION_SCHEDULE")]
     [Required]
     public string Schedule { get; set; } = "0 0 2 * * ?";
+
+    /// <summary>A finished run's staged items and batches are archived to a file this many days after it finished.</summary>
+    [ConfigurationKeyName("ARCHIVE_AFTER_DAYS")]
+    [Range(0.0, 36500.0)]
+    public double ArchiveAfterDays { get; set; } = 7;
+
+    /// <summary>A completed run's artifacts (archive file, staging rows) are deleted this many days after it finished.</summary>
+    [ConfigurationKeyName("DELETE_AFTER_DAYS")]
+    [Range(0.0, 36500.0)]
+    public double DeleteAfterDays { get; set; } = 30;
+
+    /// <summary>The same for failed runs; unset means DELETE_AFTER_DAYS.</summary>
+    [ConfigurationKeyName("FAILED_DELETE_AFTER_DAYS")]
+    [Range(0.0, 36500.0)]
+    public double? FailedDeleteAfterDays { get; set; }
+
+    /// <summary><c>gzip</c> (<c>.tar.gz</c>), <c>brotli</c> (<c>.tar.br</c>) or <c>zstd</c> (<c>.tar.zst</c>).</summary>
+    [ConfigurationKeyName("ARCHIVE_COMPRESSION")]
+    [Required]
+    [RegularExpression("^(gzip|brotli|zstd)$", ErrorMessage = "ARCHIVE_COMPRESSION must be gzip, brotli or zstd")]
+    public string ArchiveCompression { get; set; } = "gzip";
+
+    /// <summary>Where archive files go: <c>{base}/{YYYY}/{MM}/{folder_name}.tar.gz</c>; relative to the working directory.</summary>
+    [ConfigurationKeyName("ARCHIVE_BASE_PATH")]
+    [Required]
+    public string ArchiveBasePath { get; set; } = "./data/archive";
+
+    /// <summary><c>soft</c> keeps the run's row with <c>deleted_at</c>; <c>hard</c> removes it. Both write <c>run_audit</c>.</summary>
+    [ConfigurationKeyName("DELETION_STRATEGY")]
+    [Required]
+    [RegularExpression("^(soft|hard)$", ErrorMessage = "DELETION_STRATEGY must be soft or hard")]
+    public string DeletionStrategy { get; set; } = "soft";
+
+    /// <summary>At most this many runs are archived (and this many deleted) per retention message; the rest follow in the next.</summary>
+    [ConfigurationKeyName("RETENTION_BATCH_RUNS")]
+    [Range(1, 10000)]
+    public int BatchRuns { get; set; } = 100;
+
+    public TimeSpan ArchiveAfter => TimeSpan.FromDays(ArchiveAfterDays);
+    public TimeSpan DeleteAfter => TimeSpan.FromDays(DeleteAfterDays);
+    public TimeSpan FailedDeleteAfter => TimeSpan.FromDays(FailedDeleteAfterDays ?? DeleteAfterDays);
 }
 
 public static class RetentionOptionsRegistration

@@ -251,6 +251,112 @@ namespace RunSaga.Shared.Data.Migrations
                         });
                 });
 
+            modelBuilder.Entity("RunSaga.Shared.Data.RunAudit", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("Action")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("action");
+
+                    b.Property<string>("ArchivePath")
+                        .HasColumnType("text")
+                        .HasColumnName("archive_path");
+
+                    b.Property<DateTime?>("ArchivedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("archived_at");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("ErrorCode")
+                        .HasColumnType("text")
+                        .HasColumnName("error_code");
+
+                    b.Property<int?>("Errored")
+                        .HasColumnType("integer")
+                        .HasColumnName("errored");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("FolderName")
+                        .HasColumnType("text")
+                        .HasColumnName("folder_name");
+
+                    b.Property<int?>("Inserted")
+                        .HasColumnType("integer")
+                        .HasColumnName("inserted");
+
+                    b.Property<string>("ProcessType")
+                        .HasColumnType("text")
+                        .HasColumnName("process_type");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<DateTime>("RecordedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("recorded_at");
+
+                    b.Property<string>("RequestedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("requested_by");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<string>("RunRow")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("run_row");
+
+                    b.Property<string>("Source")
+                        .HasColumnType("text")
+                        .HasColumnName("source");
+
+                    b.Property<int?>("StagedItems")
+                        .HasColumnType("integer")
+                        .HasColumnName("staged_items");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("status");
+
+                    b.Property<int?>("Unchanged")
+                        .HasColumnType("integer")
+                        .HasColumnName("unchanged");
+
+                    b.Property<int?>("Updated")
+                        .HasColumnType("integer")
+                        .HasColumnName("updated");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId");
+
+                    b.HasIndex("Source", "RecordedAt");
+
+                    b.ToTable("run_audit", "runsaga", t =>
+                        {
+                            t.HasCheckConstraint("ck_run_audit_action", "action IN ('deleted', 'hard-deleted')");
+                        });
+                });
+
             modelBuilder.Entity("RunSaga.Shared.Data.RunLineage", b =>
                 {
                     b.Property<Guid>("RunId")
@@ -346,6 +452,20 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
+                    b.Property<string>("ArchivePath")
+                        .HasMaxLength(1024)
+                        .HasColumnType("character varying(1024)")
+                        .HasColumnName("archive_path");
+
+                    b.Property<string>("ArchiveSha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("archive_sha256");
+
+                    b.Property<DateTime?>("ArchivedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("archived_at");
+
                     b.PrimitiveCollection<List<string>>("BatchIds")
                         .IsRequired()
                         .HasColumnType("text[]")
@@ -364,6 +484,14 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasMaxLength(32)
                         .HasColumnType("character varying(32)")
                         .HasColumnName("saga_state");
+
+                    b.Property<DateTime?>("DeletedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("deleted_at");
+
+                    b.Property<string>("DeletionReason")
+                        .HasColumnType("text")
+                        .HasColumnName("deletion_reason");
 
                     b.Property<string>("ErrorCode")
                         .HasColumnType("text")
@@ -427,6 +555,10 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("jsonb")
                         .HasColumnName("metrics");
 
+                    b.Property<DateTime?>("PinnedUntil")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("pinned_until");
+
                     b.Property<string>("PipelineVersion")
                         .HasColumnType("text")
                         .HasColumnName("pipeline_version");
@@ -452,6 +584,10 @@ namespace RunSaga.Shared.Data.Migrations
                     b.Property<DateTime?>("ResendAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("resend_at");
+
+                    b.Property<DateTime?>("RestoredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("restored_at");
 
                     b.Property<bool>("RetentionWithheld")
                         .HasColumnType("boolean")
@@ -499,6 +635,10 @@ namespace RunSaga.Shared.Data.Migrations
 
                     b.HasKey("CorrelationId");
 
+                    b.HasIndex("ArchivePath")
+                        .IsUnique()
+                        .HasFilter("archive_path IS NOT NULL");
+
                     b.HasIndex("FlushDeadline")
                         .HasFilter("flush_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
 
@@ -515,6 +655,9 @@ namespace RunSaga.Shared.Data.Migrations
                     b.HasIndex("Source", "CreatedAt");
 
                     b.HasIndex("Status", "CreatedAt");
+
+                    b.HasIndex("Status", "CompletedAt", "FailedAt")
+                        .HasFilter("deleted_at IS NULL AND status IN ('Completed', 'Failed')");
 
                     b.ToTable("runs", "runsaga");
                 });

@@ -1,0 +1,124 @@
+namespace RunSaga.Consumers.Retention;
+
+/// <summary>
+/// A finished run's artifacts: choosing the runs due for archival and deletion, reading them out, and the
+/// writes that follow a verified archive, a deletion or a restore. Every per-run statement runs under
+/// <c>AdvisoryLocks.LockRun</c> with the run's row locked.
+/// </summary>
+public static class ArtifactSql
+{
+    /// <summary>When a finished run finished (a run that never recorded it counts from its creation).</summary>
+    private const string FinishedAt = "coalesce(r.completed_at, r.failed_at, r.created_at)";
+
+    private const string DeletionDue = $"""
+        ((r.status = 'Completed' AND {FinishedAt} <= @delete_cutoff) OR (r.status = 'Failed' AND {FinishedAt} <= @failed_delete_cutoff))
+        """;
+
+    private const string Eligible = """
+        r.status IN ('Completed', 'Failed') AND r.deleted_at IS NULL
+        AND (r.pinned_until IS NULL OR r.pinned_until <= @now)
+        AND r.source IS NOT DISTINCT FROM @source
+        """;
+
+    /// <summary>
+    /// Finished, unpinned runs not archived yet and older than ARCHIVE_AFTER_DAYS, and restored runs (archived
+    /// again from the restored rows); not those whose deletion is due anyway. Oldest first.
+    /// </summary>
+    public const string ArchiveDue = $"""
+        SELECT r.id FROM runsaga.runs r
+        WHERE {Eligible}
+          AND ((r.archived_at IS NULL AND {FinishedAt} <= @archive_cutoff) OR r.restored_at IS NOT NULL)
+          AND NOT {DeletionDue}
+        ORDER BY {FinishedAt}, r.id
+        LIMIT @limit
+        """;
+
+    /// <summary>Finished, unpinned, not deleted runs older than DELETE_AFTER_DAYS (FAILED_DELETE_AFTER_DAYS for failed runs).</summary>
+    public const string DeleteDue = $"""
+        SELECT r.id FROM runsaga.runs r
+        WHERE {Eligible} AND {DeletionDue}
+        ORDER BY {FinishedAt}, r.id
+        LIMIT @limit
+        """;
+
+    /// <summary>The run's row, locked, with what archival, deletion and restore decide on.</summary>
+    public const string LockRunRow = """
+        SELECT r.status, r.source, r.folder_name, r.created_at, coalesce(r.completed_at, r.failed_at, r.created_at),
+               r.archived_at, r.archive_path, r.archive_sha256, r.pinned_until, r.restored_at, r.deleted_at, r.deletion_reason,
+               row_to_json(r)::text
+        FROM runsaga.runs r WHERE r.id = @run
+        FOR UPDATE
+        """;
+
+    /// <summary>Whether another run's archive already has this file name.</summary>
+    public const string PathTaken = "SELECT EXISTS (SELECT 1 FROM runsaga.runs WHERE archive_path = @path AND id <> @run)";
+
+    /// <summary>The staged items, one JSON line each, in key order (what <c>items.jsonl</c> holds).</summary>
+    public const string ItemLines = """
+        SELECT row_to_json(s)::text FROM runsaga.staged_items s WHERE s.run_id = @run ORDER BY s.key COLLATE "C"
+        """;
+
+    public const string BatchLines = """
+        SELECT row_to_json(b)::text FROM runsaga.staged_batches b WHERE b.run_id = @run ORDER BY b.batch_id COLLATE "C"
+        """;
+
+    /// <summary>After the archive file is written, flushed and read back: record it, then empty the run's staging.</summary>
+    public const string MarkArchived = """
+        UPDATE runsaga.runs
+        SET archived_at = @now, archive_path = @path, archive_sha256 = @sha256, restored_at = NULL, version = version + 1
+        WHERE id = @run;
+        DELETE FROM runsaga.staged_items WHERE run_id = @run;
+        DELETE FROM runsaga.staged_batches WHERE run_id = @run;
+        """;
+
+    /// <summary>The audit row, from the run's row as it is before the deletion.</summary>
+    public const string Audit = """
+        INSERT INTO runsaga.run_audit
+            (run_id, source, folder_name, process_type, status, created_at, finished_at, archived_at, archive_path,
+             staged_items, inserted, updated, unchanged, errored, error_code, action, reason, requested_by, recorded_at, run_row)
+        SELECT r.id, r.source, r.folder_name, r.process_type, r.status, r.created_at, coalesce(r.completed_at, r.failed_at),
+               r.archived_at, r.archive_path, r.staged_items, r.inserted, r.updated, r.unchanged, r.errored, r.error_code,
+               @action, @reason, @requested_by, @now, to_jsonb(r)
+        FROM runsaga.runs r WHERE r.id = @run
+        """;
+
+    public const string SoftDelete = """
+        DELETE FROM runsaga.staged_items WHERE run_id = @run;
+        DELETE FROM runsaga.staged_batches WHERE run_id = @run;
+        UPDATE runsaga.runs
+        SET deleted_at = @now, deletion_reason = @reason, archive_path = NULL, archive_sha256 = NULL, restored_at = NULL,
+            pinned_until = NULL, version = version + 1
+        WHERE id = @run;
+        """;
+
+    public const string HardDelete = """
+        DELETE FROM runsaga.staged_items WHERE run_id = @run;
+        DELETE FROM runsaga.staged_batches WHERE run_id = @run;
+        DELETE FROM runsaga.flush_requests WHERE run_id = @run;
+        DELETE FROM runsaga.runs WHERE id = @run;
+        """;
+
+    /// <summary>A session-local table the archive's lines are copied into before they go back to staging.</summary>
+    public const string CreateRestoreTable = """
+        CREATE TEMP TABLE restore_lines (entry text NOT NULL, line text NOT NULL) ON COMMIT DROP
+        """;
+
+    public const string CopyRestoreLines = "COPY restore_lines (entry, line) FROM STDIN (FORMAT BINARY)";
+
+    /// <summary>The lines back into staging, column for column (a row already there is left as it is).</summary>
+    public const string RestoreRows = """
+        INSERT INTO runsaga.staged_items
+        SELECT (json_populate_record(NULL::runsaga.staged_items, l.line::json)).*
+        FROM restore_lines l WHERE l.entry = 'items'
+        ON CONFLICT (run_id, key) DO NOTHING;
+        INSERT INTO runsaga.staged_batches
+        SELECT (json_populate_record(NULL::runsaga.staged_batches, l.line::json)).*
+        FROM restore_lines l WHERE l.entry = 'batches'
+        ON CONFLICT (run_id, batch_id) DO NOTHING;
+        UPDATE runsaga.runs SET restored_at = @now, version = version + 1 WHERE id = @run;
+        """;
+
+    public const string Pin = """
+        UPDATE runsaga.runs SET pinned_until = @until, version = version + 1 WHERE id = @run RETURNING source
+        """;
+}

@@ -1,0 +1,12 @@
+namespace RunSaga.Contracts;
+
+/// <summary>
+/// Command: retention neither archives nor deletes the run before <see cref="Until"/>. A moment in the past
+/// (or null) unpins it. Answered by <see cref="RunPinned"/>.
+/// </summary>
+public sealed record PinRun
+{
+    public Guid RunId { get; init; }
+    public DateTime? Until { get; init; }
+    public string? RequestedBy { get; init; }
+}
