@@ -42,6 +42,9 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 
     public string PythonExample => layout.PythonExample;
 
+    /// <summary>ARCHIVE_BASE_PATH of the hosts: a folder of this stack's own, removed with it.</summary>
+    public string ArchiveDirectory { get; } = Path.Combine(Path.GetTempPath(), $"runsaga-it-archive-{Guid.NewGuid():N}");
+
     public bool ConsumersAreRunning => consumers?.IsRunning == true;
 
     public async Task InitializeAsync()
@@ -70,6 +73,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
                 ["DEADLINE_POLL_INTERVAL"] = "00:00:00.500",
                 ["MASSTRANSIT_USAGE_TELEMETRY"] = "false",
                 ["LOG_FORMAT"] = "text",
+                ["ARCHIVE_BASE_PATH"] = ArchiveDirectory,
                 ["DOTNET_ENVIRONMENT"] = "Production",
                 ["ASPNETCORE_ENVIRONMENT"] = "Production",
             };
@@ -145,6 +149,15 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             }
         }, failures);
         Management?.Dispose();
+        await Attempt(() =>
+        {
+            if (Directory.Exists(ArchiveDirectory))
+            {
+                Directory.Delete(ArchiveDirectory, recursive: true);
+            }
+
+            return Task.CompletedTask;
+        }, failures);
 
         if (failures.Count > 0)
         {

@@ -1,0 +1,79 @@
+using RunSaga.IntegrationTests.Broker;
+using RunSaga.IntegrationTests.Fixture;
+using RunSaga.IntegrationTests.Scraping;
+
+namespace RunSaga.IntegrationTests.Retention;
+
+/// <summary>
+/// The operator's run commands through the real hosts: PinRun, ArchiveRun, RestoreRun, DeleteRun, published as
+/// plain messages on RabbitMQ. (Archival and deletion by age, with a clock the test moves, are in
+/// RunSaga.Consumers.Tests; the hosts here run on the real clock with the default ages.)
+/// </summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class When_operators_archive_restore_and_delete_runs(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Should_archive_restore_byte_for_byte_and_delete_with_an_audit_row_and_never_touch_a_pinned_run()
+    {
+        var source = NewSource("artifacts");
+        var run = await Seed(source, Items.Numbered(50));
+        var staged = await Staging(run.Id);
+        Assert.Contains("item-00050", staged, StringComparison.Ordinal);
+        await using var failures = await Publisher.Watch("RetentionFailed");
+
+        // Pinned: neither DeleteRun nor ArchiveRun touches it.
+        await Send("PinRun", new { runId = run.Id, until = DateTime.UtcNow.AddDays(1), requestedBy = "it" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND pinned_until > now()", run.Id);
+        await Send("DeleteRun", new { runId = run.Id, reason = "test", requestedBy = "it" });
+        await failures.WaitFor(m => MessageWatcher.GuidOf(m, "runId") == run.Id && m.GetProperty("reason").GetString()!.Contains("pinned"), 1, Timeout, "DeleteRun refused");
+        Assert.Equal(staged, await Staging(run.Id));
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.run_audit WHERE run_id = @p0", run.Id));
+
+        // Unpinned and archived on request: a verified file, staging emptied.
+        await Send("PinRun", new { runId = run.Id, until = (DateTime?)null, requestedBy = "it" });
+        await Send("ArchiveRun", new { runId = run.Id, requestedBy = "it" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND archived_at IS NOT NULL", run.Id);
+        var path = (await Db.Query("SELECT archive_path FROM runsaga.runs WHERE id = @p0", r => r.GetString(0), run.Id)).Single();
+        Assert.True(File.Exists(Path.Combine(Stack.ArchiveDirectory, path)), $"{path} under {Stack.ArchiveDirectory}");
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.staged_items WHERE run_id = @p0", run.Id));
+
+        // Restored: the same rows, byte for byte.
+        await Send("RestoreRun", new { runId = run.Id, requestedBy = "it" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND restored_at IS NOT NULL", run.Id);
+        Assert.Equal(staged, await Staging(run.Id));
+
+        // Deleted on request: file and staging gone, the row kept (soft, the default), who and why audited.
+        await Send("DeleteRun", new { runId = run.Id, reason = "no longer needed", requestedBy = "it-operator" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND deleted_at IS NOT NULL", run.Id);
+        Assert.False(File.Exists(Path.Combine(Stack.ArchiveDirectory, path)));
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.staged_items WHERE run_id = @p0", run.Id));
+        Assert.Equal(1, await Db.Count(
+            "SELECT count(*) FROM runsaga.run_audit WHERE run_id = @p0 AND action = 'deleted' AND reason = 'no longer needed' AND requested_by = 'it-operator' AND staged_items = 50",
+            run.Id));
+        Assert.Equal(50, await Db.Count("SELECT count(*) FROM runsaga.projects WHERE source = @p0", source));
+    }
+
+    [Fact]
+    public async Task Should_refuse_to_archive_an_open_run()
+    {
+        var source = NewSource("artifacts-open");
+        var scrape = new ScrapeRun(source);
+        await Publisher.Publish([scrape.Requested(), scrape.Started(), scrape.Scraped(Items.Numbered(3).InBatches(3)[0])]);
+        await Db.WaitForRun(scrape.RunId, r => r.Status == "Running", "Running", Timeout);
+        await using var failures = await Publisher.Watch("RetentionFailed");
+
+        await Send("ArchiveRun", new { runId = scrape.RunId, requestedBy = "it" });
+
+        await failures.WaitFor(m => MessageWatcher.GuidOf(m, "runId") == scrape.RunId, 1, Timeout, "ArchiveRun refused");
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND archived_at IS NOT NULL", scrape.RunId));
+    }
+
+    private Task Send(string messageType, object message) => Publisher.Publish([new OutgoingMessage(messageType, message)]);
+
+    private async Task<string> Staging(Guid runId) =>
+        (await Db.Query(
+            """SELECT coalesce(string_agg(row_to_json(s)::text, E'\n' ORDER BY s.key COLLATE "C"), '') FROM runsaga.staged_items s WHERE s.run_id = @p0""",
+            r => r.GetString(0), runId)).Single();
+}
