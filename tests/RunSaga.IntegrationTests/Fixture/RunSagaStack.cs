@@ -92,8 +92,19 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// Stops the Consumers process and starts a new one with <paramref name="overrides"/> on top of the stack's
+    /// environment (none: the stack's own). A test that overrides restores the defaults before it ends.
+    /// </summary>
+    public async Task RestartConsumers(IReadOnlyDictionary<string, string>? overrides = null)
+    {
+        await Stop(consumers);
+        consumers = null;
+        await StartConsumers(overrides);
+    }
+
     /// <summary>Starts a new Consumers process and waits until its bus is started.</summary>
-    public async Task StartConsumers()
+    public async Task StartConsumers(IReadOnlyDictionary<string, string>? overrides = null)
     {
         if (ConsumersAreRunning)
         {
@@ -106,7 +117,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             RepositoryLayout.Dotnet,
             layout.HostAssembly("Consumers", "RunSaga.Consumers"),
             [],
-            hostEnvironment,
+            overrides is null ? hostEnvironment : new Dictionary<string, string>(hostEnvironment.Concat(overrides).GroupBy(e => e.Key).Select(g => g.Last())),
             Logs);
         await consumers.WaitForLogLine("Bus started", StartTimeout);
     }

@@ -65,19 +65,74 @@ public sealed class When_items_go_missing_from_full_runs(RunSagaStack stack, ITe
         Assert.Equal(10, await ProjectCount(source));
     }
 
-    /// <summary>Publishes a whole run, waits for it to complete and for the retention cycle it started to finish.</summary>
-    private async Task<Guid> CompleteRunWithRetention(string source, IReadOnlyList<Item> items, string? expectedOutcome = null)
+    [Fact]
+    public async Task Should_let_a_failed_run_between_full_runs_change_nothing()
     {
-        var run = new ScrapeRun(source);
+        var source = NewSource("retention-failed-between");
+        var all = Items.Numbered(10);
+        var fewer = all.Take(8).ToList();
+        for (var i = 0; i < 3; i++)
+        {
+            await CompleteRunWithRetention(source, all);
+        }
+
+        await CompleteRunWithRetention(source, fewer);
+        await CompleteRunWithRetention(source, fewer);
+
+        // A failed run that saw none of the items: it is not a full run that missed them, and while it is the
+        // newest run of the source nothing is pruned at all.
+        var failed = new ScrapeRun(source);
+        await Publisher.Publish([failed.Requested(), failed.Started(), failed.Scraped(Items.Numbered(1, "other").InBatches(1)[0]),
+            failed.Failed("UPSTREAM_UNAVAILABLE", "503")]);
+        await ExpectFailed(failed.RunId, "UPSTREAM_UNAVAILABLE");
+        await Publisher.Publish([new OutgoingMessage("ApplyRetention", new { source, requestedBy = "integration-test" })]);
+        await Db.WaitForRow(
+            "SELECT count(*) FROM runsaga.retention_cycles WHERE source = @p0 AND trigger = 'manual' AND outcome = 'skipped' AND reason LIKE '%Failed%'",
+            source);
+        Assert.Equal(10, await ProjectCount(source));
+
+        // The third full run without them is what deletes them, as if the failed run had never happened.
+        await CompleteRunWithRetention(source, fewer, expectedOutcome: "succeeded");
+        Assert.Equal(8, await ProjectCount(source));
+    }
+
+    [Fact]
+    public async Task Should_never_delete_through_sync_runs()
+    {
+        var source = NewSource("retention-sync");
+        var all = Items.Numbered(10);
+        for (var i = 0; i < 3; i++)
+        {
+            await CompleteRunWithRetention(source, all);
+        }
+
+        for (var i = 0; i < 4; i++)
+        {
+            await CompleteRunWithRetention(source, all.Take(2).ToList(), processType: "sync");
+        }
+
+        Assert.Equal(10, await ProjectCount(source));
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.project_lineage WHERE source = @p0 AND change = 'deleted'", source));
+    }
+
+    /// <summary>Publishes a whole run, waits for it to complete and for the retention cycle it started to finish.</summary>
+    private async Task<Guid> CompleteRunWithRetention(
+        string source, IReadOnlyList<Item> items, string? expectedOutcome = null, string processType = "ingestion")
+    {
+        // The cycle names the newest completed full run, which is not a sync run: count the source's cycles instead.
+        const string Cycles = "SELECT count(*) FROM runsaga.retention_cycles WHERE source = @p0 AND trigger = 'run-completed' AND finished_at IS NOT NULL";
+        var before = await Db.Count(Cycles, source);
+        var run = new ScrapeRun(source, processType);
         await Publisher.Publish(run.Whole(items.InBatches(5)));
         await ExpectCompleted(run.RunId);
-        await Db.WaitForRow(
-            "SELECT count(*) FROM runsaga.retention_cycles WHERE run_id = @p0 AND finished_at IS NOT NULL", run.RunId);
+        await Eventually(async () => await Db.Count(Cycles, source) > before, $"the retention cycle after run {run.RunId}");
         if (expectedOutcome is not null)
         {
             Assert.Equal(
                 [expectedOutcome],
-                await Db.Query("SELECT outcome FROM runsaga.retention_cycles WHERE run_id = @p0", reader => reader.GetString(0), run.RunId));
+                await Db.Query(
+                    "SELECT outcome FROM runsaga.retention_cycles WHERE source = @p0 AND trigger = 'run-completed' ORDER BY id DESC LIMIT 1",
+                    reader => reader.GetString(0), source));
         }
 
         return run.RunId;
