@@ -9,12 +9,12 @@ public sealed class RetentionOptions
 {
     /// <summary>An item is stale when none of the last KEEP_RUNS completed full runs of its source saw it.</summary>
     [ConfigurationKeyName("KEEP_RUNS")]
-    [Range(1, 1000)]
+    [Range(1, 1000, ErrorMessage = "KEEP_RUNS must be a whole number of runs from 1 to 1000")]
     public int KeepRuns { get; set; } = 3;
 
     /// <summary>A completed full run with fewer items than this share of the previous one withholds retention.</summary>
     [ConfigurationKeyName("MIN_RUN_RATIO")]
-    [Range(0.0, 1.0)]
+    [Range(0.0, 1.0, ErrorMessage = "MIN_RUN_RATIO must be a ratio from 0 to 1 (e.g. 0.5)")]
     public double MinRunRatio { get; set; } = 0.5;
 
     /// <summary>When the retention cycle for every source runs: a Quartz-style cron with seconds, in UTC.</summary>
@@ -24,17 +24,17 @@ public sealed class RetentionOptions
 
     /// <summary>A finished run's staged items and batches are archived to a file this many days after it finished.</summary>
     [ConfigurationKeyName("ARCHIVE_AFTER_DAYS")]
-    [Range(0.0, 36500.0)]
+    [Range(0.0, 36500.0, ErrorMessage = "ARCHIVE_AFTER_DAYS must be a number of days from 0 to 36500; fractions are allowed (0.25 = 6 hours)")]
     public double ArchiveAfterDays { get; set; } = 7;
 
     /// <summary>A completed run's artifacts (archive file, staging rows) are deleted this many days after it finished.</summary>
     [ConfigurationKeyName("DELETE_AFTER_DAYS")]
-    [Range(0.0, 36500.0)]
+    [Range(0.0, 36500.0, ErrorMessage = "DELETE_AFTER_DAYS must be a number of days from 0 to 36500; fractions are allowed (0.25 = 6 hours)")]
     public double DeleteAfterDays { get; set; } = 30;
 
     /// <summary>The same for failed runs; unset means DELETE_AFTER_DAYS.</summary>
     [ConfigurationKeyName("FAILED_DELETE_AFTER_DAYS")]
-    [Range(0.0, 36500.0)]
+    [Range(0.0, 36500.0, ErrorMessage = "FAILED_DELETE_AFTER_DAYS must be a number of days from 0 to 36500, or unset to follow DELETE_AFTER_DAYS")]
     public double? FailedDeleteAfterDays { get; set; }
 
     /// <summary><c>gzip</c> (<c>.tar.gz</c>), <c>brotli</c> (<c>.tar.br</c>) or <c>zstd</c> (<c>.tar.zst</c>).</summary>
@@ -45,7 +45,7 @@ public sealed class RetentionOptions
 
     /// <summary>Where archive files go: <c>{base}/{YYYY}/{MM}/{folder_name}.tar.gz</c>; relative to the working directory.</summary>
     [ConfigurationKeyName("ARCHIVE_BASE_PATH")]
-    [Required]
+    [Required(ErrorMessage = "ARCHIVE_BASE_PATH must name the folder archives are written to")]
     public string ArchiveBasePath { get; set; } = "./data/archive";
 
     /// <summary><c>soft</c> keeps the run's row with <c>deleted_at</c>; <c>hard</c> removes it. Both write <c>run_audit</c>.</summary>
@@ -56,7 +56,7 @@ public sealed class RetentionOptions
 
     /// <summary>At most this many runs are archived (and this many deleted) per retention message; the rest follow in the next.</summary>
     [ConfigurationKeyName("RETENTION_BATCH_RUNS")]
-    [Range(1, 10000)]
+    [Range(1, 10000, ErrorMessage = "RETENTION_BATCH_RUNS must be a whole number of runs from 1 to 10000")]
     public int BatchRuns { get; set; } = 100;
 
     public TimeSpan ArchiveAfter => TimeSpan.FromDays(ArchiveAfterDays);

@@ -134,3 +134,30 @@ public sealed class When_retention_cycles_archive_and_delete_by_age(RunSagaStack
             FROM runsaga.staged_items s WHERE s.run_id = ANY(@p0)
             """, r => r.GetString(0), runs)).Single();
 }
+
+/// <summary>Retention's knobs are checked when the Consumers start: a bad value stops the host with a message naming it.</summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class When_a_retention_knob_is_bad(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    [Theory]
+    [InlineData("ARCHIVE_COMPRESSION", "lz4", "ARCHIVE_COMPRESSION must be gzip, brotli or zstd")]
+    [InlineData("DELETION_STRATEGY", "shred", "DELETION_STRATEGY must be soft or hard")]
+    [InlineData("ARCHIVE_AFTER_DAYS", "-1", "ARCHIVE_AFTER_DAYS must be a number of days")]
+    [InlineData("KEEP_RUNS", "0", "KEEP_RUNS must be a whole number")]
+    public async Task Should_refuse_to_start_and_name_the_knob(string knob, string value, string message)
+    {
+        var mark = Stack.Logs.Mark();
+        try
+        {
+            var refused = await Assert.ThrowsAnyAsync<Exception>(() => Stack.RestartConsumers(new Dictionary<string, string> { [knob] = value }));
+
+            Assert.Contains("exited", refused.Message, StringComparison.Ordinal);
+            Assert.True(Stack.Logs.Since(mark, 400).Any(line => line.Contains(message, StringComparison.Ordinal)),
+                $"no line says '{message}':{Environment.NewLine}{string.Join(Environment.NewLine, Stack.Logs.Since(mark, 40))}");
+        }
+        finally
+        {
+            await Stack.RestartConsumers();
+        }
+    }
+}
