@@ -41,6 +41,46 @@ public static class ArtifactSql
         LIMIT @limit
         """;
 
+    /// <summary>
+    /// Run ids that have staging rows but no row in <c>runs</c> (batches for a run no event ever named), whose last
+    /// batch was staged before the deletion cutoff of completed runs. Oldest first.
+    /// </summary>
+    public const string OrphansDue = """
+        SELECT b.run_id FROM runsaga.staged_batches b
+        WHERE NOT EXISTS (SELECT 1 FROM runsaga.runs r WHERE r.id = b.run_id)
+        GROUP BY b.run_id
+        HAVING max(b.staged_at) <= @delete_cutoff
+        ORDER BY max(b.staged_at), b.run_id
+        LIMIT @limit
+        """;
+
+    /// <summary>
+    /// The orphan's audit row and deletion, if it is still an orphan that is due (checked under the run lock, so a
+    /// batch staged meanwhile keeps it). Returns the number of batches deleted.
+    /// </summary>
+    public const string DeleteOrphan = """
+        WITH orphan AS (
+            SELECT b.run_id, min(b.staged_at) AS first_staged, max(b.staged_at) AS last_staged,
+                   (SELECT count(*) FROM runsaga.staged_items i WHERE i.run_id = @run)::int AS items
+            FROM runsaga.staged_batches b
+            WHERE b.run_id = @run AND NOT EXISTS (SELECT 1 FROM runsaga.runs r WHERE r.id = @run)
+            GROUP BY b.run_id
+            HAVING max(b.staged_at) <= @delete_cutoff
+        ),
+        audited AS (
+            INSERT INTO runsaga.run_audit
+                (run_id, status, created_at, finished_at, staged_items, action, reason, requested_by, recorded_at, run_row)
+            SELECT o.run_id, 'Unknown', o.first_staged, o.last_staged, o.items, 'deleted', @reason, 'retention', @now,
+                   jsonb_build_object('id', o.run_id, 'first_staged_at', o.first_staged, 'last_staged_at', o.last_staged, 'staged_items', o.items)
+            FROM orphan o
+            RETURNING run_id
+        ),
+        items AS (
+            DELETE FROM runsaga.staged_items i USING audited a WHERE i.run_id = a.run_id
+        )
+        DELETE FROM runsaga.staged_batches b USING audited a WHERE b.run_id = a.run_id
+        """;
+
     /// <summary>The run's row, locked, with what archival, deletion and restore decide on.</summary>
     public const string LockRunRow = """
         SELECT r.status, r.source, r.folder_name, r.created_at, coalesce(r.completed_at, r.failed_at, r.created_at),

@@ -32,9 +32,10 @@ public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifact
     {
         var message = context.Message;
         var trigger = message.RequestedBy is null ? "scheduled" : "manual";
+        // Without a source: every source, and (null) the runs without one and staging of run ids never named.
         var sources = message.Source is { Length: > 0 } one
             ? [one]
-            : await pruner.SourcesAsync(context.CancellationToken);
+            : (await pruner.SourcesAsync(context.CancellationToken)).Where(s => s is not null).Append(null).ToList();
         var continueWith = new List<string?>();
         foreach (var source in sources)
         {

@@ -47,7 +47,8 @@ public sealed partial class RunArtifacts(
         if (dryRun)
         {
             progress.Archived = (await ArchiveDueAsync(source, int.MaxValue, cancellationToken)).Count;
-            progress.Deleted = (await DeleteDueAsync(source, int.MaxValue, cancellationToken)).Count;
+            progress.Deleted = (await DeleteDueAsync(source, int.MaxValue, cancellationToken)).Count
+                + (source is null ? (await DueAsync(ArtifactSql.OrphansDue, null, int.MaxValue, cancellationToken)).Count : 0);
             return;
         }
 
@@ -68,7 +69,9 @@ public sealed partial class RunArtifacts(
             progress.Deleted += result.Outcome == "deleted" ? 1 : 0;
         }
 
-        progress.MoreDue = toArchive.Count == limit || toDelete.Count == limit;
+        var orphans = source is null ? await DeleteOrphansAsync(limit, progress, cancellationToken) : 0;
+
+        progress.MoreDue = toArchive.Count == limit || toDelete.Count == limit || orphans == limit;
         if (toArchive.Count + toDelete.Count > 0)
         {
             logger.LogInformation(
@@ -76,6 +79,37 @@ public sealed partial class RunArtifacts(
                 source ?? "runs without a source", progress.Archived, progress.Deleted,
                 progress.MoreDue ? $"; more are due than RETENTION_BATCH_RUNS={limit}, the next message continues" : "");
         }
+    }
+
+    /// <summary>
+    /// Staging rows of run ids no event ever named (no row in <c>runs</c>), last staged more than DELETE_AFTER_DAYS
+    /// ago: deleted with a <c>run_audit</c> row (status <c>Unknown</c>), each under its run lock. Counted as deleted runs.
+    /// </summary>
+    private async Task<int> DeleteOrphansAsync(int limit, ArtifactProgress progress, CancellationToken cancellationToken)
+    {
+        var orphans = await DueAsync(ArtifactSql.OrphansDue, null, limit, cancellationToken);
+        var reason = FormattableString.Invariant(
+            $"retention: batches staged for a run id no event ever named, last one more than DELETE_AFTER_DAYS={Options.DeleteAfterDays} days ago");
+        foreach (var runId in orphans)
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+            await ExecuteAsync(connection, transaction, AdvisoryLocks.LockRun, cancellationToken, ("run", runId));
+            await using var command = new NpgsqlCommand(ArtifactSql.DeleteOrphan, connection, transaction)
+            {
+                Parameters = { new("run", runId), new("delete_cutoff", Now - Options.DeleteAfter), new("reason", reason), new("now", Now) },
+            };
+            var deleted = await command.ExecuteNonQueryAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            if (deleted > 0)
+            {
+                progress.Deleted++;
+                using var scope = RunLogScope.Begin(runId, null);
+                logger.LogInformation("Staging of a run id no event ever named deleted ({Batches} batches); runsaga.run_audit keeps its summary", deleted);
+            }
+        }
+
+        return orphans.Count;
     }
 
     /// <summary>One line per run, under the run's id and source.</summary>

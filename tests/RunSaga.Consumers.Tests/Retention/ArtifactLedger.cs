@@ -61,6 +61,12 @@ public sealed class ArtifactLedger : IDisposable
             (progress, cancellationToken) => Artifacts.ProcessDueAsync(Source, dryRun, progress, cancellationToken),
             CancellationToken.None);
 
+    /// <summary>The cycle an all-sources ApplyRetention runs for the runs without a source (and run ids never named).</summary>
+    public Task<PruneResult> CycleForRunsWithoutASource(bool dryRun = false) =>
+        Pruner.RunCycleAsync(null, "scheduled", null, dryRun,
+            (progress, cancellationToken) => Artifacts.ProcessDueAsync(null, dryRun, progress, cancellationToken),
+            CancellationToken.None);
+
     /// <summary>The run's staging rows exactly as PostgreSQL renders them (items, then batches).</summary>
     public async Task<string> Staging(Guid run) =>
         await dataSource.ScalarAsync<string>(

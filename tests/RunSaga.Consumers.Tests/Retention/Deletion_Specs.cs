@@ -182,3 +182,30 @@ public sealed class When_a_dry_run_precedes_a_cycle(PostgresDatabase database) :
         Assert.Null((await ledger.Row(untouched))!.ArchivedAt);
     }
 }
+
+public sealed class When_batches_were_staged_for_a_run_id_no_event_ever_named(PostgresDatabase database) : IClassFixture<PostgresDatabase>
+{
+    [Fact]
+    public async Task Should_delete_them_after_delete_after_days_in_the_cycle_for_runs_without_a_source()
+    {
+        using var ledger = new ArtifactLedger(database.DataSource);
+        var orphan = await Runs.StageAsync(database.DataSource, ("b1", [Scrape.Item("a"), Scrape.Item("b")]), ("b2", [Scrape.Item("c")]));
+        var recent = await Runs.StageAsync(database.DataSource, ("b1", [Scrape.Item("a")]));
+        await database.DataSource.ExecuteAsync(
+            "UPDATE runsaga.staged_batches SET staged_at = @at WHERE run_id = @run", ("at", ledger.Now.AddDays(-31)), ("run", orphan));
+        await database.DataSource.ExecuteAsync(
+            "UPDATE runsaga.staged_batches SET staged_at = @at WHERE run_id = @run", ("at", ledger.Now.AddDays(-29)), ("run", recent));
+
+        var dry = await ledger.CycleForRunsWithoutASource(dryRun: true);
+        Assert.Equal(3, await ledger.StagedItems(orphan));
+        var cycle = await ledger.CycleForRunsWithoutASource();
+
+        Assert.True(dry.RunsDeleted >= 1 && cycle.RunsDeleted >= 1, $"dry {dry.RunsDeleted}, real {cycle.RunsDeleted}");
+        Assert.Equal(0, await ledger.StagedItems(orphan));
+        Assert.Equal(1, await ledger.StagedItems(recent));
+        Assert.Equal(
+            "deleted Unknown 3 retention",
+            await database.DataSource.ScalarAsync<string>(
+                "SELECT concat_ws(' ', action, status, staged_items, requested_by) FROM runsaga.run_audit WHERE run_id = @run", ("run", orphan)));
+    }
+}
