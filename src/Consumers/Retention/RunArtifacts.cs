@@ -94,9 +94,10 @@ public sealed partial class RunArtifacts(
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-            await ExecuteAsync(connection, transaction, AdvisoryLocks.LockRun, cancellationToken, ("run", runId));
+            await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockRun, cancellationToken, ("run", runId));
             await using var command = new NpgsqlCommand(ArtifactSql.DeleteOrphan, connection, transaction)
             {
+                CommandTimeout = TransactionCommands.TimeoutSeconds,
                 Parameters = { new("run", runId), new("delete_cutoff", Now - Options.DeleteAfter), new("reason", reason), new("now", Now) },
             };
             var deleted = await command.ExecuteNonQueryAsync(cancellationToken);
@@ -185,7 +186,7 @@ public sealed partial class RunArtifacts(
             var sha256 = ArchiveFile.FileSha256(partial);
             File.Move(partial, target, overwrite: true);
 
-            await ExecuteAsync(connection, transaction, ArtifactSql.MarkArchived, cancellationToken,
+            await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.MarkArchived, cancellationToken,
                 ("run", runId), ("now", Now), ("path", relative), ("sha256", sha256));
             await transaction.CommitAsync(cancellationToken);
 
@@ -235,9 +236,9 @@ public sealed partial class RunArtifacts(
             ? FormattableString.Invariant($"retention: failed more than FAILED_DELETE_AFTER_DAYS={Options.FailedDeleteAfter.TotalDays} days ago")
             : FormattableString.Invariant($"retention: completed more than DELETE_AFTER_DAYS={Options.DeleteAfterDays} days ago");
         var hard = Options.DeletionStrategy == "hard";
-        await ExecuteAsync(connection, transaction, ArtifactSql.Audit, cancellationToken,
+        await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Audit, cancellationToken,
             ("run", runId), ("action", hard ? "hard-deleted" : "deleted"), ("reason", reason), ("requested_by", requestedBy), ("now", Now));
-        await ExecuteAsync(connection, transaction, hard ? ArtifactSql.HardDelete : ArtifactSql.SoftDelete, cancellationToken,
+        await TransactionCommands.ExecuteAsync(connection, transaction, hard ? ArtifactSql.HardDelete : ArtifactSql.SoftDelete, cancellationToken,
             ("run", runId), ("now", Now), ("reason", reason));
         await transaction.CommitAsync(cancellationToken);
 
@@ -291,16 +292,17 @@ public sealed partial class RunArtifacts(
             ArchiveFile.Extract(file, ArchiveFile.ItemsEntry, items);
             ArchiveFile.Extract(file, ArchiveFile.BatchesEntry, batches);
 
-            await ExecuteAsync(connection, transaction, ArtifactSql.CreateRestoreTable, cancellationToken);
+            await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.CreateRestoreTable, cancellationToken);
             int itemCount, batchCount;
             await using (var importer = await connection.BeginBinaryImportAsync(ArtifactSql.CopyRestoreLines, cancellationToken))
             {
+                importer.Timeout = TimeSpan.FromSeconds(TransactionCommands.TimeoutSeconds);
                 itemCount = await CopyLinesAsync(importer, "items", items, cancellationToken);
                 batchCount = await CopyLinesAsync(importer, "batches", batches, cancellationToken);
                 await importer.CompleteAsync(cancellationToken);
             }
 
-            await ExecuteAsync(connection, transaction, ArtifactSql.RestoreRows, cancellationToken, ("run", runId), ("now", Now));
+            await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.RestoreRows, cancellationToken, ("run", runId), ("now", Now));
             await transaction.CommitAsync(cancellationToken);
             return new ArtifactResult(runId, row.Source, "restored", null, row.ArchivePath, itemCount, batchCount);
         }
@@ -345,7 +347,7 @@ public sealed partial class RunArtifacts(
 
     private async Task<RunRow?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken)
     {
-        await ExecuteAsync(connection, transaction, AdvisoryLocks.LockRun, cancellationToken, ("run", runId));
+        await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockRun, cancellationToken, ("run", runId));
         await using var command = new NpgsqlCommand(ArtifactSql.LockRunRow, connection, transaction) { Parameters = { new("run", runId) } };
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
@@ -371,7 +373,7 @@ public sealed partial class RunArtifacts(
         var month = FormattableString.Invariant($"{row.CreatedAt:yyyy}/{row.CreatedAt:MM}");
         var name = row.FolderName is { } folder && SafeFileName().IsMatch(folder) ? folder : runId.ToString("N");
         var path = $"{month}/{name}{extension}";
-        await ExecuteAsync(connection, transaction, AdvisoryLocks.LockArchivePath, cancellationToken, ("path", path));
+        await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockArchivePath, cancellationToken, ("path", path));
         await using var command = new NpgsqlCommand(ArtifactSql.PathTaken, connection, transaction) { Parameters = { new("path", path), new("run", runId) } };
         if ((bool)(await command.ExecuteScalarAsync(cancellationToken))!)
         {
@@ -388,7 +390,11 @@ public sealed partial class RunArtifacts(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, Guid runId, string file, CancellationToken cancellationToken)
     {
         await using (var output = new StreamWriter(file, append: false, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), 1 << 16))
-        await using (var command = new NpgsqlCommand(sql, connection, transaction) { Parameters = { new("run", runId) } })
+        await using (var command = new NpgsqlCommand(sql, connection, transaction)
+        {
+            CommandTimeout = TransactionCommands.TimeoutSeconds,
+            Parameters = { new("run", runId) },
+        })
         await using (var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess, cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
@@ -448,17 +454,5 @@ public sealed partial class RunArtifacts(
             using var scope = RunLogScope.Begin(runId, source);
             logger.LogError(ex, "Could not delete the archive file {File}; the run no longer points at it. Delete it by hand", file);
         }
-    }
-
-    private static async Task ExecuteAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
-    {
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.Add(new NpgsqlParameter(name, value));
-        }
-
-        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }

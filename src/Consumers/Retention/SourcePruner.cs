@@ -93,7 +93,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             }
             else
             {
-                await Execute(connection, transaction, AdvisoryLocks.LockSource, cancellationToken, ("source", source));
+                await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockSource, cancellationToken, ("source", source));
                 result = await DecideAndPruneAsync(connection, transaction, cycleId, source, dryRun, cancellationToken);
             }
 
@@ -119,7 +119,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-        await Execute(connection, transaction, AdvisoryLocks.LockSource, cancellationToken, ("source", source));
+        await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockSource, cancellationToken, ("source", source));
         await using (var release = new NpgsqlCommand(RetentionSql.Release, connection, transaction))
         {
             release.Parameters.Add(new("source", source));
@@ -155,7 +155,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
         {
             if (!dryRun)
             {
-                await Execute(connection, transaction, RetentionSql.Withhold, cancellationToken,
+                await TransactionCommands.ExecuteAsync(connection, transaction, RetentionSql.Withhold, cancellationToken,
                     ("source", source), ("run", suspicious.RunId), ("now", Now), ("reason", suspicious.Reason));
             }
 
@@ -284,18 +284,6 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
                 new("run", NpgsqlDbType.Uuid) { Value = (object?)result.AppliedBy ?? DBNull.Value },
             },
         };
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    private static async Task Execute(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
-    {
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.Add(new NpgsqlParameter(name, value));
-        }
-
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }
