@@ -145,15 +145,18 @@ public static class ArtifactSql
 
     public const string CopyRestoreLines = "COPY restore_lines (entry, line) FROM STDIN (FORMAT BINARY)";
 
-    /// <summary>The lines back into staging, column for column (a row already there is left as it is).</summary>
+    /// <summary>
+    /// The lines back into staging, column for column (a row already there is left as it is). The record is built
+    /// in a lateral join: <c>(json_populate_record(…)).*</c> would call it once per column.
+    /// </summary>
     public const string RestoreRows = """
         INSERT INTO runsaga.staged_items
-        SELECT (json_populate_record(NULL::runsaga.staged_items, l.line::json)).*
-        FROM restore_lines l WHERE l.entry = 'items'
+        SELECT r.* FROM restore_lines l CROSS JOIN LATERAL json_populate_record(NULL::runsaga.staged_items, l.line::json) r
+        WHERE l.entry = 'items'
         ON CONFLICT (run_id, key) DO NOTHING;
         INSERT INTO runsaga.staged_batches
-        SELECT (json_populate_record(NULL::runsaga.staged_batches, l.line::json)).*
-        FROM restore_lines l WHERE l.entry = 'batches'
+        SELECT r.* FROM restore_lines l CROSS JOIN LATERAL json_populate_record(NULL::runsaga.staged_batches, l.line::json) r
+        WHERE l.entry = 'batches'
         ON CONFLICT (run_id, batch_id) DO NOTHING;
         UPDATE runsaga.runs SET restored_at = @now, version = version + 1 WHERE id = @run;
         """;
