@@ -165,6 +165,12 @@ public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifact
             case "skipped":
                 logger.LogInformation("Retention cycle {CycleId} pruned nothing: {Reason}", result.CycleId, result.Reason);
                 break;
+            case "succeeded" when result.Source is null:
+                logger.LogInformation("Retention cycle {CycleId} for runs without a source: no items to prune", result.CycleId);
+                break;
+            case "succeeded" when result.ProjectsDeleted == 0:
+                logger.LogInformation("Retention cycle {CycleId} found no stale items", result.CycleId);
+                break;
             default:
                 logger.LogInformation("Retention cycle {CycleId} {Verb} {Deleted} stale items (first: {Sample})",
                     result.CycleId, dryRun ? "would delete" : "deleted", result.ProjectsDeleted, string.Join(", ", result.SampleKeys.Take(5)));
