@@ -7,6 +7,7 @@ namespace RunSaga.Contracts;
 public sealed record PinRun
 {
     public Guid RunId { get; init; }
-    public DateTime? Until { get; init; }
+    /// <summary>With its offset (e.g. <c>2026-12-01T00:00:00Z</c>).</summary>
+    public DateTimeOffset? Until { get; init; }
     public string? RequestedBy { get; init; }
 }

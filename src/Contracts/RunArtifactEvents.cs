@@ -35,5 +35,5 @@ public sealed record RunRestored
 public sealed record RunPinned
 {
     public Guid RunId { get; init; }
-    public DateTime? Until { get; init; }
+    public DateTimeOffset? Until { get; init; }
 }

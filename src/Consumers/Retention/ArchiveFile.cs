@@ -73,23 +73,26 @@ public static class ArchiveFile
         return new ArchiveContents(items, itemsHash, batches, batchesHash, hasRun);
     }
 
-    /// <summary>Copies one entry of the archive to <paramref name="target"/>.</summary>
-    public static void Extract(string path, string entry, string target)
+    /// <summary>
+    /// Every line of <c>items.jsonl</c> (as <c>items</c>) and <c>batches.jsonl</c> (as <c>batches</c>), in file order,
+    /// streamed from the archive. Invalid UTF-8 throws: nothing RunSaga wrote can contain it.
+    /// </summary>
+    public static void ReadLines(string path, Action<string, string> line)
     {
-        var found = false;
         ForEachEntry(path, (name, data) =>
         {
-            if (name == entry)
+            var entry = name switch { ItemsEntry => "items", BatchesEntry => "batches", _ => null };
+            if (entry is null)
             {
-                using var output = File.Create(target);
-                data.CopyTo(output);
-                found = true;
+                return;
+            }
+
+            using var reader = new StreamReader(data, new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true));
+            while (reader.ReadLine() is { } text)
+            {
+                line(entry, text);
             }
         });
-        if (!found)
-        {
-            throw new InvalidDataException($"the archive {path} has no {entry}");
-        }
     }
 
     /// <summary>Lines (newline-terminated) and SHA-256 of a stream, read to its end.</summary>

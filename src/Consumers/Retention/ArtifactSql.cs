@@ -3,7 +3,7 @@ namespace RunSaga.Consumers.Retention;
 /// <summary>
 /// A finished run's artifacts: choosing the runs due for archival and deletion, reading them out, and the
 /// writes that follow a verified archive, a deletion or a restore. Every per-run statement runs under
-/// <c>AdvisoryLocks.LockRun</c> with the run's row locked.
+/// <c>AdvisoryLocks.LockRunArtifacts</c> with the run's row locked.
 /// </summary>
 public static class ArtifactSql
 {

@@ -31,7 +31,7 @@ public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifact
     public async Task Consume(ConsumeContext<ApplyRetention> context)
     {
         var message = context.Message;
-        var trigger = message.RequestedBy is null ? "scheduled" : "manual";
+        var trigger = string.IsNullOrEmpty(message.RequestedBy) ? "scheduled" : "manual";
         // Without a source: every source, and (null) the runs without one and staging of run ids never named.
         var sources = message.Source is { Length: > 0 } one
             ? [one]
@@ -41,7 +41,7 @@ public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifact
         {
             var result = await pruner.RunCycleAsync(
                 source, trigger, null, message.DryRun,
-                (progress, cancellationToken) => artifacts.ProcessDueAsync(source, message.DryRun, progress, cancellationToken),
+                artifacts.PhasesFor(source, message.DryRun),
                 context.CancellationToken);
             await ReportAsync(context, result, null, message.DryRun);
             if (result.MoreDue)
@@ -114,7 +114,7 @@ public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifact
             var source = await artifacts.PinAsync(context.Message.RunId, until, cancellationToken);
             using var scope = RunLogScope.Begin(context.Message.RunId, source);
             logger.LogInformation(
-                until is null ? "Run unpinned by {RequestedBy}" : "Run pinned until {Until:u} by {RequestedBy}; retention leaves its artifacts until then",
+                until is null ? "Run unpinned by {RequestedBy}" : "Run pinned until {Until:O} by {RequestedBy}; retention leaves its artifacts until then",
                 context.Message.RequestedBy ?? "(unnamed)", until);
             await context.Publish(new RunPinned { RunId = context.Message.RunId, Until = until }, cancellationToken);
         });

@@ -11,16 +11,25 @@ using RunSaga.Shared.Hosting;
 namespace RunSaga.Consumers.Retention;
 
 /// <summary>What happened to one run's artifacts: <c>archived</c>, <c>deleted</c>, <c>restored</c> or <c>skipped</c> (with why).</summary>
-public sealed record ArtifactResult(Guid RunId, string? Source, string Outcome, string? Detail = null, string? ArchivePath = null, int Items = 0, int Batches = 0);
+/// <param name="Leftovers">After a deletion: the folder where the run's archive and any partial files of it were.</param>
+public sealed record ArtifactResult(
+    Guid RunId, string? Source, string Outcome, string? Detail = null, string? ArchivePath = null, int Items = 0, int Batches = 0, string? Leftovers = null);
 
 /// <summary>An operator's command that cannot be carried out as asked (unknown run, open run, pinned run…); nothing changed.</summary>
 public sealed class RetentionRefusedException(string message) : Exception(message);
 
+/// <summary>The two artifact phases of a retention cycle, as <see cref="SourcePruner.RunCycleAsync"/> runs them.</summary>
+/// <param name="ArchiveAsync">Before the cycle's transaction: archives due runs, one transaction each.</param>
+/// <param name="DeleteAsync">Inside the cycle's transaction: deletes due runs; returns what to do once it committed.</param>
+public sealed record ArtifactPhases(
+    Func<ArtifactProgress, CancellationToken, Task> ArchiveAsync,
+    Func<NpgsqlConnection, NpgsqlTransaction, ArtifactProgress, CancellationToken, Task<Action>> DeleteAsync);
+
 /// <summary>
 /// The lifecycle of a finished run's artifacts (its staged items and batches): archive to a verified file and
-/// empty staging; delete (file, staging, and with <c>hard</c> the row) leaving a <c>run_audit</c> row; restore an
-/// archive back into staging; pin. Each operation is one transaction under the run's lock with its row locked,
-/// so two cycles, a late batch and an operator's command on one run never cross.
+/// empty staging; delete (staging, file, and with <c>hard</c> the row) leaving a <c>run_audit</c> row; restore an
+/// archive back into staging; pin. Every operation on a run holds <c>AdvisoryLocks.LockRunArtifacts</c> (which
+/// staging shares) and the run's row lock, so two cycles, a late batch and an operator's command never cross.
 /// </summary>
 public sealed partial class RunArtifacts(
     NpgsqlDataSource dataSource, IOptions<RetentionOptions> options, TimeProvider clock, ILogger<RunArtifacts> logger)
@@ -31,87 +40,103 @@ public sealed partial class RunArtifacts(
     /// <summary>The archive file's absolute path for a stored (relative) <c>archive_path</c>.</summary>
     public string FullPath(string relative) => Path.GetFullPath(Path.Combine(Options.ArchiveBasePath, relative));
 
-    public Task<IReadOnlyList<Guid>> ArchiveDueAsync(string? source, int limit, CancellationToken cancellationToken) =>
-        DueAsync(ArtifactSql.ArchiveDue, source, limit, cancellationToken);
-
-    public Task<IReadOnlyList<Guid>> DeleteDueAsync(string? source, int limit, CancellationToken cancellationToken) =>
-        DueAsync(ArtifactSql.DeleteDue, source, limit, cancellationToken);
+    /// <summary>The artifact phases of a cycle for one source (null: the runs without one, and run ids never named).</summary>
+    public ArtifactPhases PhasesFor(string? source, bool dryRun) => new(
+        (progress, cancellationToken) => ArchiveDueAsync(source, dryRun, progress, cancellationToken),
+        async (connection, transaction, progress, cancellationToken) =>
+        {
+            var deleted = await DeleteDueAsync(connection, transaction, source, dryRun, progress, cancellationToken);
+            return () => Deleted(deleted);
+        });
 
     /// <summary>
-    /// A cycle's artifact phase for one source (null: the runs without one): archives up to RETENTION_BATCH_RUNS due
-    /// runs, then deletes up to as many, logging progress. The first error stops it (nothing is deleted after a
-    /// failed archival). A dry run only counts what is due.
+    /// Archives up to RETENTION_BATCH_RUNS due runs of the source, oldest first, each in its own transaction. The first
+    /// error stops the cycle (runs archived before it stay archived: their rows are in verified files). A dry run counts.
     /// </summary>
-    public async Task ProcessDueAsync(string? source, bool dryRun, ArtifactProgress progress, CancellationToken cancellationToken)
+    public async Task ArchiveDueAsync(string? source, bool dryRun, ArtifactProgress progress, CancellationToken cancellationToken)
     {
         if (dryRun)
         {
-            progress.Archived = (await ArchiveDueAsync(source, int.MaxValue, cancellationToken)).Count;
-            progress.Deleted = (await DeleteDueAsync(source, int.MaxValue, cancellationToken)).Count
-                + (source is null ? (await DueAsync(ArtifactSql.OrphansDue, null, int.MaxValue, cancellationToken)).Count : 0);
+            progress.Archived = (await DueAsync(ArtifactSql.ArchiveDue, source, int.MaxValue, cancellationToken)).Count;
             return;
         }
 
-        var limit = Options.BatchRuns;
-        var toArchive = await ArchiveDueAsync(source, limit, cancellationToken);
-        foreach (var runId in toArchive)
+        var due = await DueAsync(ArtifactSql.ArchiveDue, source, Options.BatchRuns, cancellationToken);
+        foreach (var runId in due)
         {
-            var result = await ArchiveAsync(runId, manual: false, cancellationToken);
+            ArtifactResult result;
+            try
+            {
+                result = await ArchiveAsync(runId, manual: false, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw new InvalidOperationException(
+                    $"archiving run {runId} failed, so the cycle stopped there and deleted nothing (the run keeps its staging rows): {ex.Message}", ex);
+            }
+
             Log(result);
             progress.Archived += result.Outcome == "archived" ? 1 : 0;
         }
 
-        var toDelete = await DeleteDueAsync(source, limit, cancellationToken);
-        foreach (var runId in toDelete)
+        progress.MoreDue |= due.Count == Options.BatchRuns;
+        if (due.Count > 0)
         {
-            var result = await DeleteAsync(runId, reason: null, "retention", manual: false, cancellationToken);
-            Log(result);
-            progress.Deleted += result.Outcome == "deleted" ? 1 : 0;
-        }
-
-        var orphans = source is null ? await DeleteOrphansAsync(limit, progress, cancellationToken) : 0;
-
-        progress.MoreDue = toArchive.Count == limit || toDelete.Count == limit || orphans == limit;
-        if (toArchive.Count + toDelete.Count > 0)
-        {
-            logger.LogInformation(
-                "Run artifacts of {Scope}: {Archived} runs archived, {Deleted} deleted{More}",
-                source ?? "runs without a source", progress.Archived, progress.Deleted,
-                progress.MoreDue ? $"; more are due than RETENTION_BATCH_RUNS={limit}, the next message continues" : "");
+            logger.LogInformation("Run artifacts of {Scope}: {Archived} runs archived{More}", source ?? "runs without a source", progress.Archived, More);
         }
     }
 
     /// <summary>
-    /// Staging rows of run ids no event ever named (no row in <c>runs</c>), last staged more than DELETE_AFTER_DAYS
-    /// ago: deleted with a <c>run_audit</c> row (status <c>Unknown</c>), each under its run lock. Counted as deleted runs.
+    /// Deletes up to RETENTION_BATCH_RUNS due runs of the source inside the cycle's transaction (so a cycle that fails
+    /// later, in pruning, deletes none of them) and, for the runs without a source, the staging of run ids never named.
+    /// Returns the deleted runs, whose files go once the transaction committed. A dry run counts.
     /// </summary>
-    private async Task<int> DeleteOrphansAsync(int limit, ArtifactProgress progress, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ArtifactResult>> DeleteDueAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string? source, bool dryRun, ArtifactProgress progress, CancellationToken cancellationToken)
     {
-        var orphans = await DueAsync(ArtifactSql.OrphansDue, null, limit, cancellationToken);
-        var reason = FormattableString.Invariant(
-            $"retention: batches staged for a run id no event ever named, last one more than DELETE_AFTER_DAYS={Options.DeleteAfterDays} days ago");
-        foreach (var runId in orphans)
+        if (dryRun)
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-            await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockRun, cancellationToken, ("run", runId));
-            await using var command = new NpgsqlCommand(ArtifactSql.DeleteOrphan, connection, transaction)
+            progress.Deleted = (await DueAsync(ArtifactSql.DeleteDue, source, int.MaxValue, cancellationToken)).Count
+                + (source is null ? (await DueAsync(ArtifactSql.OrphansDue, null, int.MaxValue, cancellationToken)).Count : 0);
+            return [];
+        }
+
+        var deleted = new List<ArtifactResult>();
+        var due = await DueAsync(ArtifactSql.DeleteDue, source, Options.BatchRuns, cancellationToken);
+        foreach (var runId in due)
+        {
+            var result = await DeleteInAsync(connection, transaction, runId, reason: null, "retention", manual: false, cancellationToken);
+            if (result.Outcome == "deleted")
             {
-                CommandTimeout = TransactionCommands.TimeoutSeconds,
-                Parameters = { new("run", runId), new("delete_cutoff", Now - Options.DeleteAfter), new("reason", reason), new("now", Now) },
-            };
-            var deleted = await command.ExecuteNonQueryAsync(cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-            if (deleted > 0)
-            {
-                progress.Deleted++;
-                using var scope = RunLogScope.Begin(runId, null);
-                logger.LogInformation("Staging of a run id no event ever named deleted ({Batches} batches); runsaga.run_audit keeps its summary", deleted);
+                deleted.Add(result);
             }
         }
 
-        return orphans.Count;
+        var orphans = source is null ? await DueAsync(ArtifactSql.OrphansDue, null, Options.BatchRuns, cancellationToken) : [];
+        foreach (var runId in orphans)
+        {
+            if (await DeleteOrphanInAsync(connection, transaction, runId, cancellationToken) is { } result)
+            {
+                deleted.Add(result);
+            }
+        }
+
+        progress.Deleted = deleted.Count;
+        progress.MoreDue |= due.Count == Options.BatchRuns || orphans.Count == Options.BatchRuns;
+        return deleted;
     }
+
+    /// <summary>After the deleting transaction committed: the runs' files go, and a line for each.</summary>
+    public void Deleted(IReadOnlyList<ArtifactResult> deleted)
+    {
+        foreach (var result in deleted)
+        {
+            RemoveFiles(result);
+            Log(result);
+        }
+    }
+
+    private string More => $"; more are due than RETENTION_BATCH_RUNS={Options.BatchRuns}, the next message continues";
 
     /// <summary>One line per run, under the run's id and source.</summary>
     public void Log(ArtifactResult result)
@@ -124,7 +149,7 @@ public sealed partial class RunArtifacts(
                     result.ArchivePath, result.Items, result.Batches);
                 break;
             case "deleted":
-                logger.LogInformation("Run artifacts deleted ({Strategy}); runsaga.run_audit keeps its summary", result.Detail);
+                logger.LogInformation("Run artifacts deleted ({Detail}); runsaga.run_audit keeps its summary", result.Detail);
                 break;
             case "restored":
                 logger.LogInformation("Run restored from {ArchivePath} into staging ({Items} items, {Batches} batches), read-only",
@@ -137,9 +162,11 @@ public sealed partial class RunArtifacts(
     }
 
     /// <summary>
-    /// Writes the run's archive, flushes it to disk, reads it back and compares it with what was read from staging;
-    /// only then records it on the run and deletes the staging rows, in one transaction. A crash before the commit
-    /// leaves the rows (and at most a verified or partial file, rewritten next time); after it, the file.
+    /// Writes the run's archive, flushes it (and its folder) to disk, reads it back and compares it with what was
+    /// read from staging; only then records it on the run and deletes the staging rows, in the transaction that
+    /// holds the run's locks. A file another run's row points at is never written; neither is the file this run's
+    /// row points at (a restored run whose rows still match it keeps it; otherwise the new file gets a new name and
+    /// the old one goes after the commit). A crash before the commit leaves the rows, after it the verified file.
     /// </summary>
     /// <param name="manual">An operator's ArchiveRun: archived whatever its age; refusals throw.</param>
     public async Task<ArtifactResult> ArchiveAsync(Guid runId, bool manual, CancellationToken cancellationToken)
@@ -162,29 +189,39 @@ public sealed partial class RunArtifacts(
             return new ArtifactResult(runId, row.Source, "skipped", "no longer due");
         }
 
-        var relative = await ChoosePathAsync(connection, transaction, runId, row, cancellationToken);
-        var target = FullPath(relative);
-        var directory = Path.GetDirectoryName(target)!;
-        Directory.CreateDirectory(directory);
-        var partial = Path.Combine(directory, $".partial-{runId:N}{ArchiveFile.Extension(Options.ArchiveCompression)}");
-        var itemsFile = Path.Combine(directory, $".partial-{runId:N}.items.jsonl");
-        var batchesFile = Path.Combine(directory, $".partial-{runId:N}.batches.jsonl");
+        var folder = MonthFolder(row.CreatedAt);
+        Directory.CreateDirectory(folder);
+        DirectorySync.FlushUpTo(folder, Options.ArchiveBasePath);
+        RemovePartials(folder, runId);
+        var partial = Path.Combine(folder, $".partial-{runId:N}{ArchiveFile.Extension(Options.ArchiveCompression)}");
+        var itemsFile = Path.Combine(folder, $".partial-{runId:N}.items.jsonl");
+        var batchesFile = Path.Combine(folder, $".partial-{runId:N}.batches.jsonl");
         try
         {
             var items = await WriteLinesAsync(connection, transaction, ArtifactSql.ItemLines, runId, itemsFile, cancellationToken);
             var batches = await WriteLinesAsync(connection, transaction, ArtifactSql.BatchLines, runId, batchesFile, cancellationToken);
 
-            ArchiveFile.Write(partial, Options.ArchiveCompression, row.Json, batchesFile, itemsFile, Now);
-            var readBack = ArchiveFile.Read(partial);
-            if (!readBack.HasRunJson || (readBack.Items, readBack.ItemsSha256, readBack.Batches, readBack.BatchesSha256) != (items.Lines, items.Sha256, batches.Lines, batches.Sha256))
+            string relative, sha256;
+            if (KeepsCurrentArchive(row, items, batches))
             {
-                throw new InvalidDataException(
-                    $"the archive {partial} read back differs from what was written ({readBack.Items} of {items.Lines} items); "
-                    + "staging is kept. Check the disk under ARCHIVE_BASE_PATH");
+                (relative, sha256) = (row.ArchivePath!, row.ArchiveSha256!);
             }
+            else
+            {
+                relative = await ChoosePathAsync(connection, transaction, runId, row, cancellationToken);
+                ArchiveFile.Write(partial, Options.ArchiveCompression, row.Json, batchesFile, itemsFile, Now);
+                var readBack = ArchiveFile.Read(partial);
+                if (!readBack.HasRunJson || (readBack.Items, readBack.ItemsSha256, readBack.Batches, readBack.BatchesSha256) != (items.Lines, items.Sha256, batches.Lines, batches.Sha256))
+                {
+                    throw new InvalidDataException(
+                        $"the archive {partial} read back differs from what was written ({readBack.Items} of {items.Lines} items); "
+                        + "staging is kept. Check the disk under ARCHIVE_BASE_PATH");
+                }
 
-            var sha256 = ArchiveFile.FileSha256(partial);
-            File.Move(partial, target, overwrite: true);
+                sha256 = ArchiveFile.FileSha256(partial);
+                File.Move(partial, FullPath(relative), overwrite: true);
+                DirectorySync.Flush(folder);
+            }
 
             await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.MarkArchived, cancellationToken,
                 ("run", runId), ("now", Now), ("path", relative), ("sha256", sha256));
@@ -199,60 +236,33 @@ public sealed partial class RunArtifacts(
         }
         finally
         {
-            File.Delete(itemsFile);
-            File.Delete(batchesFile);
-            File.Delete(partial);
+            RemovePartials(folder, runId);
         }
     }
 
     /// <summary>
-    /// Deletes the run's staging rows and (DELETION_STRATEGY) marks or removes its row, after writing its
-    /// <c>run_audit</c> row, in one transaction; then deletes its archive file. A crash after the commit leaves an
-    /// orphaned file (named in the audit row), never a run that points at a missing one.
+    /// Deletes the run's artifacts now (an operator's DeleteRun, or <paramref name="manual"/> false for tests of one
+    /// run): the <c>run_audit</c> row and the rows in one transaction, then its files.
     /// </summary>
     /// <param name="reason">Null for a cycle's deletion: the knob that made it due.</param>
     public async Task<ArtifactResult> DeleteAsync(Guid runId, string? reason, string requestedBy, bool manual, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-        var row = await LockAsync(connection, transaction, runId, cancellationToken);
-        if (row is { DeletedAt: { } deletedAt })
-        {
-            return new ArtifactResult(runId, row.Source, "skipped", $"already deleted at {deletedAt:u}");
-        }
-
-        if (Refusal(row, runId, "deleted") is { } refusal)
-        {
-            return Refuse(runId, row?.Source, refusal, manual);
-        }
-
-        var deleteAfter = row!.Status == RunStatus.Failed ? Options.FailedDeleteAfter : Options.DeleteAfter;
-        if (!manual && row.FinishedAt > Now - deleteAfter)
-        {
-            return new ArtifactResult(runId, row.Source, "skipped", "no longer due");
-        }
-
-        reason ??= row.Status == RunStatus.Failed
-            ? FormattableString.Invariant($"retention: failed more than FAILED_DELETE_AFTER_DAYS={Options.FailedDeleteAfter.TotalDays} days ago")
-            : FormattableString.Invariant($"retention: completed more than DELETE_AFTER_DAYS={Options.DeleteAfterDays} days ago");
-        var hard = Options.DeletionStrategy == "hard";
-        await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Audit, cancellationToken,
-            ("run", runId), ("action", hard ? "hard-deleted" : "deleted"), ("reason", reason), ("requested_by", requestedBy), ("now", Now));
-        await TransactionCommands.ExecuteAsync(connection, transaction, hard ? ArtifactSql.HardDelete : ArtifactSql.SoftDelete, cancellationToken,
-            ("run", runId), ("now", Now), ("reason", reason));
+        var result = await DeleteInAsync(connection, transaction, runId, reason, requestedBy, manual, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-
-        if (row.ArchivePath is { } path)
+        if (result.Outcome == "deleted")
         {
-            TryDelete(FullPath(path), runId, row.Source);
+            RemoveFiles(result);
         }
 
-        return new ArtifactResult(runId, row.Source, "deleted", hard ? "hard" : "soft", row.ArchivePath);
+        return result;
     }
 
     /// <summary>
     /// Unpacks the run's archive (checked against its recorded SHA-256) back into staging, read-only: the run stays
-    /// archived, so no batch is staged into it, and the next cycle archives it again unless it is pinned.
+    /// archived, so no batch is staged into it, and the next cycle archives it again unless it is pinned. The lines
+    /// stream from the archive into a binary COPY; nothing is unpacked to disk.
     /// </summary>
     public async Task<ArtifactResult> RestoreAsync(Guid runId, CancellationToken cancellationToken)
     {
@@ -283,41 +293,32 @@ public sealed partial class RunArtifacts(
                 $"the archive of run {runId} ({file}) does not match the SHA-256 recorded when it was written; it was changed or damaged. Nothing restored");
         }
 
-        var scratch = Path.Combine(Path.GetTempPath(), $"runsaga-restore-{runId:N}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(scratch);
-        try
+        await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.CreateRestoreTable, cancellationToken);
+        var (items, batches) = (0, 0);
+        await using (var importer = await connection.BeginBinaryImportAsync(ArtifactSql.CopyRestoreLines, cancellationToken))
         {
-            var items = Path.Combine(scratch, ArchiveFile.ItemsEntry);
-            var batches = Path.Combine(scratch, ArchiveFile.BatchesEntry);
-            ArchiveFile.Extract(file, ArchiveFile.ItemsEntry, items);
-            ArchiveFile.Extract(file, ArchiveFile.BatchesEntry, batches);
-
-            await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.CreateRestoreTable, cancellationToken);
-            int itemCount, batchCount;
-            await using (var importer = await connection.BeginBinaryImportAsync(ArtifactSql.CopyRestoreLines, cancellationToken))
+            importer.Timeout = TimeSpan.FromSeconds(TransactionCommands.TimeoutSeconds);
+            ArchiveFile.ReadLines(file, (entry, line) =>
             {
-                importer.Timeout = TimeSpan.FromSeconds(TransactionCommands.TimeoutSeconds);
-                itemCount = await CopyLinesAsync(importer, "items", items, cancellationToken);
-                batchCount = await CopyLinesAsync(importer, "batches", batches, cancellationToken);
-                await importer.CompleteAsync(cancellationToken);
-            }
+                importer.StartRow();
+                importer.Write(entry, NpgsqlDbType.Text);
+                importer.Write(line, NpgsqlDbType.Text);
+                _ = entry == "items" ? items++ : batches++;
+            });
+            await importer.CompleteAsync(cancellationToken);
+        }
 
-            await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.RestoreRows, cancellationToken, ("run", runId), ("now", Now));
-            await transaction.CommitAsync(cancellationToken);
-            return new ArtifactResult(runId, row.Source, "restored", null, row.ArchivePath, itemCount, batchCount);
-        }
-        finally
-        {
-            Directory.Delete(scratch, recursive: true);
-        }
+        await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.RestoreRows, cancellationToken, ("run", runId), ("now", Now));
+        await transaction.CommitAsync(cancellationToken);
+        return new ArtifactResult(runId, row.Source, "restored", null, row.ArchivePath, items, batches);
     }
 
     /// <summary>Sets (or, with a past or null moment, clears) the run's pin. Returns the run's source.</summary>
-    public async Task<string?> PinAsync(Guid runId, DateTime? until, CancellationToken cancellationToken)
+    public async Task<string?> PinAsync(Guid runId, DateTimeOffset? until, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(ArtifactSql.Pin);
         command.Parameters.Add(new("run", runId));
-        command.Parameters.Add(new("until", NpgsqlDbType.TimestampTz) { Value = (object?)until?.ToUniversalTime() ?? DBNull.Value });
+        command.Parameters.Add(new("until", NpgsqlDbType.TimestampTz) { Value = (object?)until?.UtcDateTime ?? DBNull.Value });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -331,6 +332,60 @@ public sealed partial class RunArtifacts(
         string Status, string? Source, string? FolderName, DateTime CreatedAt, DateTime FinishedAt, DateTime? ArchivedAt, string? ArchivePath,
         string? ArchiveSha256, DateTime? PinnedUntil, DateTime? RestoredAt, DateTime? DeletedAt, string? DeletionReason, string Json);
 
+    /// <summary>The audit row, then the rows (soft or hard), in the caller's transaction; the files are the caller's.</summary>
+    private async Task<ArtifactResult> DeleteInAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, string? reason, string requestedBy, bool manual, CancellationToken cancellationToken)
+    {
+        var row = await LockAsync(connection, transaction, runId, cancellationToken);
+        if (row is { DeletedAt: { } deletedAt })
+        {
+            return new ArtifactResult(runId, row.Source, "skipped", $"already deleted at {deletedAt:u}");
+        }
+
+        if (Refusal(row, runId, "deleted") is { } refusal)
+        {
+            return Refuse(runId, row?.Source, refusal, manual);
+        }
+
+        var deleteAfter = row!.Status == RunStatus.Failed ? Options.FailedDeleteAfter : Options.DeleteAfter;
+        if (!manual && row.FinishedAt > Now - deleteAfter)
+        {
+            return new ArtifactResult(runId, row.Source, "skipped", "no longer due");
+        }
+
+        reason ??= row.Status == RunStatus.Failed
+            ? FormattableString.Invariant($"retention: failed more than FAILED_DELETE_AFTER_DAYS={Options.FailedDeleteAfter.TotalDays} days ago")
+            : FormattableString.Invariant($"retention: completed more than DELETE_AFTER_DAYS={Options.DeleteAfterDays} days ago");
+        var hard = Options.DeletionStrategy == "hard";
+        await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Audit, cancellationToken,
+            ("run", runId), ("action", hard ? "hard-deleted" : "deleted"), ("reason", reason), ("requested_by", requestedBy), ("now", Now));
+        await TransactionCommands.ExecuteAsync(connection, transaction, hard ? ArtifactSql.HardDelete : ArtifactSql.SoftDelete, cancellationToken,
+            ("run", runId), ("now", Now), ("reason", reason));
+        return new ArtifactResult(runId, row.Source, "deleted", hard ? "hard" : "soft", row.ArchivePath, Leftovers: MonthFolder(row.CreatedAt));
+    }
+
+    /// <summary>
+    /// Staging rows of a run id no event ever named (no row in <c>runs</c>), last staged more than DELETE_AFTER_DAYS
+    /// ago: deleted with a <c>run_audit</c> row (status <c>Unknown</c>) under the run's artifact lock, so a batch being
+    /// staged meanwhile is waited for and keeps them.
+    /// </summary>
+    private async Task<ArtifactResult?> DeleteOrphanInAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken)
+    {
+        await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockRunArtifacts, cancellationToken, ("run", runId));
+        var reason = FormattableString.Invariant(
+            $"retention: batches staged for a run id no event ever named, the last more than DELETE_AFTER_DAYS={Options.DeleteAfterDays} days ago");
+        await using var command = new NpgsqlCommand(ArtifactSql.DeleteOrphan, connection, transaction)
+        {
+            CommandTimeout = TransactionCommands.TimeoutSeconds,
+            Parameters = { new("run", runId), new("delete_cutoff", Now - Options.DeleteAfter), new("reason", reason), new("now", Now) },
+        };
+        var batches = await command.ExecuteNonQueryAsync(cancellationToken);
+        return batches > 0
+            ? new ArtifactResult(runId, null, "deleted", $"staging of a run id no event ever named, {batches} batches")
+            : null;
+    }
+
     /// <summary>Why the run cannot be archived or deleted at all (unknown, open, deleted, pinned), or null.</summary>
     private string? Refusal(RunRow? row, Guid runId, string verb) => row switch
     {
@@ -342,12 +397,12 @@ public sealed partial class RunArtifacts(
         _ => null,
     };
 
-    private ArtifactResult Refuse(Guid runId, string? source, string refusal, bool manual) =>
+    private static ArtifactResult Refuse(Guid runId, string? source, string refusal, bool manual) =>
         manual ? throw new RetentionRefusedException(refusal) : new ArtifactResult(runId, source, "skipped", refusal);
 
     private async Task<RunRow?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken)
     {
-        await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockRun, cancellationToken, ("run", runId));
+        await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockRunArtifacts, cancellationToken, ("run", runId));
         await using var command = new NpgsqlCommand(ArtifactSql.LockRunRow, connection, transaction) { Parameters = { new("run", runId) } };
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
@@ -362,9 +417,27 @@ public sealed partial class RunArtifacts(
             reader.GetString(12));
     }
 
+    /// <summary>A re-archived (restored) run keeps its file when the file is intact and holds exactly the rows in staging.</summary>
+    private bool KeepsCurrentArchive(RunRow row, (int Lines, string Sha256) items, (int Lines, string Sha256) batches)
+    {
+        if (row.ArchivePath is null || row.ArchiveSha256 is null || !File.Exists(FullPath(row.ArchivePath))
+            || ArchiveFile.FileSha256(FullPath(row.ArchivePath)) != row.ArchiveSha256)
+        {
+            return false;
+        }
+
+        var current = ArchiveFile.Read(FullPath(row.ArchivePath));
+        return (current.Items, current.ItemsSha256, current.Batches, current.BatchesSha256) == (items.Lines, items.Sha256, batches.Lines, batches.Sha256);
+    }
+
+    private string MonthFolder(DateTime createdAt) =>
+        Path.GetFullPath(Path.Combine(Options.ArchiveBasePath, createdAt.ToString("yyyy", System.Globalization.CultureInfo.InvariantCulture),
+            createdAt.ToString("MM", System.Globalization.CultureInfo.InvariantCulture)));
+
     /// <summary>
     /// <c>{YYYY}/{MM}/{folder_name}{ext}</c> by the run's creation date; the run id when the folder name is missing or
-    /// not a plain file name, and the folder name with the run id when another run's archive has that name already.
+    /// not a plain file name. A name another run's row holds, or this run's own current file, is not used: the run id,
+    /// then the time, is added. Each candidate is checked under its path lock, held to the commit.
     /// </summary>
     private async Task<string> ChoosePathAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, RunRow row, CancellationToken cancellationToken)
@@ -372,15 +445,28 @@ public sealed partial class RunArtifacts(
         var extension = ArchiveFile.Extension(Options.ArchiveCompression);
         var month = FormattableString.Invariant($"{row.CreatedAt:yyyy}/{row.CreatedAt:MM}");
         var name = row.FolderName is { } folder && SafeFileName().IsMatch(folder) ? folder : runId.ToString("N");
-        var path = $"{month}/{name}{extension}";
-        await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockArchivePath, cancellationToken, ("path", path));
-        await using var command = new NpgsqlCommand(ArtifactSql.PathTaken, connection, transaction) { Parameters = { new("path", path), new("run", runId) } };
-        if ((bool)(await command.ExecuteScalarAsync(cancellationToken))!)
+        string[] candidates =
+        [
+            $"{month}/{name}{extension}",
+            $"{month}/{name}-{runId:N}{extension}",
+            FormattableString.Invariant($"{month}/{name}-{runId:N}-{Now:yyyyMMddHHmmssfff}{extension}"),
+        ];
+        foreach (var path in candidates)
         {
-            path = $"{month}/{name}-{runId:N}{extension}";
+            if (path == row.ArchivePath)
+            {
+                continue;
+            }
+
+            await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockArchivePath, cancellationToken, ("path", path));
+            await using var command = new NpgsqlCommand(ArtifactSql.PathTaken, connection, transaction) { Parameters = { new("path", path), new("run", runId) } };
+            if (!(bool)(await command.ExecuteScalarAsync(cancellationToken))!)
+            {
+                return path;
+            }
         }
 
-        return path;
+        throw new InvalidOperationException($"no free archive file name for run {runId} under {month}: {string.Join(", ", candidates)} are all taken");
     }
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
@@ -408,21 +494,6 @@ public sealed partial class RunArtifacts(
         return ArchiveFile.CountAndHash(written);
     }
 
-    private static async Task<int> CopyLinesAsync(NpgsqlBinaryImporter importer, string entry, string file, CancellationToken cancellationToken)
-    {
-        var count = 0;
-        using var input = new StreamReader(file, new UTF8Encoding(false, throwOnInvalidBytes: true));
-        while (await input.ReadLineAsync(cancellationToken) is { } line)
-        {
-            await importer.StartRowAsync(cancellationToken);
-            await importer.WriteAsync(entry, NpgsqlDbType.Text, cancellationToken);
-            await importer.WriteAsync(line, NpgsqlDbType.Text, cancellationToken);
-            count++;
-        }
-
-        return count;
-    }
-
     private async Task<IReadOnlyList<Guid>> DueAsync(string sql, string? source, int limit, CancellationToken cancellationToken)
     {
         var now = Now;
@@ -441,6 +512,31 @@ public sealed partial class RunArtifacts(
         }
 
         return runs;
+    }
+
+    /// <summary>A deleted run's archive file and any partial files a crashed archival of it left.</summary>
+    private void RemoveFiles(ArtifactResult deleted)
+    {
+        if (deleted.ArchivePath is { } path)
+        {
+            TryDelete(FullPath(path), deleted.RunId, deleted.Source);
+        }
+
+        if (deleted.Leftovers is { } folder)
+        {
+            RemovePartials(folder, deleted.RunId);
+        }
+    }
+
+    private static void RemovePartials(string folder, Guid runId)
+    {
+        if (Directory.Exists(folder))
+        {
+            foreach (var file in Directory.EnumerateFiles(folder, $".partial-{runId:N}*"))
+            {
+                File.Delete(file);
+            }
+        }
     }
 
     private void TryDelete(string file, Guid runId, string? source)

@@ -66,14 +66,14 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
         RunCycleAsync(source, trigger, triggeringRun, dryRun, artifacts: null, cancellationToken);
 
     /// <summary>
-    /// One recorded cycle: first <paramref name="artifacts"/> (archival, then deletion of run artifacts), then, for a
-    /// named source, pruning in one transaction. An error anywhere stops the cycle there: it is recorded as failed
-    /// with what it had done, and nothing after the error runs (a failed archival deletes nothing).
+    /// One recorded cycle: first the archival phase of <paramref name="artifacts"/> (a transaction per run), then in
+    /// one transaction its deletion phase and, for a named source, pruning. An error anywhere stops the cycle there:
+    /// it is recorded as failed and deletes nothing — no run artifacts, no items (runs archived before the error
+    /// stay archived: their rows are in verified files).
     /// A null <paramref name="source"/> stands for the runs no event named a source: they have artifacts, no items.
     /// </summary>
     public async Task<PruneResult> RunCycleAsync(
-        string? source, string trigger, Guid? triggeringRun, bool dryRun,
-        Func<ArtifactProgress, CancellationToken, Task>? artifacts, CancellationToken cancellationToken)
+        string? source, string trigger, Guid? triggeringRun, bool dryRun, ArtifactPhases? artifacts, CancellationToken cancellationToken)
     {
         var cycleId = await StartCycleAsync(source, trigger, triggeringRun, dryRun, cancellationToken);
         var progress = new ArtifactProgress();
@@ -81,11 +81,12 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
         {
             if (artifacts is not null)
             {
-                await artifacts(progress, cancellationToken);
+                await artifacts.ArchiveAsync(progress, cancellationToken);
             }
 
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+            var afterCommit = artifacts is null ? null : await artifacts.DeleteAsync(connection, transaction, progress, cancellationToken);
             PruneResult result;
             if (source is null)
             {
@@ -100,15 +101,13 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             result = result with { RunsArchived = progress.Archived, RunsDeleted = progress.Deleted, MoreDue = progress.MoreDue };
             await FinishCycleAsync(connection, transaction, result, error: null, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
+            afterCommit?.Invoke();
             return result;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            var failed = new PruneResult(cycleId, source, "failed", null, 0, [], ex.Message)
-            {
-                RunsArchived = progress.Archived,
-                RunsDeleted = progress.Deleted,
-            };
+            // Deletions and pruning shared the rolled-back transaction: only archivals (rows now in verified files) stay.
+            var failed = new PruneResult(cycleId, source, "failed", null, 0, [], ex.Message) { RunsArchived = progress.Archived };
             await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
             await FinishCycleAsync(connection, null, failed, ex.ToString(), CancellationToken.None);
             return failed;

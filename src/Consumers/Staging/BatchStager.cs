@@ -4,6 +4,7 @@ using Npgsql;
 using NpgsqlTypes;
 using RunSaga.Consumers.Flush;
 using RunSaga.Contracts;
+using RunSaga.Shared.Data;
 
 namespace RunSaga.Consumers.Staging;
 
@@ -33,6 +34,12 @@ public sealed class BatchStager(NpgsqlDataSource dataSource)
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+
+        // Batches of one run share this lock; archiving or deleting the run's staging takes it alone.
+        await using (var share = new NpgsqlCommand(AdvisoryLocks.ShareRunArtifacts, connection, transaction) { Parameters = { new("run", batch.RunId) } })
+        {
+            await share.ExecuteNonQueryAsync(cancellationToken);
+        }
 
         var claimed = await ClaimAsync(connection, transaction, batch, validated, cancellationToken);
         var staged = 0;

@@ -10,7 +10,8 @@ public static class StagingSql
     /// The claim: one row per (run, batch). No row inserted → the batch was staged before (a redelivery or a
     /// republish) and nothing of it is staged again. <c>staged_count</c> is filled in by <see cref="UpsertItems"/>.
     /// A run whose artifacts retention archived or deleted takes no batches either: its staging stays what the
-    /// archive holds (archival takes the same run lock, so the two never cross).
+    /// archive holds (staging holds <c>AdvisoryLocks.ShareRunArtifacts</c>, archival the exclusive lock, so the
+    /// two never cross).
     /// </summary>
     public const string ClaimBatch = """
         INSERT INTO runsaga.staged_batches

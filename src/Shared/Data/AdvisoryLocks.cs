@@ -20,6 +20,18 @@ public static class AdvisoryLocks
     public const string LockSource = "SELECT pg_advisory_xact_lock(hashtextextended(@source, 7002))";
 
     /// <summary>
+    /// Per run (<c>@run</c>, uuid), shared: taken first by every transaction that stages a batch, so the check that
+    /// the run is not archived and the rows it writes belong to one side of an archival, never both.
+    /// </summary>
+    public const string ShareRunArtifacts = "SELECT pg_advisory_xact_lock_shared(hashtextextended(@run::text, 7004))";
+
+    /// <summary>
+    /// Per run, exclusive: taken by whatever archives, deletes or restores the run's staging rows. It waits for the
+    /// batches being staged into the run and holds new ones back until it commits.
+    /// </summary>
+    public const string LockRunArtifacts = "SELECT pg_advisory_xact_lock(hashtextextended(@run::text, 7004))";
+
+    /// <summary>
     /// Per archive file (<c>@path</c>, relative): taken by archival before it chooses a file name, so two runs
     /// with the same folder name never write the same file.
     /// </summary>

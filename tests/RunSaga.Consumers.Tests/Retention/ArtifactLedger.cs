@@ -58,13 +58,13 @@ public sealed class ArtifactLedger : IDisposable
     /// <summary>A scheduled cycle for the source: archival, deletion, pruning.</summary>
     public Task<PruneResult> Cycle(bool dryRun = false) =>
         Pruner.RunCycleAsync(Source, "scheduled", null, dryRun,
-            (progress, cancellationToken) => Artifacts.ProcessDueAsync(Source, dryRun, progress, cancellationToken),
+            Artifacts.PhasesFor(Source, dryRun),
             CancellationToken.None);
 
     /// <summary>The cycle an all-sources ApplyRetention runs for the runs without a source (and run ids never named).</summary>
     public Task<PruneResult> CycleForRunsWithoutASource(bool dryRun = false) =>
         Pruner.RunCycleAsync(null, "scheduled", null, dryRun,
-            (progress, cancellationToken) => Artifacts.ProcessDueAsync(null, dryRun, progress, cancellationToken),
+            Artifacts.PhasesFor(null, dryRun),
             CancellationToken.None);
 
     /// <summary>The run's staging rows exactly as PostgreSQL renders them (items, then batches).</summary>

@@ -118,7 +118,7 @@ public sealed class When_a_run_is_pinned(PostgresDatabase database) : IClassFixt
         using var ledger = new ArtifactLedger(database.DataSource);
         var pinned = await ledger.Finished(items: 3);
         var before = await ledger.Staging(pinned);
-        await ledger.Artifacts.PinAsync(pinned, ledger.Now.AddDays(60), CancellationToken.None);
+        await ledger.Artifacts.PinAsync(pinned, new DateTimeOffset(ledger.Now.AddDays(60)), CancellationToken.None);
 
         ledger.Advance(40);
         var cycle = await ledger.Cycle();
@@ -141,7 +141,7 @@ public sealed class When_a_run_is_pinned(PostgresDatabase database) : IClassFixt
         ledger.Advance(8);
         await ledger.Cycle();
         await ledger.Artifacts.RestoreAsync(run, CancellationToken.None);
-        await ledger.Artifacts.PinAsync(run, ledger.Now.AddDays(3), CancellationToken.None);
+        await ledger.Artifacts.PinAsync(run, new DateTimeOffset(ledger.Now.AddDays(3)), CancellationToken.None);
 
         ledger.Advance(1);
         Assert.Equal(0, (await ledger.Cycle()).RunsArchived);
