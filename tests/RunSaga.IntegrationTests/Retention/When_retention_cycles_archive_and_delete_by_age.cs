@@ -107,6 +107,9 @@ public sealed class When_retention_cycles_archive_and_delete_by_age(RunSagaStack
         await Publisher.Publish([failed.Requested(), failed.Started(), failed.Scraped(Items.Numbered(3, "lost").InBatches(3)[0]),
             failed.Failed("UPSTREAM_UNAVAILABLE", "503")]);
         await ExpectFailed(failed.RunId, "UPSTREAM_UNAVAILABLE");
+
+        // The saga fails the run on ScrapeFailed whether or not its batch is staged yet; staging goes on regardless.
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", failed.RunId);
         return (completed, failed);
     }
 
