@@ -1,4 +1,5 @@
 using MassTransit;
+using RunSaga.Orchestrator.Api;
 using RunSaga.Orchestrator.Database;
 using RunSaga.Orchestrator.Deadlines;
 using RunSaga.Orchestrator.Health;
@@ -21,7 +22,11 @@ public static class OrchestratorSetup
             .AddSingleton(TimeProvider.System)
             .AddRunSagaDatabase(builder.Configuration)
             .AddRunSagaBusHostOptions()
-            .AddRunSagaHealthChecks();
+            .AddRunSagaHealthChecks()
+            .AddRunSagaApiAccess()
+            .AddOpenApi();
+        builder.Services.AddOptions<SourceHealthOptions>().BindConfiguration(string.Empty).ValidateOnStart();
+        builder.Services.AddProblemDetails();
 
         // Registered before the bus so the schema exists before the first message is consumed.
         builder.Services.AddHostedService<MigrationHostedService>();
@@ -33,6 +38,25 @@ public static class OrchestratorSetup
         builder.Services.AddHostedService<DeadlineWatcher>();
         builder.Services.AddHostedService<RetentionScheduleWatcher>();
         return builder;
+    }
+
+    /// <summary>The operator API (see docs/operations.md), its access control and OpenAPI document, and the health endpoints.</summary>
+    public static WebApplication MapOrchestrator(this WebApplication app)
+    {
+        if (app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.CorsOrigins.Count > 0)
+        {
+            app.UseCors();
+        }
+
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapOpenApi();
+        app.MapRunSagaHealth();
+        app.MapRunsApi();
+        app.MapOperationsApi();
+        app.MapSourcesApi();
+        app.MapProjectsApi();
+        return app;
     }
 
     /// <summary><c>migrate</c>: apply the migrations and exit (0 on success).</summary>

@@ -1,5 +1,4 @@
 using RunSaga.Orchestrator;
-using RunSaga.Orchestrator.Health;
 
 if (args is ["migrate", ..])
 {
@@ -10,7 +9,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddOrchestrator();
 
 var app = builder.Build();
-app.MapRunSagaHealth();
+app.MapOrchestrator();
 await app.RunAsync();
 return 0;
 

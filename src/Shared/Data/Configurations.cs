@@ -154,3 +154,14 @@ internal sealed class RunAuditConfiguration : IEntityTypeConfiguration<RunAudit>
         builder.HasIndex(x => new { x.Source, x.RecordedAt });
     }
 }
+
+internal sealed class ApiAuditConfiguration : IEntityTypeConfiguration<ApiAudit>
+{
+    public void Configure(EntityTypeBuilder<ApiAudit> builder)
+    {
+        builder.ToTable("api_audit");
+        builder.HasKey(x => x.Id);
+        builder.Property(x => x.Id).UseIdentityAlwaysColumn();
+        builder.HasIndex(x => x.RecordedAt);
+    }
+}

@@ -180,3 +180,14 @@ public sealed class RunAudit
     /// <summary>The whole run row as JSON at deletion time.</summary>
     public string RunRow { get; set; } = null!;
 }
+
+/// <summary>One mutating API call: who (the API key's name), what, and how it was answered.</summary>
+public sealed class ApiAudit
+{
+    public long Id { get; set; }
+    public string KeyName { get; set; } = null!;
+    public string Method { get; set; } = null!;
+    public string Path { get; set; } = null!;
+    public int Status { get; set; }
+    public DateTime RecordedAt { get; set; }
+}

@@ -10,6 +10,8 @@ public static class ProcessType
     public const string Sync = "sync";
     public const string ManualReindex = "manual_reindex";
 
+    public static readonly IReadOnlyList<string> All = [Ingestion, Sync, ManualReindex];
+
     public static bool IsKnown(string value) => value is Ingestion or Sync or ManualReindex;
 
     public static bool IsFull(string value) => value is Ingestion or ManualReindex;

@@ -23,6 +23,7 @@ public sealed class RunSagaDbContext(DbContextOptions<RunSagaDbContext> options)
     public DbSet<RetentionCycle> RetentionCycles => Set<RetentionCycle>();
     public DbSet<Schedule> Schedules => Set<Schedule>();
     public DbSet<RunAudit> RunAudit => Set<RunAudit>();
+    public DbSet<ApiAudit> ApiAudit => Set<ApiAudit>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

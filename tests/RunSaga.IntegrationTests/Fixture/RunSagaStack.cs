@@ -42,6 +42,29 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 
     public string PythonExample => layout.PythonExample;
 
+    /// <summary>The Orchestrator's API keys by role (named it-reader, it-operator, it-admin).</summary>
+    public IReadOnlyDictionary<string, string> ApiKeys { get; } = new Dictionary<string, string>
+    {
+        ["reader"] = $"reader-{Guid.NewGuid():N}",
+        ["operator"] = $"operator-{Guid.NewGuid():N}",
+        ["admin"] = $"admin-{Guid.NewGuid():N}",
+    };
+
+    /// <summary>The Orchestrator's base address (HTTP API, health, page).</summary>
+    public Uri OrchestratorUrl { get; private set; } = null!;
+
+    /// <summary>An HTTP client for the API with the key of <paramref name="role"/> (none: no key).</summary>
+    public HttpClient Api(string? role)
+    {
+        var http = new HttpClient { BaseAddress = OrchestratorUrl, Timeout = TimeSpan.FromSeconds(60) };
+        if (role is not null)
+        {
+            http.DefaultRequestHeaders.Add("X-Api-Key", ApiKeys.TryGetValue(role, out var key) ? key : role);
+        }
+
+        return http;
+    }
+
     /// <summary>ARCHIVE_BASE_PATH of the hosts: a folder of this stack's own, removed with it.</summary>
     public string ArchiveDirectory { get; } = Path.Combine(Path.GetTempPath(), $"runsaga-it-archive-{Guid.NewGuid():N}");
 
@@ -74,6 +97,15 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
                 ["MASSTRANSIT_USAGE_TELEMETRY"] = "false",
                 ["LOG_FORMAT"] = "text",
                 ["ARCHIVE_BASE_PATH"] = ArchiveDirectory,
+                ["Api__Keys__0__Name"] = "it-reader",
+                ["Api__Keys__0__Key"] = ApiKeys["reader"],
+                ["Api__Keys__0__Role"] = "reader",
+                ["Api__Keys__1__Name"] = "it-operator",
+                ["Api__Keys__1__Key"] = ApiKeys["operator"],
+                ["Api__Keys__1__Role"] = "operator",
+                ["Api__Keys__2__Name"] = "it-admin",
+                ["Api__Keys__2__Key"] = ApiKeys["admin"],
+                ["Api__Keys__2__Role"] = "admin",
                 ["DOTNET_ENVIRONMENT"] = "Production",
                 ["ASPNETCORE_ENVIRONMENT"] = "Production",
             };
@@ -187,7 +219,8 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             hostEnvironment,
             Logs);
 
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(5) };
+        OrchestratorUrl = new Uri($"http://127.0.0.1:{port}/");
+        using var http = new HttpClient { BaseAddress = OrchestratorUrl, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + StartTimeout;
         var last = "no answer yet";
         while (true)

@@ -1,0 +1,128 @@
+using MassTransit;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using RunSaga.Contracts;
+using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
+
+namespace RunSaga.Orchestrator.Api;
+
+/// <summary>What a command endpoint sent: the work is done by the retention consumer, which publishes the outcome.</summary>
+public sealed record Accepted(string Command, Guid? RunId, string? Source, string RequestedBy);
+
+public sealed record PinBody(DateTimeOffset? Until);
+
+public sealed record ApplyBody(string? Source, bool DryRun);
+
+/// <summary>
+/// The archive and retention endpoints. Reads come from the ledger; every change is a command to the retention
+/// consumer (ArchiveRun, RestoreRun, PinRun, DeleteRun, ReleaseRetention, ApplyRetention), answered 202 Accepted
+/// with the key's name as <c>requestedBy</c>. Archive paths come from the run's row, never from the request.
+/// </summary>
+public static class OperationsApi
+{
+    public static void MapOperationsApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/runs/archived", Archived).WithTags("Archive").RequireAuthorization(ApiRoles.Reader)
+            .WithSummary("Runs whose artifacts are archived (and not deleted), newest first");
+        app.MapGet("/runs/{id:guid}/archive", Download).WithTags("Archive").RequireAuthorization(ApiRoles.Reader)
+            .WithSummary("The run's archive file");
+
+        var runs = app.MapGroup("/runs/{id:guid}").WithTags("Archive").AddEndpointFilter<AuditFilter>();
+        runs.MapPost("/archive", (Guid id, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
+            Send(bus, new ArchiveRun { RunId = id, RequestedBy = KeyName(http) }, new Accepted(nameof(ArchiveRun), id, null, KeyName(http)), ct))
+            .RequireAuthorization(ApiRoles.Operator).WithSummary("Archive the run now (ArchiveRun)");
+        runs.MapPost("/restore", (Guid id, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
+            Send(bus, new RestoreRun { RunId = id, RequestedBy = KeyName(http) }, new Accepted(nameof(RestoreRun), id, null, KeyName(http)), ct))
+            .RequireAuthorization(ApiRoles.Operator).WithSummary("Unpack the archive back into staging, read-only (RestoreRun)");
+        runs.MapPost("/pin", (Guid id, PinBody body, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
+            Send(bus, new PinRun { RunId = id, Until = body.Until, RequestedBy = KeyName(http) }, new Accepted(nameof(PinRun), id, null, KeyName(http)), ct))
+            .RequireAuthorization(ApiRoles.Operator).WithSummary("Keep the run from archival and deletion until 'until' (null unpins) (PinRun)");
+        runs.MapDelete("/", Delete).RequireAuthorization(ApiRoles.Admin).WithSummary("Delete the run's artifacts now, audited; reason required (DeleteRun)");
+
+        app.MapPost("/sources/{source}/retention/release", (string source, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
+            Send(bus, new ReleaseRetention { Source = source, ReleasedBy = KeyName(http) }, new Accepted(nameof(ReleaseRetention), null, source, KeyName(http)), ct))
+            .WithTags("Retention").RequireAuthorization(ApiRoles.Operator).AddEndpointFilter<AuditFilter>()
+            .WithSummary("Release a source's withheld retention (ReleaseRetention)");
+        app.MapPost("/retention/apply", (ApplyBody body, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
+            Send(bus, new ApplyRetention { Source = body.Source, DryRun = body.DryRun, RequestedBy = KeyName(http) },
+                new Accepted(nameof(ApplyRetention), null, body.Source, KeyName(http)), ct))
+            .WithTags("Retention").RequireAuthorization(ApiRoles.Operator).AddEndpointFilter<AuditFilter>()
+            .WithSummary("Run a retention cycle now, or a dry run (ApplyRetention)");
+    }
+
+    public static Task<Results<Ok<Page<RunView>>, ProblemHttpResult>> Archived(
+        RunSagaDbContext db, DateTime? from, DateTime? to, int? limit, string? cursor, CancellationToken cancellationToken) =>
+        RunsApi.ListAsync(db.Runs.AsNoTracking().Where(r => r.ArchivedAt != null && r.DeletedAt == null), null, null, null, from, to, limit, cursor, cancellationToken);
+
+    public static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> Download(
+        Guid id, RunSagaDbContext db, IOptions<RetentionOptions> retention, CancellationToken cancellationToken)
+    {
+        var run = await db.Runs.AsNoTracking().Where(r => r.CorrelationId == id).Select(r => new { r.ArchivePath, r.DeletedAt }).FirstOrDefaultAsync(cancellationToken);
+        if (run?.ArchivePath is not { } relative)
+        {
+            return TypedResults.Problem(
+                run is null ? $"No run {id}." : run.DeletedAt is null ? $"Run {id} is not archived." : $"Run {id} was deleted; its archive is gone.",
+                statusCode: 404, title: "Not found");
+        }
+
+        var basePath = Path.GetFullPath(retention.Value.ArchiveBasePath);
+        var file = Path.GetFullPath(Path.Combine(basePath, relative));
+        if (!file.StartsWith(basePath + Path.DirectorySeparatorChar, StringComparison.Ordinal) || !File.Exists(file))
+        {
+            return TypedResults.Problem(
+                $"The archive of run {id} is not under ARCHIVE_BASE_PATH on this host ({basePath}); the Orchestrator needs the Consumers' archive folder.",
+                statusCode: 404, title: "Archive file missing");
+        }
+
+        var type = relative.EndsWith(".tar.gz", StringComparison.Ordinal) ? "application/gzip"
+            : relative.EndsWith(".tar.zst", StringComparison.Ordinal) ? "application/zstd" : "application/octet-stream";
+        return TypedResults.PhysicalFile(file, type, Path.GetFileName(file));
+    }
+
+    public static async Task<Results<Accepted<Accepted>, ProblemHttpResult>> Delete(
+        Guid id, string? reason, HttpContext http, IPublishEndpoint bus, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            return TypedResults.Problem("reason is required (?reason=…): it goes into runsaga.run_audit", statusCode: 400, title: "Bad request");
+        }
+
+        return await Send(bus, new DeleteRun { RunId = id, Reason = reason, RequestedBy = KeyName(http) },
+            new Accepted(nameof(DeleteRun), id, null, KeyName(http)), cancellationToken);
+    }
+
+    private static string KeyName(HttpContext http) => $"api:{http.User.Identity?.Name}";
+
+    private static async Task<Results<Accepted<Accepted>, ProblemHttpResult>> Send<T>(IPublishEndpoint bus, T command, Accepted accepted, CancellationToken cancellationToken)
+        where T : class
+    {
+        await bus.Publish(command, cancellationToken);
+        return TypedResults.Accepted(accepted.RunId is { } run ? $"/runs/{run}" : (string?)null, accepted);
+    }
+}
+
+/// <summary>Every mutating call: a log line and a <c>runsaga.api_audit</c> row with the key's name, after it answered.</summary>
+public sealed class AuditFilter(RunSagaDbContext db, ILogger<AuditFilter> logger) : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var result = await next(context);
+        var http = context.HttpContext;
+        var answer = result is INestedHttpResult nested ? nested.Result : result;
+        var status = answer is IStatusCodeHttpResult { StatusCode: { } code } ? code : http.Response.StatusCode;
+        var key = http.User.Identity?.Name ?? "(none)";
+        logger.LogInformation("API {Method} {Path}{Query} by key {KeyName}: {Status}", http.Request.Method, http.Request.Path, http.Request.QueryString, key, status);
+        db.ApiAudit.Add(new ApiAudit
+        {
+            KeyName = key,
+            Method = http.Request.Method,
+            Path = http.Request.Path + http.Request.QueryString,
+            Status = status,
+            RecordedAt = DateTime.UtcNow,
+        });
+        await db.SaveChangesAsync(http.RequestAborted);
+        return result;
+    }
+}

@@ -1,0 +1,90 @@
+using System.Text.Json;
+using RunSaga.Shared.Data;
+
+namespace RunSaga.Orchestrator.Api;
+
+/// <summary>A run as the API shows it; <see cref="Steps"/> only in the detail view.</summary>
+public sealed record RunView(
+    Guid Id,
+    string? Source,
+    string ProcessType,
+    string Status,
+    string? IdempotencyKey,
+    string? FolderName,
+    string? RequestedBy,
+    RunTimes Times,
+    RunCounts Counts,
+    RunError? Error,
+    bool RetentionWithheld,
+    RunArchive Archive,
+    JsonElement? Steps)
+{
+    public static RunView From(RunState run, bool withSteps) => new(
+        run.CorrelationId,
+        run.Source,
+        run.ProcessType,
+        run.Status,
+        run.IdempotencyKey,
+        run.FolderName,
+        run.RequestedBy,
+        new RunTimes(run.CreatedAt, run.RequestedAt, run.StartedAt, run.FlushedAt, run.CompletedAt, run.FailedAt),
+        new RunCounts(run.ExpectedItems, run.ExpectedBatches, run.StagedItems, run.StagedBatches, run.RejectedItems,
+            run.Inserted, run.Updated, run.Unchanged, run.Errored),
+        run.ErrorCode is null ? null : new RunError(run.ErrorCode, run.ErrorMessage, run.ErrorDetail),
+        run.RetentionWithheld,
+        new RunArchive(run.ArchivedAt, run.ArchivePath, run.PinnedUntil, run.RestoredAt, run.DeletedAt, run.DeletionReason),
+        withSteps ? JsonDocument.Parse(run.Metrics).RootElement.Clone() : null);
+}
+
+public sealed record RunTimes(
+    DateTime CreatedAt, DateTime? RequestedAt, DateTime? StartedAt, DateTime? FlushedAt, DateTime? CompletedAt, DateTime? FailedAt);
+
+public sealed record RunCounts(
+    int? ExpectedItems, int? ExpectedBatches, int? StagedItems, int? StagedBatches, int? RejectedItems,
+    int? Inserted, int? Updated, int? Unchanged, int? Errored);
+
+public sealed record RunError(string Code, string? Message, string? Detail);
+
+/// <summary>Where the run's artifacts are (see docs/retention.md).</summary>
+public sealed record RunArchive(
+    DateTime? ArchivedAt, string? ArchivePath, DateTime? PinnedUntil, DateTime? RestoredAt, DateTime? DeletedAt, string? DeletionReason);
+
+/// <summary>One page of a list, newest first; <see cref="NextCursor"/> is null on the last page.</summary>
+public sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor);
+
+/// <summary>
+/// Keyset pagination over (created_at, id), both descending: the cursor is the last row of the page, opaque to
+/// clients (base64url of its ticks and id).
+/// </summary>
+public readonly record struct RunCursor(DateTime CreatedAt, Guid Id)
+{
+    public string Encode() =>
+        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(FormattableString.Invariant($"{CreatedAt.Ticks}:{Id:N}")))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static bool TryDecode(string? text, out RunCursor cursor)
+    {
+        cursor = default;
+        if (string.IsNullOrEmpty(text))
+        {
+            return false;
+        }
+
+        try
+        {
+            var padded = text.Replace('-', '+').Replace('_', '/');
+            padded += new string('=', (4 - padded.Length % 4) % 4);
+            var parts = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(padded)).Split(':');
+            if (parts.Length == 2 && long.TryParse(parts[0], out var ticks) && Guid.TryParseExact(parts[1], "N", out var id))
+            {
+                cursor = new RunCursor(new DateTime(ticks, DateTimeKind.Utc), id);
+                return true;
+            }
+        }
+        catch (FormatException)
+        {
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,174 @@
+using MassTransit;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using RunSaga.Contracts;
+using RunSaga.Shared.Data;
+
+namespace RunSaga.Orchestrator.Api;
+
+/// <summary><c>/runs</c>: list, detail, and the idempotent run request over HTTP.</summary>
+public static class RunsApi
+{
+    public const int DefaultLimit = 50;
+    public const int MaxLimit = 500;
+
+    public static RouteGroupBuilder MapRunsApi(this IEndpointRouteBuilder app)
+    {
+        var runs = app.MapGroup("/runs").WithTags("Runs");
+        runs.MapGet("/", List).RequireAuthorization(ApiRoles.Reader).WithSummary("Runs, newest first, with filters and keyset pagination");
+        runs.MapGet("/{id:guid}", Get).RequireAuthorization(ApiRoles.Reader).WithSummary("One run with its steps, counts, error and archive state");
+        runs.MapPost("/", Request).RequireAuthorization(ApiRoles.Operator).AddEndpointFilter<AuditFilter>()
+            .WithSummary("Request a run (idempotent by idempotencyKey): 201 with the new run, 200 with the existing one");
+        return runs;
+    }
+
+    /// <summary>GET /runs?source=&amp;status=&amp;processType=&amp;from=&amp;to=&amp;limit=&amp;cursor=</summary>
+    public static async Task<Results<Ok<Page<RunView>>, ProblemHttpResult>> List(
+        RunSagaDbContext db,
+        string? source,
+        string? status,
+        string? processType,
+        DateTime? from,
+        DateTime? to,
+        int? limit,
+        string? cursor,
+        CancellationToken cancellationToken)
+    {
+        return await ListAsync(db.Runs.AsNoTracking(), source, status, processType, from, to, limit, cursor, cancellationToken);
+    }
+
+    /// <summary>Filters and one keyset page of <paramref name="query"/>, newest first.</summary>
+    public static async Task<Results<Ok<Page<RunView>>, ProblemHttpResult>> ListAsync(
+        IQueryable<RunState> query,
+        string? source,
+        string? status,
+        string? processType,
+        DateTime? from,
+        DateTime? to,
+        int? limit,
+        string? cursor,
+        CancellationToken cancellationToken)
+    {
+        var take = limit ?? DefaultLimit;
+        if (take is < 1 or > MaxLimit)
+        {
+            return TypedResults.Problem($"limit must be from 1 to {MaxLimit}", statusCode: 400, title: "Bad request");
+        }
+
+        if (status is not null && !RunStatus.All.Contains(status))
+        {
+            return TypedResults.Problem($"status must be one of {string.Join(", ", RunStatus.All)}", statusCode: 400, title: "Bad request");
+        }
+
+        query = source is null ? query : query.Where(r => r.Source == source);
+        query = status is null ? query : query.Where(r => r.Status == status);
+        query = processType is null ? query : query.Where(r => r.ProcessType == processType);
+        query = from is null ? query : query.Where(r => r.CreatedAt >= from.Value.ToUniversalTime());
+        query = to is null ? query : query.Where(r => r.CreatedAt < to.Value.ToUniversalTime());
+        if (cursor is not null)
+        {
+            if (!RunCursor.TryDecode(cursor, out var after))
+            {
+                return TypedResults.Problem("cursor is not one this API returned", statusCode: 400, title: "Bad request");
+            }
+
+            query = query.Where(r => r.CreatedAt < after.CreatedAt || (r.CreatedAt == after.CreatedAt && r.CorrelationId.CompareTo(after.Id) < 0));
+        }
+
+        var rows = await query.OrderByDescending(r => r.CreatedAt).ThenByDescending(r => r.CorrelationId).Take(take + 1).ToListAsync(cancellationToken);
+        var next = rows.Count > take ? new RunCursor(rows[take - 1].CreatedAt, rows[take - 1].CorrelationId).Encode() : null;
+        return TypedResults.Ok(new Page<RunView>([.. rows.Take(take).Select(r => RunView.From(r, withSteps: false))], next));
+    }
+
+    public static async Task<Results<Ok<RunView>, ProblemHttpResult>> Get(Guid id, RunSagaDbContext db, CancellationToken cancellationToken) =>
+        await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.CorrelationId == id, cancellationToken) is { } run
+            ? TypedResults.Ok(RunView.From(run, withSteps: true))
+            : TypedResults.Problem($"No run {id}: it was never requested or started, or it was hard-deleted (see runsaga.run_audit).",
+                statusCode: 404, title: "Not found");
+
+    /// <summary>
+    /// Publishes <see cref="RunRequested"/> and waits for the saga to record the run: 201 when this request created it,
+    /// 200 with the existing run when its idempotency key (or run id) was known. Concurrent duplicates race in the
+    /// saga's repository, which lets exactly one of them create the run.
+    /// </summary>
+    public static async Task<Results<Created<RunView>, Ok<RunView>, ProblemHttpResult>> Request(
+        RunRequestBody body,
+        RunSagaDbContext db,
+        IPublishEndpoint publish,
+        HttpContext http,
+        ILogger<RunRequestBody> logger,
+        CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(body.Source))
+        {
+            return TypedResults.Problem("source is required", statusCode: 400, title: "Bad request");
+        }
+
+        if (body.ProcessType is { } type && !ProcessType.All.Contains(type))
+        {
+            return TypedResults.Problem($"processType must be one of {string.Join(", ", ProcessType.All)}", statusCode: 400, title: "Bad request");
+        }
+
+        var runId = body.RunId ?? NewId.NextGuid();
+        var requestedBy = body.RequestedBy ?? http.User.Identity?.Name;
+        if (await FindAsync(db, runId, body.IdempotencyKey, cancellationToken) is { } known)
+        {
+            return TypedResults.Ok(RunView.From(known, withSteps: true));
+        }
+
+        using (logger.BeginScope(new Dictionary<string, object> { ["RunId"] = runId, ["Source"] = body.Source }))
+        {
+            logger.LogInformation("POST /runs by key {KeyName}: requesting run (idempotency key {IdempotencyKey})",
+                http.User.Identity?.Name, body.IdempotencyKey ?? "(none)");
+        }
+
+        await publish.Publish(new RunRequested
+        {
+            RunId = runId,
+            Source = body.Source,
+            ProcessType = body.ProcessType,
+            IdempotencyKey = body.IdempotencyKey,
+            InputVersion = body.InputVersion,
+            PipelineVersion = body.PipelineVersion,
+            RequestedBy = requestedBy,
+            Metadata = body.Metadata,
+        }, cancellationToken);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await FindAsync(db, runId, body.IdempotencyKey, cancellationToken) is { } run)
+            {
+                // Another request with the same key won the race when the run carries another id.
+                var view = RunView.From(run, withSteps: true);
+                return run.CorrelationId == runId ? TypedResults.Created($"/runs/{run.CorrelationId}", view) : TypedResults.Ok(view);
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+
+        return TypedResults.Problem(
+            $"The run request {runId} was published but the saga has not recorded it within 30 s; check the Orchestrator's log and runsaga.runs_error.",
+            statusCode: 503, title: "Run not recorded yet");
+    }
+
+    /// <summary>The run this request names, once the saga has applied a request to it (by id, or holding the key).</summary>
+    private static Task<RunState?> FindAsync(RunSagaDbContext db, Guid runId, string? idempotencyKey, CancellationToken cancellationToken) =>
+        db.Runs.AsNoTracking()
+            .Where(r => (r.CorrelationId == runId && r.RequestedAt != null) || (idempotencyKey != null && r.IdempotencyKey == idempotencyKey))
+            .OrderBy(r => r.CreatedAt)
+            .FirstOrDefaultAsync(cancellationToken);
+}
+
+/// <summary>The body of POST /runs: a <see cref="RunRequested"/> whose run id RunSaga may choose.</summary>
+public sealed record RunRequestBody
+{
+    public Guid? RunId { get; init; }
+    public string Source { get; init; } = null!;
+    public string? ProcessType { get; init; }
+    public string? IdempotencyKey { get; init; }
+    public string? InputVersion { get; init; }
+    public string? PipelineVersion { get; init; }
+    public string? RequestedBy { get; init; }
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+}
