@@ -42,6 +42,9 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 
     public string PythonExample => layout.PythonExample;
 
+    /// <summary>The <c>runsaga</c> CLI built next to the hosts.</summary>
+    public string CliAssembly => layout.HostAssembly("Cli", "runsaga");
+
     /// <summary>The Orchestrator's API keys by role (named it-reader, it-operator, it-admin).</summary>
     public IReadOnlyDictionary<string, string> ApiKeys { get; } = new Dictionary<string, string>
     {

@@ -1,0 +1,184 @@
+using System.CommandLine;
+using System.Text.Json;
+using RunSaga.Cli;
+
+// runsaga: the operator's command line over the RunSaga HTTP API. Exit codes: see ExitCodes.
+var url = new Option<string>("--url")
+{
+    Description = "The Orchestrator's address (default: $RUNSAGA_URL, else http://127.0.0.1:5080)",
+    DefaultValueFactory = _ => Environment.GetEnvironmentVariable("RUNSAGA_URL") ?? "http://127.0.0.1:5080",
+    Recursive = true,
+};
+var key = new Option<string?>("--api-key")
+{
+    Description = "API key (default: $RUNSAGA_API_KEY)",
+    DefaultValueFactory = _ => Environment.GetEnvironmentVariable("RUNSAGA_API_KEY"),
+    Recursive = true,
+};
+var json = new Option<bool>("--json") { Description = "Print the API's JSON instead of a table", Recursive = true };
+
+var root = new RootCommand("RunSaga: inspect and steer scraper runs through the Orchestrator's API") { Options = { url, key, json } };
+
+Command Group(string name, string description, params Command[] commands)
+{
+    var group = new Command(name, description);
+    foreach (var command in commands)
+    {
+        group.Subcommands.Add(command);
+    }
+
+    root.Subcommands.Add(group);
+    return group;
+}
+
+Command Leaf(string name, string description, Func<ParseResult, ApiClient, CancellationToken, Task> action, params Symbol[] symbols)
+{
+    var command = new Command(name, description);
+    foreach (var symbol in symbols)
+    {
+        switch (symbol)
+        {
+            case Option option:
+                command.Options.Add(option);
+                break;
+            case Argument argument:
+                command.Arguments.Add(argument);
+                break;
+        }
+    }
+
+    command.SetAction(async (parse, cancellationToken) =>
+    {
+        using var api = new ApiClient(new Uri(parse.GetValue(url)!.TrimEnd('/') + "/"), parse.GetValue(key));
+        try
+        {
+            await action(parse, api, cancellationToken);
+            return ExitCodes.Ok;
+        }
+        catch (ApiException ex)
+        {
+            Console.Error.WriteLine($"runsaga: {ex.Message}");
+            return ex.ExitCode;
+        }
+    });
+    return command;
+}
+
+void Print(ParseResult parse, JsonElement value, Action<JsonElement> table)
+{
+    if (parse.GetValue(json))
+    {
+        Output.Json(Console.Out, value);
+    }
+    else
+    {
+        table(value);
+    }
+}
+
+(string, string)[] runColumns = [("ID", "id"), ("SOURCE", "source"), ("TYPE", "processType"), ("STATUS", "status"), ("CREATED", "times.createdAt"),
+    ("ITEMS", "counts.stagedItems"), ("NEW", "counts.inserted"), ("UPDATED", "counts.updated"), ("ERROR", "error.code")];
+
+void PrintRuns(ParseResult parse, JsonElement page) => Print(parse, page, p =>
+{
+    Output.Table(Console.Out, p.GetProperty("items").EnumerateArray(), runColumns);
+    if (p.GetProperty("nextCursor").GetString() is { } next)
+    {
+        Console.WriteLine($"(more: --cursor {next})");
+    }
+});
+
+void PrintRun(ParseResult parse, JsonElement run) => Print(parse, run, r => Output.Fields(Console.Out, r,
+    ("id", "id"), ("source", "source"), ("type", "processType"), ("status", "status"), ("created", "times.createdAt"),
+    ("started", "times.startedAt"), ("finished", "times.completedAt"), ("failed", "times.failedAt"), ("staged items", "counts.stagedItems"),
+    ("inserted", "counts.inserted"), ("updated", "counts.updated"), ("unchanged", "counts.unchanged"), ("errored", "counts.errored"),
+    ("error", "error.code"), ("error message", "error.message"), ("archived", "archive.archivedAt"), ("archive", "archive.archivePath"),
+    ("pinned until", "archive.pinnedUntil"), ("deleted", "archive.deletedAt")));
+
+void PrintAccepted(ParseResult parse, JsonElement accepted) => Print(parse, accepted, a =>
+    Console.WriteLine($"{a.GetProperty("command").GetString()} sent (by {a.GetProperty("requestedBy").GetString()}); the retention consumer carries it out"));
+
+string Query(params (string Name, string? Value)[] parameters) =>
+    string.Join("&", parameters.Where(p => !string.IsNullOrEmpty(p.Value)).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}"));
+
+var source = new Option<string?>("--source") { Description = "Only this source" };
+var status = new Option<string?>("--status") { Description = "Queued, Running, Flushed, Completed or Failed" };
+var processType = new Option<string?>("--process-type") { Description = "ingestion, sync or manual_reindex" };
+var limit = new Option<int?>("--limit") { Description = "Rows per page (1-500, default 50)" };
+var cursor = new Option<string?>("--cursor") { Description = "The page after this cursor (printed under a full page)" };
+var runId = new Argument<Guid>("run-id") { Description = "The run's id" };
+var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "A second request with this key returns the first run" };
+
+Group("runs", "List, show and request runs",
+    Leaf("list", "Runs, newest first", async (p, api, ct) => PrintRuns(p, await api.GetAsync(
+            $"runs?{Query(("source", p.GetValue(source)), ("status", p.GetValue(status)), ("processType", p.GetValue(processType)),
+                ("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct)),
+        source, status, processType, limit, cursor),
+    Leaf("show", "One run with its counts, error and archive state", async (p, api, ct) =>
+        PrintRun(p, await api.GetAsync($"runs/{p.GetValue(runId)}", ct)), runId),
+    Leaf("request", "Request a run (idempotent by --idempotency-key)", async (p, api, ct) =>
+        PrintRun(p, await api.PostAsync("runs", new
+        {
+            source = p.GetValue(source) ?? throw new ApiException(ExitCodes.Usage, "--source is required"),
+            processType = p.GetValue(processType),
+            idempotencyKey = p.GetValue(idempotencyKey),
+        }, ct)), source, processType, idempotencyKey));
+
+root.Subcommands.Add(Leaf("sources", "Every source with its last run and health", async (p, api, ct) =>
+    Print(p, await api.GetAsync("sources", ct), s => Output.Table(Console.Out, s.EnumerateArray(),
+        ("SOURCE", "source"), ("HEALTH", "health"), ("ITEMS", "items"), ("LAST RUN", "lastRun.id"), ("STATUS", "lastRun.status"),
+        ("LAST SUCCESS", "lastSuccessfulRun.finishedAt"), ("WHY", "healthReason")))));
+
+var sourceArg = new Argument<string>("source");
+var keyArg = new Argument<string>("key");
+root.Subcommands.Add(Leaf("lineage", "An item and every change of it", async (p, api, ct) =>
+{
+    var path = $"projects/{Uri.EscapeDataString(p.GetValue(sourceArg)!)}/{Uri.EscapeDataString(p.GetValue(keyArg)!)}";
+    var changes = await api.GetAsync($"{path}/lineage", ct);
+    Print(p, changes, c => Output.Table(Console.Out, c.EnumerateArray(),
+        ("CHANGE", "change"), ("RUN", "runId"), ("BATCH", "batchId"), ("AT", "recordedAt"), ("HASH", "contentHash")));
+}, sourceArg, keyArg));
+
+var output = new Option<string?>("--output", "-o") { Description = "Where to write the file (default: its name, here)" };
+Group("archive", "Archived runs",
+    Leaf("list", "Archived runs, newest first", async (p, api, ct) => PrintRuns(p, await api.GetAsync(
+        $"runs/archived?{Query(("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct)),
+        limit, cursor),
+    Leaf("restore", "Unpack a run's archive back into staging, read-only", async (p, api, ct) =>
+        PrintAccepted(p, await api.PostAsync($"runs/{p.GetValue(runId)}/restore", null, ct)), runId),
+    Leaf("download", "Save a run's archive file", async (p, api, ct) =>
+    {
+        var run = await api.GetAsync($"runs/{p.GetValue(runId)}", ct);
+        var target = p.GetValue(output) ?? Path.GetFileName(Output.Find(run, "archive.archivePath")?.GetString() ?? $"{p.GetValue(runId)}.tar.gz");
+        await api.DownloadAsync($"runs/{p.GetValue(runId)}/archive", target, ct);
+        Console.WriteLine(target);
+    }, runId, output));
+
+var until = new Option<DateTimeOffset?>("--until") { Description = "Pin until this moment (ISO 8601 with offset); omit to unpin" };
+var reason = new Option<string>("--reason") { Description = "Why (kept in the audit row)", Required = true };
+Group("run", "Steer one run",
+    Leaf("pin", "Keep a run from archival and deletion until --until (no --until: unpin)", async (p, api, ct) =>
+        PrintAccepted(p, await api.PostAsync($"runs/{p.GetValue(runId)}/pin", new { until = p.GetValue(until) }, ct)), runId, until),
+    Leaf("delete", "Delete a run's artifacts now (admin key)", async (p, api, ct) =>
+        PrintAccepted(p, await api.DeleteAsync($"runs/{p.GetValue(runId)}?{Query(("reason", p.GetValue(reason)))}", ct)), runId, reason));
+
+var dryRun = new Option<bool>("--dry-run") { Description = "Report what would be pruned, archived and deleted; change nothing" };
+Group("retention", "Retention cycles",
+    Leaf("apply", "Run a retention cycle now (one source or all)", async (p, api, ct) =>
+        PrintAccepted(p, await api.PostAsync("retention/apply", new { source = p.GetValue(source), dryRun = p.GetValue(dryRun) }, ct)), source, dryRun),
+    Leaf("release", "Release a source's withheld retention", async (p, api, ct) =>
+        PrintAccepted(p, await api.PostAsync($"sources/{Uri.EscapeDataString(p.GetValue(sourceArg)!)}/retention/release", null, ct)), sourceArg));
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (var error in parsed.Errors)
+    {
+        Console.Error.WriteLine($"runsaga: {error.Message}");
+    }
+
+    Console.Error.WriteLine("runsaga --help lists the commands");
+    return ExitCodes.Usage;
+}
+
+return await parsed.InvokeAsync();

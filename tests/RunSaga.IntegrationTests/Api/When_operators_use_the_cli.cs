@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Text.Json;
+using RunSaga.IntegrationTests.Fixture;
+using RunSaga.IntegrationTests.Scraping;
+
+namespace RunSaga.IntegrationTests.Api;
+
+/// <summary>The <c>runsaga</c> command line, run as a process against the running stack.</summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class When_operators_use_the_cli(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    [Fact]
+    public async Task Should_list_show_and_trace_runs_as_tables_and_json()
+    {
+        var source = NewSource("cli");
+        var run = await Seed(source, Items.Numbered(3));
+
+        var table = await Cli("reader", "runs", "list", "--source", source);
+        var list = await Cli("reader", "runs", "list", "--source", source, "--json");
+        var show = await Cli("reader", "runs", "show", run.Id.ToString());
+        var sources = await Cli("reader", "sources", "--json");
+        var lineage = await Cli("reader", "lineage", source, "item-00001");
+
+        Assert.Equal(0, table.ExitCode);
+        Assert.StartsWith("ID", table.Stdout, StringComparison.Ordinal);
+        Assert.Contains(run.Id.ToString(), table.Stdout, StringComparison.Ordinal);
+        Assert.Equal(run.Id, JsonDocument.Parse(list.Stdout).RootElement.GetProperty("items")[0].GetProperty("id").GetGuid());
+        Assert.Contains("Completed", show.Stdout, StringComparison.Ordinal);
+        Assert.Contains(JsonDocument.Parse(sources.Stdout).RootElement.EnumerateArray(), s => s.GetProperty("source").GetString() == source);
+        Assert.Contains("created", lineage.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Should_request_a_run_idempotently_and_steer_its_archive()
+    {
+        var source = NewSource("cli-steer");
+        var run = await Seed(source, Items.Numbered(2));
+        var key = $"{source}:once";
+
+        var first = await Cli("operator", "runs", "request", "--source", source, "--idempotency-key", key, "--json");
+        var second = await Cli("operator", "runs", "request", "--source", source, "--idempotency-key", key, "--json");
+        Assert.Equal((0, 0), (first.ExitCode, second.ExitCode));
+        Assert.Equal(JsonDocument.Parse(first.Stdout).RootElement.GetProperty("id").GetGuid(), JsonDocument.Parse(second.Stdout).RootElement.GetProperty("id").GetGuid());
+
+        Assert.Equal(0, (await Cli("operator", "run", "pin", run.Id.ToString(), "--until", DateTimeOffset.UtcNow.AddDays(1).ToString("O"))).ExitCode);
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND pinned_until IS NOT NULL", run.Id);
+        Assert.Equal(0, (await Cli("operator", "run", "pin", run.Id.ToString())).ExitCode);
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND pinned_until IS NULL", run.Id);
+
+        Assert.Equal(0, (await Cli("operator", "retention", "apply", "--source", source, "--dry-run")).ExitCode);
+        var download = Path.Combine(Path.GetTempPath(), $"runsaga-cli-{Guid.NewGuid():N}.tar.gz");
+        await Stack.Publisher.Publish([new Broker.OutgoingMessage("ArchiveRun", new { runId = run.Id, requestedBy = "it" })]);
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND archived_at IS NOT NULL", run.Id);
+        var saved = await Cli("reader", "archive", "download", run.Id.ToString(), "-o", download);
+        Assert.Equal(0, saved.ExitCode);
+        Assert.Equal([0x1f, 0x8b], (await File.ReadAllBytesAsync(download)).Take(2));
+        File.Delete(download);
+    }
+
+    [Fact]
+    public async Task Should_exit_with_codes_scripts_can_rely_on()
+    {
+        Assert.Equal(3, (await Cli("reader", "runs", "show", Guid.NewGuid().ToString())).ExitCode);
+        Assert.Equal(4, (await Cli(null, "runs", "list")).ExitCode);
+        Assert.Equal(4, (await Cli("reader", "run", "delete", Guid.NewGuid().ToString(), "--reason", "x")).ExitCode);
+        Assert.Equal(2, (await Cli("reader", "runs", "show", "not-a-guid")).ExitCode);
+        Assert.Equal(2, (await Cli("admin", "run", "delete", Guid.NewGuid().ToString())).ExitCode);
+        var unreachable = await Cli("reader", ["runs", "list"], "http://127.0.0.1:9/");
+        Assert.Equal(6, unreachable.ExitCode);
+        Assert.Contains("cannot reach", unreachable.Stderr, StringComparison.Ordinal);
+    }
+
+    private Task<(int ExitCode, string Stdout, string Stderr)> Cli(string? role, params string[] arguments) => Cli(role, arguments, null);
+
+    private async Task<(int ExitCode, string Stdout, string Stderr)> Cli(string? role, string[] arguments, string? url)
+    {
+        var info = new ProcessStartInfo(RepositoryLayout.Dotnet)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.ArgumentList.Add(Stack.CliAssembly);
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["RUNSAGA_URL"] = url ?? Stack.OrchestratorUrl.ToString();
+        info.Environment.Remove("RUNSAGA_API_KEY");
+        if (role is not null)
+        {
+            info.Environment["RUNSAGA_API_KEY"] = Stack.ApiKeys[role];
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        var result = (process.ExitCode, await stdout, await stderr);
+        Output.WriteLine($"runsaga {string.Join(' ', arguments)} → {result.ExitCode}{Environment.NewLine}{result.Item2}{result.Item3}");
+        return result;
+    }
+}
