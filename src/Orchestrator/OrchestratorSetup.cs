@@ -1,8 +1,10 @@
 using MassTransit;
+using Serilog;
 using RunSaga.Orchestrator.Api;
 using RunSaga.Orchestrator.Database;
 using RunSaga.Orchestrator.Deadlines;
 using RunSaga.Orchestrator.Health;
+using RunSaga.Orchestrator.Observability;
 using RunSaga.Orchestrator.Retention;
 using RunSaga.Orchestrator.Runs;
 using RunSaga.Shared.Data;
@@ -24,6 +26,7 @@ public static class OrchestratorSetup
             .AddRunSagaBusHostOptions()
             .AddRunSagaHealthChecks()
             .AddRunSagaApiAccess()
+            .AddRunSagaTelemetry(builder.Configuration)
             .AddOpenApi();
         builder.Services.AddOptions<SourceHealthOptions>().BindConfiguration(string.Empty).ValidateOnStart();
         builder.Services.AddProblemDetails();
@@ -33,6 +36,7 @@ public static class OrchestratorSetup
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddRunSaga();
+            bus.AddConsumer<MetricsConsumer, MetricsConsumerDefinition>();
             bus.UsingRunSagaRabbitMq(builder.Configuration);
         });
         builder.Services.AddHostedService<DeadlineWatcher>();
@@ -48,9 +52,12 @@ public static class OrchestratorSetup
             app.UseCors();
         }
 
+        app.UseSerilogRequestLogging(options =>
+            options.EnrichDiagnosticContext = (diagnostics, http) => diagnostics.Set("KeyName", http.User.Identity?.Name ?? "-"));
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapOpenApi();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapRunSagaHealth();
         app.MapRunsApi();
         app.MapOperationsApi();

@@ -12,6 +12,8 @@ public static class QueueNames
     public const string Promotion = "runsaga.promotion";
     public const string Lineage = "runsaga.lineage";
     public const string Retention = "runsaga.retention";
+    /// <summary>The Orchestrator's metrics consumer: a copy of the run and retention events, counted.</summary>
+    public const string Metrics = "runsaga.metrics";
 
     public static Uri Address(string queue) => new($"queue:{queue}");
 }

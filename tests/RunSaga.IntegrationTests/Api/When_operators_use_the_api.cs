@@ -156,6 +156,29 @@ public sealed class When_operators_use_the_api(RunSagaStack stack, ITestOutputHe
     }
 
     [Fact]
+    public async Task Should_expose_runsaga_and_masstransit_metrics_for_prometheus()
+    {
+        await Seed(NewSource("api-metrics"), Items.Numbered(3));
+        using var anonymous = Stack.Api(null);
+
+        // The metrics consumer records a run's figures one after another: wait until all are there.
+        string[] expected =
+        [
+            "runsaga_items_promoted_total", "runsaga_runs_finished_total{", "runsaga_flush_wait_seconds_bucket",
+            "runsaga_promotion_duration_seconds_bucket", "runsaga_runs{", "messaging_masstransit", "http_server_request_duration_seconds",
+        ];
+        var missing = expected;
+        await Eventually(async () =>
+        {
+            var text = await anonymous.GetStringAsync("metrics");
+            missing = [.. expected.Where(name => !text.Contains(name, StringComparison.Ordinal))];
+            return missing.Length == 0;
+        }, "RunSaga's, MassTransit's and ASP.NET Core's metrics at /metrics");
+
+        Assert.Empty(missing);
+    }
+
+    [Fact]
     public async Task Should_serve_its_openapi_document()
     {
         using var anonymous = Stack.Api(null);

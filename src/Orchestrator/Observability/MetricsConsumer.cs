@@ -1,0 +1,75 @@
+using System.Text.Json;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using RunSaga.Contracts;
+using RunSaga.Shared.Data;
+using RunSaga.Shared.Messaging;
+
+namespace RunSaga.Orchestrator.Observability;
+
+/// <summary>
+/// Feeds <see cref="RunSagaMeters"/> from the events RunSaga publishes, on a queue of its own
+/// (<c>runsaga.metrics</c>), so that no metric is recorded for work a retried or rolled-back transaction did not
+/// do. A redelivered event may count twice: these are metrics, not the ledger.
+/// </summary>
+public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
+    IConsumer<RunCompleted>,
+    IConsumer<RunFailed>,
+    IConsumer<RetentionApplied>
+{
+    public async Task Consume(ConsumeContext<RunCompleted> context)
+    {
+        var message = context.Message;
+        meters.RunsFinished.Add(1, new KeyValuePair<string, object?>("status", RunStatus.Completed));
+        meters.ItemsPromoted.Add(message.Inserted, new KeyValuePair<string, object?>("change", "inserted"));
+        meters.ItemsPromoted.Add(message.Updated, new KeyValuePair<string, object?>("change", "updated"));
+        meters.ItemsPromoted.Add(message.Unchanged, new KeyValuePair<string, object?>("change", "unchanged"));
+        meters.ItemsPromoted.Add(message.Errored, new KeyValuePair<string, object?>("change", "errored"));
+
+        var steps = await db.Runs.AsNoTracking().Where(r => r.CorrelationId == message.RunId).Select(r => r.Metrics).FirstOrDefaultAsync(context.CancellationToken);
+        if (steps is not null)
+        {
+            Record(steps, "flush", meters.FlushWait);
+            Record(steps, "promotion", meters.PromotionDuration);
+        }
+    }
+
+    public Task Consume(ConsumeContext<RunFailed> context)
+    {
+        meters.RunsFinished.Add(1,
+            new KeyValuePair<string, object?>("status", RunStatus.Failed), new KeyValuePair<string, object?>("error_code", context.Message.ErrorCode));
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<RetentionApplied> context)
+    {
+        if (!context.Message.DryRun)
+        {
+            meters.RetentionDeleted.Add(context.Message.ProjectsDeleted, new KeyValuePair<string, object?>("kind", "items"));
+            meters.RetentionDeleted.Add(context.Message.RunsArchived, new KeyValuePair<string, object?>("kind", "runs_archived"));
+            meters.RetentionDeleted.Add(context.Message.RunsDeleted, new KeyValuePair<string, object?>("kind", "runs_deleted"));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The step's duration from its record in <c>runs.metrics</c>, when it started and finished.</summary>
+    private static void Record(string steps, string name, System.Diagnostics.Metrics.Histogram<double> histogram)
+    {
+        using var document = JsonDocument.Parse(steps);
+        foreach (var step in document.RootElement.EnumerateArray())
+        {
+            if (step.TryGetProperty("name", out var n) && n.GetString() == name
+                && step.TryGetProperty("started_at", out var started) && started.ValueKind == JsonValueKind.String
+                && step.TryGetProperty("finished_at", out var finished) && finished.ValueKind == JsonValueKind.String)
+            {
+                histogram.Record((finished.GetDateTime() - started.GetDateTime()).TotalSeconds);
+            }
+        }
+    }
+}
+
+public sealed class MetricsConsumerDefinition : ConsumerDefinition<MetricsConsumer>
+{
+    public MetricsConsumerDefinition() => EndpointName = QueueNames.Metrics;
+}
