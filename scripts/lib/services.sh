@@ -412,3 +412,22 @@ ensure_python_pika() {
   export PYTHON_FOR_PIKA
   runsaga_log "pika is importable by $PYTHON_FOR_PIKA"
 }
+
+# The page's test drives Debian's Chromium headless (through Playwright). The /usr/bin/chromium wrapper script
+# is bypassed: the binary under /usr/lib/chromium is exported as RUNSAGA_CHROMIUM.
+ensure_chromium() {
+  local candidate
+  for candidate in "${RUNSAGA_CHROMIUM:-}" /usr/lib/chromium/chromium /usr/bin/chromium; do
+    if [[ -n "$candidate" && -x "$candidate" ]]; then
+      RUNSAGA_CHROMIUM=$candidate
+      export RUNSAGA_CHROMIUM
+      runsaga_log "Chromium for the page's test: $RUNSAGA_CHROMIUM"
+      return 0
+    fi
+  done
+  runsaga_apt_install chromium
+  [[ -x /usr/lib/chromium/chromium ]] || runsaga_die "chromium is installed but /usr/lib/chromium/chromium is missing; set RUNSAGA_CHROMIUM"
+  RUNSAGA_CHROMIUM=/usr/lib/chromium/chromium
+  export RUNSAGA_CHROMIUM
+  runsaga_log "Chromium for the page's test: $RUNSAGA_CHROMIUM"
+}

@@ -52,6 +52,9 @@ public static class OrchestratorSetup
             app.UseCors();
         }
 
+        // The page (wwwroot/index.html at /): static files, no build step; it calls the API with the key it is given.
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
         app.UseSerilogRequestLogging(options =>
             options.EnrichDiagnosticContext = (diagnostics, http) => diagnostics.Set("KeyName", http.User.Identity?.Name ?? "-"));
         app.UseAuthentication();

@@ -1,0 +1,233 @@
+// RunSaga's page: plain JavaScript over the same HTTP API the CLI uses, with a reader key kept in this tab.
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const state = { cursor: null, timer: null };
+
+function key() { return sessionStorage.getItem("runsaga-key") || ""; }
+
+async function api(path) {
+  const response = await fetch(path, { headers: { "X-Api-Key": key() } });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = (await response.json()).detail || detail; } catch { /* not a problem body */ }
+    throw new Error(`${response.status}: ${detail}`);
+  }
+  return response.json();
+}
+
+function show(message) {
+  const box = $("#message");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function cell(row, text, className) {
+  const td = row.insertCell();
+  td.textContent = text ?? "";
+  if (className) td.className = className;
+  return td;
+}
+
+function badge(td, text, className) {
+  td.textContent = "";
+  const span = document.createElement("span");
+  span.className = `${className} ${text}`;
+  span.textContent = text;
+  td.append(span);
+}
+
+function when(value) { return value ? new Date(value).toLocaleString() : ""; }
+
+function link(td, href, text) {
+  td.textContent = "";
+  const a = document.createElement("a");
+  a.href = href;
+  a.textContent = text;
+  td.append(a);
+}
+
+async function loadSources() {
+  const sources = await api("sources");
+  const body = $("#sources tbody");
+  body.replaceChildren();
+  const select = $("#filter-source");
+  const chosen = select.value;
+  select.replaceChildren(new Option("all", ""));
+  for (const s of sources) {
+    const row = body.insertRow();
+    cell(row, s.source);
+    badge(cell(row, ""), s.health, "health");
+    cell(row, s.items, "num");
+    const last = cell(row, "");
+    if (s.lastRun) link(last, `#/runs/${s.lastRun.id}`, s.lastRun.id.slice(0, 8));
+    cell(row, s.lastRun?.status);
+    cell(row, when(s.lastSuccessfulRun?.finishedAt));
+    cell(row, s.healthReason);
+    select.add(new Option(s.source, s.source));
+  }
+  select.value = chosen;
+}
+
+async function loadRuns(append) {
+  const query = new URLSearchParams({ limit: "25" });
+  if ($("#filter-source").value) query.set("source", $("#filter-source").value);
+  if ($("#filter-status").value) query.set("status", $("#filter-status").value);
+  if (append && state.cursor) query.set("cursor", state.cursor);
+  const page = await api(`runs?${query}`);
+  const body = $("#runs tbody");
+  if (!append) body.replaceChildren();
+  for (const r of page.items) {
+    const row = body.insertRow();
+    row.dataset.run = r.id;
+    link(cell(row, ""), `#/runs/${r.id}`, r.id.slice(0, 8));
+    cell(row, r.source);
+    cell(row, r.processType);
+    badge(cell(row, ""), r.status, "status");
+    cell(row, when(r.times.createdAt));
+    cell(row, r.counts.stagedItems, "num");
+    cell(row, r.counts.inserted, "num");
+    cell(row, r.counts.updated, "num");
+    cell(row, r.counts.unchanged, "num");
+    cell(row, r.counts.errored, "num");
+    cell(row, r.error?.code);
+  }
+  state.cursor = page.nextCursor;
+  $("#more").hidden = !page.nextCursor;
+}
+
+async function loadRun(id) {
+  const r = await api(`runs/${id}`);
+  $("#run-id").textContent = r.id;
+  badge($("#run-status"), r.status, "status");
+  const facts = $("#run-facts");
+  facts.replaceChildren();
+  const fact = (label, value) => {
+    if (value === null || value === undefined || value === "") return;
+    const dt = document.createElement("dt"); dt.textContent = label;
+    const dd = document.createElement("dd"); dd.textContent = value;
+    facts.append(dt, dd);
+  };
+  fact("Source", r.source);
+  fact("Type", r.processType);
+  fact("Folder", r.folderName);
+  fact("Requested by", r.requestedBy);
+  fact("Created", when(r.times.createdAt));
+  fact("Finished", when(r.times.completedAt || r.times.failedAt));
+  fact("Error", r.error && `${r.error.code}: ${r.error.message ?? ""}`);
+  fact("Archived", r.archive.archivedAt && `${when(r.archive.archivedAt)} (${r.archive.archivePath})`);
+  fact("Pinned until", when(r.archive.pinnedUntil));
+  fact("Deleted", r.archive.deletedAt && `${when(r.archive.deletedAt)}: ${r.archive.deletionReason}`);
+
+  const counts = $("#run-counts tbody");
+  counts.replaceChildren();
+  for (const [name, value] of Object.entries(r.counts)) {
+    const row = counts.insertRow();
+    cell(row, name);
+    cell(row, value ?? "", "num");
+  }
+
+  const steps = $("#run-steps");
+  steps.replaceChildren();
+  for (const step of r.steps ?? []) {
+    const li = document.createElement("li");
+    li.className = step.status;
+    const title = document.createElement("strong");
+    title.textContent = `${step.name}: ${step.status}`;
+    const time = document.createElement("div");
+    time.className = "when";
+    const took = step.started_at && step.finished_at ? ` (${((new Date(step.finished_at) - new Date(step.started_at)) / 1000).toFixed(2)} s)` : "";
+    time.textContent = `${when(step.started_at)} → ${when(step.finished_at)}${took}`;
+    li.append(title, time);
+    if (step.error) {
+      const error = document.createElement("div");
+      error.textContent = step.error;
+      li.append(error);
+    }
+    steps.append(li);
+  }
+}
+
+async function loadLineage(source, itemKey) {
+  $("#item-key").textContent = itemKey;
+  $("#item-source").textContent = source;
+  const path = `projects/${encodeURIComponent(source)}/${encodeURIComponent(itemKey)}`;
+  const facts = $("#item-facts");
+  facts.replaceChildren();
+  try {
+    const item = await api(path);
+    for (const [label, value] of [["Status", item.status], ["Error", item.error], ["Title", item.title], ["Created by run", item.createdBy?.id],
+      ["Last updated by run", item.lastUpdatedBy?.id], ["Last seen by run", item.lastConfirmedBy?.id], ["Batch", item.batchId]]) {
+      if (!value) continue;
+      const dt = document.createElement("dt"); dt.textContent = label;
+      const dd = document.createElement("dd"); dd.textContent = value;
+      facts.append(dt, dd);
+    }
+  } catch (error) {
+    const dd = document.createElement("dd");
+    dd.textContent = `Not in projects now (${error.message}); its changes are below.`;
+    facts.append(dd);
+  }
+  const changes = await api(`${path}/lineage`);
+  const body = $("#item-changes tbody");
+  body.replaceChildren();
+  for (const c of changes) {
+    const row = body.insertRow();
+    cell(row, c.id, "num");
+    cell(row, c.change);
+    link(cell(row, ""), `#/runs/${c.runId}`, c.runId.slice(0, 8));
+    cell(row, c.batchId);
+    cell(row, when(c.recordedAt));
+    cell(row, c.contentHash);
+  }
+}
+
+async function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  for (const id of ["home", "run", "lineage"]) $(`#${id}`).hidden = true;
+  show("");
+  try {
+    if (!key()) {
+      show("Enter an API key (reader role is enough) to see runs.");
+      return;
+    }
+    if (parts[0] === "runs" && parts[1]) {
+      $("#run").hidden = false;
+      await loadRun(parts[1]);
+    } else if (parts[0] === "lineage" && parts.length >= 3) {
+      $("#lineage").hidden = false;
+      await loadLineage(parts[1], parts.slice(2).join("/"));
+    } else {
+      $("#home").hidden = false;
+      await Promise.all([loadSources(), loadRuns(false)]);
+    }
+    $("#refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (error) {
+    show(error.message);
+  }
+}
+
+function live() {
+  clearInterval(state.timer);
+  if ($("#live").checked) {
+    state.timer = setInterval(() => { if (!$("#home").hidden) route(); }, 5000);
+  }
+}
+
+$("#key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("runsaga-key", $("#key").value.trim());
+  $("#key").value = "";
+  route();
+});
+$("#filter-source").addEventListener("change", () => loadRuns(false).catch((e) => show(e.message)));
+$("#filter-status").addEventListener("change", () => loadRuns(false).catch((e) => show(e.message)));
+$("#more").addEventListener("click", () => loadRuns(true).catch((e) => show(e.message)));
+$("#live").addEventListener("change", live);
+$("#lineage-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  location.hash = `#/lineage/${encodeURIComponent($("#lineage-source").value)}/${encodeURIComponent($("#lineage-key").value)}`;
+});
+window.addEventListener("hashchange", route);
+live();
+route();

@@ -1,0 +1,79 @@
+using Microsoft.Playwright;
+using RunSaga.IntegrationTests.Fixture;
+using RunSaga.IntegrationTests.Scraping;
+
+namespace RunSaga.IntegrationTests.Api;
+
+/// <summary>
+/// The page at <c>/</c> in real headless Chromium (Debian's, driven by Playwright; RUNSAGA_CHROMIUM names another
+/// binary): a completed run shows with its status and counts, the filters narrow the table, the run's detail and an
+/// item's lineage open. The screenshot goes to docs/img/page.png for the README.
+/// </summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    private static readonly string[] Candidates = ["/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser"];
+
+    [Fact]
+    public async Task Should_show_the_run_filter_it_open_it_and_trace_an_item()
+    {
+        var source = NewSource("page");
+        await Seed(NewSource("page-other"), Items.Numbered(2));
+        var run = await Seed(source, Items.Numbered(7));
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium(),
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-dev-shm-usage"],
+        });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        page.Console += (_, message) => Output.WriteLine($"[page] {message.Text}");
+
+        await page.GotoAsync(Stack.OrchestratorUrl.ToString());
+        await Assertions.Expect(page.Locator("#message")).ToContainTextAsync("API key");
+        await page.FillAsync("#key", Stack.ApiKeys["reader"]);
+        await page.ClickAsync("#key-form button");
+
+        var row = page.Locator($"#runs tbody tr[data-run='{run.Id}']");
+        await Assertions.Expect(row).ToContainTextAsync("Completed");
+        await Assertions.Expect(row.Locator("td").Nth(5)).ToHaveTextAsync("7");
+        await Assertions.Expect(page.Locator("#sources tbody")).ToContainTextAsync(source);
+
+        await page.SelectOptionAsync("#filter-source", source);
+        await page.SelectOptionAsync("#filter-status", "Completed");
+        await Assertions.Expect(page.Locator("#runs tbody tr")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#runs tbody tr").First).ToHaveAttributeAsync("data-run", run.Id.ToString());
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepositoryRoot(), "docs", "img", "page.png"), FullPage = true });
+
+        await row.Locator("a").ClickAsync();
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("Completed");
+        await Assertions.Expect(page.Locator("#run-id")).ToHaveTextAsync(run.Id.ToString());
+        await Assertions.Expect(page.Locator("#run-steps li").First).ToContainTextAsync("flush");
+        await Assertions.Expect(page.Locator("#run-counts")).ToContainTextAsync("inserted");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepositoryRoot(), "docs", "img", "run.png"), FullPage = true });
+
+        await page.GotoAsync($"{Stack.OrchestratorUrl}#/lineage/{source}/item-00003");
+        await Assertions.Expect(page.Locator("#item-changes tbody tr")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("#item-changes tbody")).ToContainTextAsync("created");
+        await Assertions.Expect(page.Locator("#item-facts")).ToContainTextAsync(run.Id.ToString());
+    }
+
+    private static string Chromium() =>
+        Environment.GetEnvironmentVariable("RUNSAGA_CHROMIUM") is { Length: > 0 } configured ? configured
+        : Candidates.FirstOrDefault(File.Exists)
+          ?? throw new InvalidOperationException(
+              $"No Chromium at {string.Join(", ", Candidates)}: apt-get install chromium (scripts/test does), or set RUNSAGA_CHROMIUM");
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "RunSaga.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("RunSaga.sln not found above the test's folder");
+    }
+}
