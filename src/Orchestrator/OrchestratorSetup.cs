@@ -33,10 +33,20 @@ public static class OrchestratorSetup
 
         // Registered before the bus so the schema exists before the first message is consumed.
         builder.Services.AddHostedService<MigrationHostedService>();
+        var openLineage = builder.Configuration.Get<OpenLineageOptions>() ?? new OpenLineageOptions();
+        builder.Services.AddOptions<OpenLineageOptions>().BindConfiguration(string.Empty)
+            .Validate(o => !o.Enabled || Uri.TryCreate(o.Url, UriKind.Absolute, out _), "OPENLINEAGE_URL must be an absolute URL (e.g. http://marquez:5000)")
+            .ValidateOnStart();
+        builder.Services.AddHttpClient(nameof(OpenLineageConsumer), client => client.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddRunSaga();
             bus.AddConsumer<MetricsConsumer, MetricsConsumerDefinition>();
+            if (openLineage.Enabled)
+            {
+                bus.AddConsumer<OpenLineageConsumer, OpenLineageConsumerDefinition>();
+            }
+
             bus.UsingRunSagaRabbitMq(builder.Configuration);
         });
         builder.Services.AddHostedService<DeadlineWatcher>();

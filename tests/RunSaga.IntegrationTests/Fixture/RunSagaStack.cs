@@ -152,7 +152,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             RepositoryLayout.Dotnet,
             layout.HostAssembly("Consumers", "RunSaga.Consumers"),
             [],
-            overrides is null ? hostEnvironment : new Dictionary<string, string>(hostEnvironment.Concat(overrides).GroupBy(e => e.Key).Select(g => g.Last())),
+            Merge(overrides),
             Logs);
         await consumers.WaitForLogLine("Bus started", StartTimeout);
     }
@@ -211,7 +211,18 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
         }
     }
 
-    private async Task StartOrchestrator()
+    /// <summary>
+    /// Stops the Orchestrator and starts a new one (on a new port: <see cref="OrchestratorUrl"/> changes) with
+    /// <paramref name="overrides"/> on top of the stack's environment. A test that overrides restores the defaults.
+    /// </summary>
+    public async Task RestartOrchestrator(IReadOnlyDictionary<string, string>? overrides = null)
+    {
+        await Stop(orchestrator);
+        orchestrator = null;
+        await StartOrchestrator(overrides);
+    }
+
+    private async Task StartOrchestrator(IReadOnlyDictionary<string, string>? overrides = null)
     {
         var port = FreePort();
         orchestrator = HostProcess.Start(
@@ -219,7 +230,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             RepositoryLayout.Dotnet,
             layout.HostAssembly("Orchestrator", "RunSaga.Orchestrator"),
             ["--urls", $"http://127.0.0.1:{port}"],
-            hostEnvironment,
+            Merge(overrides),
             Logs);
 
         OrchestratorUrl = new Uri($"http://127.0.0.1:{port}/");
@@ -262,6 +273,9 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 
         await orchestrator.WaitForLogLine("Bus started", StartTimeout);
     }
+
+    private IReadOnlyDictionary<string, string> Merge(IReadOnlyDictionary<string, string>? overrides) =>
+        overrides is null ? hostEnvironment : new Dictionary<string, string>(hostEnvironment.Concat(overrides).GroupBy(e => e.Key).Select(g => g.Last()));
 
     private static Task Stop(HostProcess? host)
     {
