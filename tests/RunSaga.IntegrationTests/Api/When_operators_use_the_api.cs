@@ -39,6 +39,79 @@ public sealed class When_operators_use_the_api(RunSagaStack stack, ITestOutputHe
         }
     }
 
+    /// <summary>Every endpoint but health, OpenAPI and metrics needs a key; every changing one more than a reader's.</summary>
+    [Theory]
+    [InlineData("GET", "runs", false)]
+    [InlineData("GET", "runs/00000000-0000-0000-0000-000000000001", false)]
+    [InlineData("GET", "runs/00000000-0000-0000-0000-000000000001/changes", false)]
+    [InlineData("GET", "runs/00000000-0000-0000-0000-000000000001/archive", false)]
+    [InlineData("GET", "runs/archived", false)]
+    [InlineData("GET", "sources", false)]
+    [InlineData("GET", "projects/s/k", false)]
+    [InlineData("GET", "projects/s/k/lineage", false)]
+    [InlineData("POST", "runs", true)]
+    [InlineData("POST", "runs/00000000-0000-0000-0000-000000000001/archive", true)]
+    [InlineData("POST", "runs/00000000-0000-0000-0000-000000000001/restore", true)]
+    [InlineData("POST", "runs/00000000-0000-0000-0000-000000000001/pin", true)]
+    [InlineData("DELETE", "runs/00000000-0000-0000-0000-000000000001?reason=x", true)]
+    [InlineData("POST", "sources/s/retention/release", true)]
+    [InlineData("POST", "retention/apply", true)]
+    public async Task Should_refuse_every_endpoint_without_a_key_and_every_change_to_a_reader(string method, string path, bool changes)
+    {
+        using var anonymous = Stack.Api(null);
+        using var reader = Stack.Api("reader");
+
+        using var withoutKey = await anonymous.SendAsync(new HttpRequestMessage(new HttpMethod(method), path) { Content = JsonContent.Create(new { }) });
+        using var asReader = await reader.SendAsync(new HttpRequestMessage(new HttpMethod(method), path) { Content = JsonContent.Create(new { }) });
+
+        Assert.Equal(HttpStatusCode.Unauthorized, withoutKey.StatusCode);
+        if (changes)
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, asReader.StatusCode);
+        }
+        else
+        {
+            Assert.NotEqual(HttpStatusCode.Forbidden, asReader.StatusCode);
+            Assert.NotEqual(HttpStatusCode.Unauthorized, asReader.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Should_answer_health_without_a_key()
+    {
+        using var anonymous = Stack.Api(null);
+
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("health/live")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("health/ready")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Should_show_a_failing_and_a_withheld_source_and_release_and_pin_by_command()
+    {
+        var failing = NewSource("api-failing");
+        await Seed(failing, Items.Numbered(2));
+        var failed = new ScrapeRun(failing);
+        await Publisher.Publish([failed.Requested(), failed.Started(), failed.Failed("UPSTREAM_UNAVAILABLE", "503")]);
+        await ExpectFailed(failed.RunId, "UPSTREAM_UNAVAILABLE");
+        var withheld = NewSource("api-withheld");
+        var run = await Seed(withheld, Items.Numbered(2));
+        await Db.Execute(
+            "INSERT INTO runsaga.source_retention (source, withheld, withheld_by_run_id, withheld_reason) VALUES (@p0, true, @p1, 'test: small run')",
+            withheld, run.Id);
+        using var api = Stack.Api("operator");
+
+        var sources = (await api.GetFromJsonAsync<JsonElement>("sources")).EnumerateArray().ToDictionary(s => s.GetProperty("source").GetString()!);
+
+        Assert.Equal("failing", sources[failing].GetProperty("health").GetString());
+        Assert.Equal("withheld", sources[withheld].GetProperty("health").GetString());
+
+        Assert.Equal(HttpStatusCode.Accepted, (await api.PostAsync($"sources/{withheld}/retention/release", null)).StatusCode);
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.source_retention WHERE source = @p0 AND NOT withheld AND released_by = 'api:it-operator'", withheld);
+        Assert.Equal(HttpStatusCode.Accepted,
+            (await api.PostAsJsonAsync($"runs/{run.Id}/pin", new { until = DateTimeOffset.UtcNow.AddDays(2) })).StatusCode);
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND pinned_until > now() + interval '1 day'", run.Id);
+    }
+
     [Fact]
     public async Task Should_page_runs_newest_first_without_gaps_or_repeats()
     {
