@@ -81,6 +81,41 @@ public sealed class RabbitManagement : IDisposable
         return document.RootElement.Clone();
     }
 
+    /// <summary>Every queue of the virtual host with its ready and unacknowledged message counts.</summary>
+    public async Task<IReadOnlyList<(string Name, long Ready, long Unacked)>> Queues(string virtualHost)
+    {
+        using var response = await http.GetAsync(new Uri($"api/queues/{Escape(virtualHost)}", UriKind.Relative));
+        await EnsureSuccess(response, $"list queues of {virtualHost}");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        static long Count(JsonElement queue, string field) => queue.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : 0;
+        return [.. document.RootElement.EnumerateArray().Select(q => (q.GetProperty("name").GetString()!, Count(q, "messages_ready"), Count(q, "messages_unacknowledged")))];
+    }
+
+    /// <summary>
+    /// Closes every AMQP connection to the virtual host except the ones named <paramref name="keep"/> (as a network
+    /// failure would, from the client's side); returns how many it closed.
+    /// </summary>
+    public async Task<int> CloseConnections(string virtualHost, string keep)
+    {
+        using var response = await http.GetAsync(new Uri($"api/vhosts/{Escape(virtualHost)}/connections", UriKind.Relative));
+        await EnsureSuccess(response, $"list connections of {virtualHost}");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var closed = 0;
+        foreach (var connection in document.RootElement.EnumerateArray())
+        {
+            var provided = connection.TryGetProperty("user_provided_name", out var name) ? name.GetString() : null;
+            if (provided == keep)
+            {
+                continue;
+            }
+
+            using var close = await Send(HttpMethod.Delete, $"api/connections/{Escape(connection.GetProperty("name").GetString()!)}", null);
+            closed += close.IsSuccessStatusCode ? 1 : 0;
+        }
+
+        return closed;
+    }
+
     public void Dispose() => http.Dispose();
 
     private static QueuedMessage Parse(JsonElement message)

@@ -1,0 +1,303 @@
+using System.Globalization;
+using System.Text;
+using Npgsql;
+using RunSaga.IntegrationTests.Broker;
+using RunSaga.IntegrationTests.Fixture;
+using RunSaga.IntegrationTests.Scraping;
+
+namespace RunSaga.IntegrationTests.Faults;
+
+/// <summary>
+/// The fault campaign (issue 5, first part): many runs of several sources, full and sync, with duplicated,
+/// reordered, missing and late messages, through the real stack while hosts are killed, database backends
+/// terminated and AMQP connections closed at random moments from a seed. An oracle computes from the published
+/// data alone what every run must end as and what <c>projects</c> and <c>project_lineage</c> must hold, and compares.
+/// <c>CHAOS_RUNS</c> (default 12, the short profile of scripts/test) and <c>CHAOS_SEED</c> (default: random, printed)
+/// choose the campaign; <c>scripts/chaos</c> runs longer ones. The summary goes to the test output and to
+/// <c>CHAOS_SUMMARY</c> when set.
+/// </summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    private const int Universe = 30;
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(120);
+
+    private enum Scenario { Normal, DuplicateBatch, CompletionFirst, LateBatch, ScraperFailure, MissingBatch }
+
+    private enum Fault { None, KillConsumers, KillOrchestrator, TerminateDatabaseBackends, CloseAmqpConnections }
+
+    private sealed record PlannedRun(ScrapeRun Run, Scenario Scenario, IReadOnlyList<Item> Items, IReadOnlyList<Batch> Batches)
+    {
+        public string ExpectedStatus => Scenario is Scenario.ScraperFailure or Scenario.MissingBatch ? "Failed" : "Completed";
+
+        public string? ExpectedCode => Scenario switch
+        {
+            Scenario.ScraperFailure => "UPSTREAM_UNAVAILABLE",
+            Scenario.MissingBatch => "FLUSH_INCOMPLETE",
+            _ => null,
+        };
+    }
+
+    [Fact]
+    public async Task Should_lose_nothing_and_end_every_run_correctly()
+    {
+        var runs = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_RUNS"), out var n) ? n : 12;
+        var seed = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_SEED"), out var s) ? s : Random.Shared.Next(1, 100_000);
+        Output.WriteLine($"chaos: {runs} runs, seed {seed} (CHAOS_SEED={seed} replays it)");
+        var random = new Random(seed);
+        var sources = Enumerable.Range(1, 4).Select(i => NewSource($"chaos{seed}-s{i}")).ToArray();
+        var revisions = sources.ToDictionary(x => x, _ => new int[Universe + 1]);
+        var plan = new List<PlannedRun>();
+        var faults = new Dictionary<string, int>();
+
+        // Commands lost with a killed Orchestrator come back after RESEND_AFTER; pruning is off (its oracle is issue 3's).
+        await Stack.RestartOrchestrator(new Dictionary<string, string> { ["RESEND_AFTER"] = "00:00:05" });
+        await Stack.RestartConsumers(new Dictionary<string, string> { ["KEEP_RUNS"] = "1000" });
+        try
+        {
+            while (plan.Count < runs)
+            {
+                var wave = Enumerable.Range(0, Math.Min(4, runs - plan.Count)).Select(_ => Plan(random, sources, revisions)).ToList();
+                plan.AddRange(wave);
+                var publishing = Task.WhenAll(wave.Select(PublishAsync));
+                var fault = (Fault)random.Next(0, 5);
+                await Task.Delay(random.Next(0, 400));
+                await InjectAsync(fault);
+                faults[fault.ToString()] = faults.GetValueOrDefault(fault.ToString()) + 1;
+                await publishing;
+                foreach (var run in wave)
+                {
+                    await Db.WaitForFinalStatus(run.Run.RunId, Settle);
+                }
+
+                // Late batches: only once their run is final, with keys the run never had.
+                foreach (var run in wave.Where(r => r.Scenario == Scenario.LateBatch))
+                {
+                    await Publisher.Publish(run.Run.Scraped(new Batch("late", [Items.Numbered("late", random.Next(1, 1000))])));
+                }
+            }
+
+            var mismatches = new List<string>();
+            await CheckRunsAsync(plan, mismatches);
+            foreach (var source in sources)
+            {
+                await CheckSourceAsync(source, plan.Where(r => r.Run.Source == source).ToList(), mismatches);
+            }
+
+            var queues = await QueuesAsync(mismatches);
+            var summary = Summary(seed, plan, faults, queues, mismatches);
+            Output.WriteLine(summary);
+            if (Environment.GetEnvironmentVariable("CHAOS_SUMMARY") is { Length: > 0 } file)
+            {
+                await File.WriteAllTextAsync(file, summary);
+            }
+
+            Assert.True(mismatches.Count == 0, $"seed {seed}: {mismatches.Count} mismatches{Environment.NewLine}{string.Join(Environment.NewLine, mismatches.Take(40))}");
+        }
+        finally
+        {
+            await Stack.RestartOrchestrator();
+            await Stack.RestartConsumers();
+        }
+    }
+
+    private static PlannedRun Plan(Random random, string[] sources, Dictionary<string, int[]> revisions)
+    {
+        var source = sources[random.Next(sources.Length)];
+        var full = random.NextDouble() < 0.7;
+        var scenario = (Scenario)random.Next(0, 6);
+        var current = revisions[source];
+        var share = full ? 0.7 + random.NextDouble() * 0.3 : 0.1 + random.NextDouble() * 0.2;
+        var numbers = Enumerable.Range(1, Universe).Where(_ => random.NextDouble() < share).DefaultIfEmpty(1).ToList();
+        var items = new List<Item>();
+        foreach (var number in numbers)
+        {
+            if (current[number] == 0 || random.NextDouble() < 0.25)
+            {
+                current[number]++;
+            }
+
+            items.Add(Items.Numbered("item", number, current[number]));
+        }
+
+        var shuffled = items.OrderBy(_ => random.Next()).ToList();
+        var run = new ScrapeRun(source, full ? "ingestion" : "sync");
+        return new PlannedRun(run, scenario, shuffled, shuffled.InBatches(random.Next(3, 12)));
+    }
+
+    private async Task PublishAsync(PlannedRun planned)
+    {
+        var run = planned.Run;
+        switch (planned.Scenario)
+        {
+            case Scenario.DuplicateBatch:
+                await Publisher.Publish([run.Requested(), run.Started(), .. planned.Batches.Select(run.Scraped), run.Scraped(planned.Batches[0]), run.Completed(planned.Batches)]);
+                break;
+            case Scenario.CompletionFirst:
+                await Publisher.Publish([run.Completed(planned.Batches), .. planned.Batches.Select(run.Scraped).Reverse(), run.Started(), run.Requested()]);
+                break;
+            case Scenario.ScraperFailure:
+                await Publisher.Publish([run.Requested(), run.Started(), .. planned.Batches.Take(1).Select(run.Scraped), run.Failed("UPSTREAM_UNAVAILABLE", "chaos: the site went away")]);
+                break;
+            case Scenario.MissingBatch:
+                await Publisher.Publish([run.Requested(), run.Started(), .. planned.Batches.Skip(1).Select(run.Scraped), run.Completed(planned.Batches)]);
+                break;
+            default:
+                await Publisher.Publish(run.Whole(planned.Batches));
+                break;
+        }
+    }
+
+    private async Task InjectAsync(Fault fault)
+    {
+        Output.WriteLine($"chaos: fault {fault}");
+        switch (fault)
+        {
+            case Fault.KillConsumers:
+                await Stack.RestartConsumers(new Dictionary<string, string> { ["KEEP_RUNS"] = "1000" });
+                break;
+            case Fault.KillOrchestrator:
+                await Stack.RestartOrchestrator(new Dictionary<string, string> { ["RESEND_AFTER"] = "00:00:05" });
+                break;
+            case Fault.TerminateDatabaseBackends:
+                await Db.Execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+                NpgsqlConnection.ClearAllPools();
+                break;
+            case Fault.CloseAmqpConnections:
+                await Stack.Management.CloseConnections(Stack.VirtualHost, keep: "runsaga-integration-tests");
+                break;
+        }
+    }
+
+    private async Task CheckRunsAsync(List<PlannedRun> plan, List<string> mismatches)
+    {
+        foreach (var run in plan)
+        {
+            var row = await Db.FindRun(run.Run.RunId);
+            if (row is null || row.Status != run.ExpectedStatus || row.ErrorCode != run.ExpectedCode)
+            {
+                mismatches.Add($"run {run.Run.RunId} ({run.Scenario}): expected {run.ExpectedStatus} {run.ExpectedCode}, found {row?.Status} {row?.ErrorCode}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The oracle: the completed runs of the source, in the order they were promoted, applied to an empty table. An
+    /// item is created by the first run that carried it, updated by each later run that carried other content, and
+    /// last confirmed by the last run that carried it. Failed runs change nothing.
+    /// </summary>
+    private async Task CheckSourceAsync(string source, List<PlannedRun> runs, List<string> mismatches)
+    {
+        var order = await Db.Query("SELECT run_id FROM runsaga.run_promotions WHERE source = @p0 ORDER BY promoted_at, run_id", r => r.GetGuid(0), source);
+        var completed = runs.Where(r => r.ExpectedStatus == "Completed").ToDictionary(r => r.Run.RunId);
+        if (!order.ToHashSet().SetEquals(completed.Keys))
+        {
+            mismatches.Add($"{source}: promoted runs {string.Join(",", order)} are not the completed runs {string.Join(",", completed.Keys)}");
+            return;
+        }
+
+        var expected = new Dictionary<string, (Guid Created, Guid Updated, Guid Confirmed, string Title, int Updates)>();
+        foreach (var runId in order)
+        {
+            foreach (var item in completed[runId].Items)
+            {
+                expected[item.Key!] = expected.TryGetValue(item.Key!, out var was)
+                    ? was.Title == item.Title
+                        ? was with { Confirmed = runId }
+                        : (was.Created, runId, runId, item.Title!, was.Updates + 1)
+                    : (runId, runId, runId, item.Title!, 0);
+            }
+        }
+
+        var actual = (await Db.Query(
+                "SELECT key, created_by_run_id, last_updated_by_run_id, last_confirmed_run_id, title FROM runsaga.projects WHERE source = @p0",
+                r => (Key: r.GetString(0), Created: r.GetGuid(1), Updated: r.GetGuid(2), Confirmed: r.GetGuid(3), Title: r.GetString(4)), source))
+            .ToDictionary(r => r.Key);
+        var lineage = (await Db.Query(
+                "SELECT key, count(*) FILTER (WHERE change = 'created'), count(*) FILTER (WHERE change = 'updated'), count(*) FROM runsaga.project_lineage WHERE source = @p0 GROUP BY key",
+                r => (Key: r.GetString(0), Created: r.GetInt64(1), Updated: r.GetInt64(2), All: r.GetInt64(3)), source))
+            .ToDictionary(r => r.Key);
+
+        foreach (var key in expected.Keys.Union(actual.Keys).Order(StringComparer.Ordinal))
+        {
+            if (!expected.TryGetValue(key, out var want) || !actual.TryGetValue(key, out var have))
+            {
+                mismatches.Add($"{source}/{key}: expected {(expected.ContainsKey(key) ? "present" : "absent")}, found {(actual.ContainsKey(key) ? "present" : "absent")}");
+                continue;
+            }
+
+            if ((have.Created, have.Updated, have.Confirmed, have.Title) != (want.Created, want.Updated, want.Confirmed, want.Title))
+            {
+                mismatches.Add($"{source}/{key}: expected created {want.Created} updated {want.Updated} confirmed {want.Confirmed} '{want.Title}', "
+                    + $"found {have.Created} {have.Updated} {have.Confirmed} '{have.Title}'");
+            }
+
+            var log = lineage.GetValueOrDefault(key);
+            if ((log.Created, log.Updated, log.All) != (1, want.Updates, 1 + want.Updates))
+            {
+                mismatches.Add($"{source}/{key}: lineage expected 1 created + {want.Updates} updated, found {log.Created} created + {log.Updated} updated of {log.All}");
+            }
+        }
+    }
+
+    /// <summary>Once everything settled: no message waits anywhere but in an _error queue, and every one there is listed.</summary>
+    private async Task<IReadOnlyList<(string Name, long Ready, long Unacked)>> QueuesAsync(List<string> mismatches)
+    {
+        IReadOnlyList<(string Name, long Ready, long Unacked)> queues = [];
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        do
+        {
+            queues = await Stack.Management.Queues(Stack.VirtualHost);
+            if (queues.All(q => q.Name.EndsWith("_error", StringComparison.Ordinal) || q.Ready + q.Unacked == 0))
+            {
+                break;
+            }
+
+            await Task.Delay(500);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        foreach (var queue in queues.Where(q => q.Ready + q.Unacked > 0))
+        {
+            if (!queue.Name.EndsWith("_error", StringComparison.Ordinal))
+            {
+                mismatches.Add($"queue {queue.Name} still holds {queue.Ready} ready and {queue.Unacked} unacknowledged messages");
+            }
+            else
+            {
+                foreach (var message in await Stack.Management.PeekMessages(Stack.VirtualHost, queue.Name, 20))
+                {
+                    mismatches.Add($"{queue.Name}: {message.Header("MT-Fault-Message") ?? "(no reason)"}");
+                }
+            }
+        }
+
+        return queues;
+    }
+
+    private static string Summary(
+        int seed, List<PlannedRun> plan, Dictionary<string, int> faults, IReadOnlyList<(string Name, long Ready, long Unacked)> queues, List<string> mismatches)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"chaos summary, seed {seed}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"  runs                 {plan.Count} ({plan.Count(r => r.Run.ProcessType == "sync")} sync)");
+        foreach (var group in plan.GroupBy(r => r.Scenario).OrderBy(g => g.Key))
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  scenario {group.Key,-15} {group.Count(),4} runs → expected {group.First().ExpectedStatus} {group.First().ExpectedCode}");
+        }
+
+        foreach (var (fault, count) in faults.OrderBy(f => f.Key, StringComparer.Ordinal))
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  fault {fault,-25} {count,4}");
+        }
+
+        text.AppendLine(CultureInfo.InvariantCulture, $"  completed / failed   {plan.Count(r => r.ExpectedStatus == "Completed")} / {plan.Count(r => r.ExpectedStatus == "Failed")}");
+        foreach (var queue in queues.Where(q => q.Name.EndsWith("_error", StringComparison.Ordinal)))
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  error queue {queue.Name,-30} {queue.Ready} messages");
+        }
+
+        text.AppendLine(CultureInfo.InvariantCulture, $"  mismatches           {mismatches.Count}");
+        return text.ToString();
+    }
+}
