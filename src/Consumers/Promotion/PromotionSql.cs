@@ -43,6 +43,9 @@ public static class PromotionSql
     /// <c>last_confirmed_run_id</c> and <c>last_seen_at</c>. Each change is appended to <c>project_lineage</c>
     /// and the counts to <c>run_promotions</c> in the same statement, so no changed item is ever without its
     /// lineage row. The data-modifying CTEs all run to completion; all read the snapshot before any of them.
+    /// <c>promoted_at</c> is <c>clock_timestamp()</c>, read after the source lock was granted: it orders the promotions
+    /// of a source as they were applied (retention relies on that order). <c>now()</c> would be the transaction's
+    /// start, which can come before the lock is granted to another promotion that started a moment later.
     /// </summary>
     public const string Promote = """
         WITH classified AS (
@@ -111,7 +114,7 @@ public static class PromotionSql
         ),
         recorded AS (
             INSERT INTO runsaga.run_promotions (run_id, source, inserted, updated, unchanged, errored, promoted_at)
-            SELECT @run, @source, inserted, updated, unchanged, errored, now()
+            SELECT @run, @source, inserted, updated, unchanged, errored, clock_timestamp()
             FROM counts
             RETURNING 1
         )
