@@ -45,7 +45,9 @@ public sealed class When_openlineage_is_configured(RunSagaStack stack, ITestOutp
         }
         finally
         {
+            // Without OPENLINEAGE_URL nothing consumes the queue any more; it would keep collecting events.
             await Stack.RestartOrchestrator();
+            await Stack.Management.DeleteQueue(Stack.VirtualHost, "runsaga.openlineage");
         }
     }
 

@@ -81,14 +81,24 @@ public sealed class RabbitManagement : IDisposable
         return document.RootElement.Clone();
     }
 
-    /// <summary>Every queue of the virtual host with its ready and unacknowledged message counts.</summary>
-    public async Task<IReadOnlyList<(string Name, long Ready, long Unacked)>> Queues(string virtualHost)
+    /// <summary>Every queue of the virtual host with its ready and unacknowledged message counts and its consumers.</summary>
+    public async Task<IReadOnlyList<(string Name, long Ready, long Unacked, long Consumers)>> Queues(string virtualHost)
     {
         using var response = await http.GetAsync(new Uri($"api/queues/{Escape(virtualHost)}", UriKind.Relative));
         await EnsureSuccess(response, $"list queues of {virtualHost}");
         using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         static long Count(JsonElement queue, string field) => queue.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : 0;
-        return [.. document.RootElement.EnumerateArray().Select(q => (q.GetProperty("name").GetString()!, Count(q, "messages_ready"), Count(q, "messages_unacknowledged")))];
+        return [.. document.RootElement.EnumerateArray().Select(q =>
+            (q.GetProperty("name").GetString()!, Count(q, "messages_ready"), Count(q, "messages_unacknowledged"), Count(q, "consumers")))];
+    }
+
+    public async Task DeleteQueue(string virtualHost, string queue)
+    {
+        using var response = await Send(HttpMethod.Delete, $"api/queues/{Escape(virtualHost)}/{Escape(queue)}", null);
+        if (response.StatusCode != HttpStatusCode.NotFound)
+        {
+            await EnsureSuccess(response, $"delete queue {queue}");
+        }
     }
 
     /// <summary>
