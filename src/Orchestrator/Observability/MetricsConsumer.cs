@@ -29,8 +29,7 @@ public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
         var steps = await db.Runs.AsNoTracking().Where(r => r.CorrelationId == message.RunId).Select(r => r.Metrics).FirstOrDefaultAsync(context.CancellationToken);
         if (steps is not null)
         {
-            Record(steps, "flush", meters.FlushWait);
-            Record(steps, "promotion", meters.PromotionDuration);
+            RecordDurations(steps);
         }
     }
 
@@ -53,13 +52,19 @@ public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
         return Task.CompletedTask;
     }
 
-    /// <summary>The step's duration from its record in <c>runs.metrics</c>, when it started and finished.</summary>
-    private static void Record(string steps, string name, System.Diagnostics.Metrics.Histogram<double> histogram)
+    /// <summary>The flush's and the promotion's durations from their records in <c>runs.metrics</c>, when they started and finished.</summary>
+    private void RecordDurations(string steps)
     {
         using var document = JsonDocument.Parse(steps);
         foreach (var step in document.RootElement.EnumerateArray())
         {
-            if (step.TryGetProperty("name", out var n) && n.GetString() == name
+            var histogram = step.TryGetProperty("name", out var name) ? name.GetString() switch
+            {
+                "flush" => meters.FlushWait,
+                "promotion" => meters.PromotionDuration,
+                _ => null,
+            } : null;
+            if (histogram is not null
                 && step.TryGetProperty("started_at", out var started) && started.ValueKind == JsonValueKind.String
                 && step.TryGetProperty("finished_at", out var finished) && finished.ValueKind == JsonValueKind.String)
             {

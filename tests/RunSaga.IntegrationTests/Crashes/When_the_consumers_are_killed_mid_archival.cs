@@ -68,8 +68,6 @@ public sealed class When_the_consumers_are_killed_mid_archival(RunSagaStack stac
         Assert.Equal(before, await StagingChecksum(run.RunId));
     }
 
-    private Task Send(string messageType, object message) => Publisher.Publish([new Broker.OutgoingMessage(messageType, message)]);
-
     private async Task<string> ArchiveFile(Guid runId) =>
         Path.Combine(Stack.ArchiveDirectory, (await Db.Query("SELECT archive_path FROM runsaga.runs WHERE id = @p0", r => r.GetString(0), runId)).Single());
 

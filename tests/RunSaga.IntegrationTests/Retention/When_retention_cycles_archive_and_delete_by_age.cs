@@ -129,8 +129,6 @@ public sealed class When_retention_cycles_archive_and_delete_by_age(RunSagaStack
     private static bool IsFor(System.Text.Json.JsonElement message, string source) =>
         message.TryGetProperty("source", out var value) && value.ValueKind == System.Text.Json.JsonValueKind.String && value.GetString() == source;
 
-    private Task Send(string messageType, object message) => Publisher.Publish([new OutgoingMessage(messageType, message)]);
-
     private async Task<string> StagingChecksum(params Guid[] runs) =>
         (await Db.Query("""
             SELECT count(*) || ':' || coalesce(md5(string_agg(row_to_json(s)::text, E'\n' ORDER BY s.run_id, s.key COLLATE "C")), '')
