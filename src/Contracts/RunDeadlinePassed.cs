@@ -12,4 +12,11 @@ public sealed record RunDeadlinePassed
 {
     public Guid RunId { get; init; }
     public string Deadline { get; init; } = null!;
+
+    /// <summary>
+    /// Set when the watcher saw the pipeline behind within STAGING_SETTLE: batches waiting in
+    /// <c>runsaga.staging</c>, no Consumers on it, or RabbitMQ or PostgreSQL unreachable. The batches a flush
+    /// waits for may then still be on their way, so the saga postpones a flush verdict instead of failing the run.
+    /// </summary>
+    public string? HoldReason { get; init; }
 }

@@ -33,6 +33,7 @@ public static class OrchestratorSetup
 
         // Registered before the bus so the schema exists before the first message is consumed.
         builder.Services.AddHostedService<MigrationHostedService>();
+        builder.Services.AddHostedService<Broker.CommandQueues>();
         var openLineage = builder.Configuration.Get<OpenLineageOptions>() ?? new OpenLineageOptions();
         builder.Services.AddOptions<OpenLineageOptions>().BindConfiguration(string.Empty)
             .Validate(o => !o.Enabled || Uri.TryCreate(o.Url, UriKind.Absolute, out _), "OPENLINEAGE_URL must be an absolute URL (e.g. http://marquez:5000)")
@@ -49,6 +50,7 @@ public static class OrchestratorSetup
 
             bus.UsingRunSagaRabbitMq(builder.Configuration);
         });
+        builder.Services.AddSingleton<StagingBacklog>();
         builder.Services.AddHostedService<DeadlineWatcher>();
         builder.Services.AddHostedService<RetentionScheduleWatcher>();
         return builder;

@@ -235,6 +235,72 @@ public sealed class When_the_flush_deadline_passes : RunSagaHarness
     }
 }
 
+/// <summary>The deadline watcher saw the pipeline behind (an outage, a staging backlog): the verdict waits.</summary>
+public sealed class When_the_flush_deadline_passes_while_the_pipeline_is_behind : RunSagaHarness
+{
+    private const string Behind = "runsaga.staging has no consumer (are the Consumers running?), 3 s ago";
+
+    protected override async Task Given()
+    {
+        await Publish(Started());
+        await Publish(Completed(10, 2));
+        await RunIn(m => m.Flushing);
+        await Task.Delay(FlushTimeout * 2);
+    }
+
+    [Fact]
+    public async Task Should_postpone_the_verdict_by_the_staging_settle()
+    {
+        var before = DateTime.UtcNow;
+        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush", HoldReason = Behind });
+        Assert.True(await Consumed<RunDeadlinePassed>());
+        await Harness.InactivityTask;
+        var run = await RunIn(m => m.Flushing);
+        Assert.True(run.FlushDeadline >= before + StagingSettle, $"the flush deadline should move on by STAGING_SETTLE, it is {run.FlushDeadline:O}");
+        Assert.Equal(0, CountPublished<RunFailed>(m => m.RunId == RunId));
+    }
+
+    [Fact]
+    public async Task Should_confirm_the_flush_when_the_batches_arrive_after_all()
+    {
+        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush", HoldReason = Behind });
+        Assert.True(await Consumed<RunDeadlinePassed>());
+        await Publish(Flushed(10, 2));
+        await RunIn(m => m.Flushed);
+        Assert.True(await WasSent<PromoteRun>(m => m.RunId == RunId));
+    }
+
+    [Fact]
+    public async Task Should_still_end_at_the_run_timeout()
+    {
+        var run = await RunIn(m => m.Flushing);
+        run.RunDeadline = DateTime.UtcNow.AddSeconds(-1);
+        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "run", HoldReason = Behind });
+        run = await RunIn(m => m.Failed);
+        Assert.Equal(ErrorCodes.RunTimeout, run.ErrorCode);
+    }
+}
+
+public sealed class When_nobody_names_the_run_while_the_pipeline_is_behind : RunSagaHarness
+{
+    [Fact]
+    public async Task Should_wait_and_fail_once_the_pipeline_has_kept_up()
+    {
+        await Publish(Completed(10, 2));
+        await RunIn(m => m.AwaitingStart);
+        await Task.Delay(FlushTimeout * 2);
+        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush", HoldReason = "the Orchestrator has just started, 1 s ago" });
+        Assert.True(await Consumed<RunDeadlinePassed>());
+        await Harness.InactivityTask;
+        var run = await RunIn(m => m.AwaitingStart);
+
+        run.FlushDeadline = DateTime.UtcNow.AddSeconds(-1);
+        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
+        run = await RunIn(m => m.Failed);
+        Assert.Equal(ErrorCodes.RunNeverIdentified, run.ErrorCode);
+    }
+}
+
 public sealed class When_a_deadline_event_comes_before_the_deadline : RunSagaHarness
 {
     protected override TimeSpan FlushTimeout => TimeSpan.FromHours(1);

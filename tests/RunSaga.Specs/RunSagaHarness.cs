@@ -31,6 +31,9 @@ public abstract class RunSagaHarness : IAsyncLifetime
     /// <summary>Long unless a scenario is about sending a lost command again.</summary>
     protected virtual TimeSpan ResendAfter => TimeSpan.FromHours(1);
 
+    /// <summary>STAGING_SETTLE: how far a flush verdict moves on when the deadline watcher saw the pipeline behind.</summary>
+    protected virtual TimeSpan StagingSettle => TimeSpan.FromSeconds(30);
+
     public async Task InitializeAsync()
     {
         provider = new ServiceCollection()
@@ -40,6 +43,7 @@ public abstract class RunSagaHarness : IAsyncLifetime
                 o.FlushTimeout = FlushTimeout;
                 o.RunTimeout = RunTimeout;
                 o.ResendAfter = ResendAfter;
+                o.StagingSettle = StagingSettle;
             })
             .AddMassTransitTestHarness(x => x.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>())
             .BuildServiceProvider(true);

@@ -13,11 +13,19 @@ namespace RunSaga.Orchestrator.Deadlines;
 /// a restart of every process; RabbitMQ here has no delayed-message plugin and MassTransit's schedulers
 /// need one or an extra package. A deadline is republished every poll until the saga has acted on it; the
 /// saga checks the deadline itself, so a repeat or a stale event changes nothing.
+/// <para>
+/// Each poll also asks whether staging is behind (<see cref="StagingBacklog"/>); a failed poll of PostgreSQL or
+/// RabbitMQ counts as behind, and so does the Orchestrator's own start. Until staging has kept up for
+/// STAGING_SETTLE, every event carries a <see cref="RunDeadlinePassed.HoldReason"/> and the saga postpones flush
+/// verdicts: batches that waited out an outage in the queue are not reported missing.
+/// </para>
 /// </summary>
 public sealed class DeadlineWatcher(
     NpgsqlDataSource dataSource,
     IBus bus,
+    StagingBacklog staging,
     IOptions<RunSagaOptions> options,
+    TimeProvider clock,
     ILogger<DeadlineWatcher> logger) : BackgroundService
 {
     private const string DueSql = """
@@ -30,8 +38,12 @@ public sealed class DeadlineWatcher(
         LIMIT 1000
         """;
 
+    private DateTimeOffset lastBehindAt;
+    private string lastBehind = "the Orchestrator has just started";
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        lastBehindAt = clock.GetUtcNow();
         using var timer = new PeriodicTimer(options.Value.DeadlinePollInterval);
         do
         {
@@ -39,9 +51,10 @@ public sealed class DeadlineWatcher(
             {
                 await PublishPassedDeadlines(stoppingToken);
             }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException && !stoppingToken.IsCancellationRequested)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
-                logger.LogWarning(ex, "Could not check run deadlines; retrying in {Interval}. Is PostgreSQL reachable?", options.Value.DeadlinePollInterval);
+                Behind($"a deadline poll failed ({ex.GetType().Name}: {ex.Message})");
+                logger.LogWarning(ex, "Could not check run deadlines; retrying in {Interval}. Are PostgreSQL and RabbitMQ reachable?", options.Value.DeadlinePollInterval);
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
@@ -49,6 +62,11 @@ public sealed class DeadlineWatcher(
 
     internal async Task<int> PublishPassedDeadlines(CancellationToken cancellationToken)
     {
+        if (await staging.BehindAsync(cancellationToken) is { } reason)
+        {
+            Behind(reason);
+        }
+
         var due = new List<(Guid RunId, string? Source, string Deadline)>();
         await using (var command = dataSource.CreateCommand(DueSql))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
@@ -59,13 +77,29 @@ public sealed class DeadlineWatcher(
             }
         }
 
+        var hold = HoldReason();
         foreach (var (runId, source, deadline) in due)
         {
             using var scope = RunLogScope.Begin(runId, source);
             logger.LogInformation("The run's {Deadline} deadline has passed", deadline);
-            await bus.Publish(new RunDeadlinePassed { RunId = runId, Deadline = deadline }, cancellationToken);
+            await bus.Publish(new RunDeadlinePassed { RunId = runId, Deadline = deadline, HoldReason = hold }, cancellationToken);
         }
 
         return due.Count;
+    }
+
+    private void Behind(string reason)
+    {
+        lastBehindAt = clock.GetUtcNow();
+        lastBehind = reason;
+    }
+
+    /// <summary>Why a flush verdict must wait, or null when staging has kept up for STAGING_SETTLE.</summary>
+    private string? HoldReason()
+    {
+        var since = clock.GetUtcNow() - lastBehindAt;
+        return since < options.Value.StagingSettle
+            ? $"{lastBehind}, {since.TotalSeconds:0} s ago; flush verdicts wait until staging has kept up for STAGING_SETTLE ({options.Value.StagingSettle})"
+            : null;
     }
 }

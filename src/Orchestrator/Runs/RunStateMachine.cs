@@ -82,7 +82,9 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .RequestFlush(this),
             When(ScrapeFailed).FailRun(this, ScraperError),
             When(BatchRejected).FailRun(this, Rejected),
-            When(DeadlinePassed, context => FlushDeadlinePassed(context.Saga))
+            When(DeadlinePassed, context => FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is not null)
+                .Then(context => PostponeFlushVerdict(context.Saga, context.Message.HoldReason!)),
+            When(DeadlinePassed, context => FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is null)
                 .FailRun(this, _ => new RunError(ErrorCodes.RunNeverIdentified,
                     $"No RunRequested or RunStarted named this run within {this.options.FlushTimeout}; "
                     + "the scraper must publish one of them (with the source) for the run to proceed.")));
@@ -121,7 +123,9 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(ScrapeFailed).FailRun(this, ScraperError),
             When(BatchRejected).FailRun(this, Rejected),
             When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut),
-            When(DeadlinePassed, context => !RunDeadlinePassed(context.Saga) && FlushDeadlinePassed(context.Saga))
+            When(DeadlinePassed, context => !RunDeadlinePassed(context.Saga) && FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is not null)
+                .Then(context => PostponeFlushVerdict(context.Saga, context.Message.HoldReason!)),
+            When(DeadlinePassed, context => !RunDeadlinePassed(context.Saga) && FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is null)
                 .FailRun(this, FlushIncomplete)
                 .Publish(context => new FlushFailed
                 {
@@ -341,6 +345,21 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     }
 
     private static void StartStep(RunState run, string step) => RunMetrics.Start(run, step, DateTime.UtcNow);
+
+    /// <summary>
+    /// FLUSH_TIMEOUT has passed, but the pipeline was behind lately (the deadline watcher says why): the missing
+    /// batches may still wait in <c>runsaga.staging</c>. The verdict moves on by STAGING_SETTLE; RUN_TIMEOUT still bounds the run.
+    /// </summary>
+    private void PostponeFlushVerdict(RunState run, string reason)
+    {
+        var postpone = options.StagingSettle > options.DeadlinePollInterval ? options.StagingSettle : options.DeadlinePollInterval;
+        run.FlushDeadline = DateTime.UtcNow + postpone;
+        using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
+        logger.LogWarning(
+            "FLUSH_TIMEOUT passed before all {ExpectedBatches} batches were staged, but the pipeline was behind: {HoldReason}. "
+            + "The flush verdict waits until {FlushDeadline:O}",
+            run.ExpectedBatches, reason, run.FlushDeadline);
+    }
 
     internal void ResendLater(RunState run) => run.ResendAt = DateTime.UtcNow + options.ResendAfter;
 

@@ -14,6 +14,16 @@ public sealed class RunSagaOptions
     [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan FlushTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long staging must have kept up (no batch waiting in <c>runsaga.staging</c>, a Consumer on it, RabbitMQ and
+    /// PostgreSQL reachable) before a passed FLUSH_TIMEOUT may fail a run. An outage does not count against a flush:
+    /// batches that waited it out in the queue are staged first. It should exceed the longest retry interval of the
+    /// Consumers (30 s).
+    /// </summary>
+    [ConfigurationKeyName("STAGING_SETTLE")]
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan StagingSettle { get; set; } = TimeSpan.FromSeconds(45);
+
     /// <summary>How long a run may take to reach Flushed before RUN_TIMEOUT.</summary>
     [ConfigurationKeyName("RUN_TIMEOUT")]
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]

@@ -24,9 +24,30 @@ public static class BusConfiguration
         }
     }
 
+    /// <summary>
+    /// The type of RunSaga's queues: <c>quorum</c> (the default; replicated, and a message survives a broker crash
+    /// on disk) or <c>classic</c> (durable). RabbitMQ cannot change the type of an existing queue: a host that finds
+    /// one of the other type stops at start with PRECONDITION_FAILED (see docs/operations.md).
+    /// </summary>
+    public static string QueueType(IConfiguration configuration) =>
+        configuration["RABBITMQ_QUEUE_TYPE"] is { Length: > 0 } value ? value.Trim().ToLowerInvariant() : "quorum";
+
     public static void UsingRunSagaRabbitMq(this IBusRegistrationConfigurator bus, IConfiguration configuration)
     {
         bus.ApplyTelemetryChoice(configuration);
+        var queueType = QueueType(configuration);
+        if (queueType is not ("quorum" or "classic"))
+        {
+            throw new InvalidOperationException($"RABBITMQ_QUEUE_TYPE must be quorum or classic, not '{queueType}'.");
+        }
+
+        bus.AddConfigureEndpointsCallback((_, _, endpoint) =>
+        {
+            if (queueType == "quorum" && endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
+            {
+                rabbit.SetQuorumQueue();
+            }
+        });
         bus.UsingRabbitMq((context, cfg) =>
         {
             var uri = RabbitMqUri(configuration);

@@ -15,5 +15,10 @@ public static class QueueNames
     /// <summary>The Orchestrator's metrics consumer: a copy of the run and retention events, counted.</summary>
     public const string Metrics = "runsaga.metrics";
 
-    public static Uri Address(string queue) => new($"queue:{queue}");
+    /// <summary>
+    /// Where the saga sends a command for <paramref name="queue"/>: the exchange of the same name, which the queue is
+    /// bound to. Not <c>queue:</c>: MassTransit would declare the queue without its type (quorum), which RabbitMQ
+    /// refuses; the Orchestrator declares these queues itself at start (CommandQueues).
+    /// </summary>
+    public static Uri Address(string queue) => new($"exchange:{queue}");
 }

@@ -27,11 +27,22 @@ public static class TransientDatabaseErrors
         _ => exception.InnerException is { } innerException && IsTransient(innerException),
     };
 
+    /// <summary>
+    /// The waits between the retries of a transient failure: quick first (a lost race clears at once), then up to
+    /// 30 s apart, so a message rides out a PostgreSQL restart or an outage of about three minutes before it goes to
+    /// its <c>_error</c> queue.
+    /// </summary>
+    public static readonly TimeSpan[] RetryIntervals =
+    [
+        .. new[] { 20, 50, 100, 200, 500 }.Select(ms => TimeSpan.FromMilliseconds(ms)),
+        .. new[] { 1, 2, 5, 10, 20, 30, 30, 30, 30, 30 }.Select(s => TimeSpan.FromSeconds(s)),
+    ];
+
     /// <summary>The retry policy of every RunSaga endpoint: quick at first, bounded, transient errors only.</summary>
     public static void UseRunSagaRetry(this IConsumePipeConfigurator configurator) =>
         configurator.UseMessageRetry(retry =>
         {
             retry.Handle<Exception>(IsTransient);
-            retry.Exponential(10, TimeSpan.FromMilliseconds(20), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(50));
+            retry.Intervals(RetryIntervals);
         });
 }

@@ -97,6 +97,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
                 ["ConnectionStrings__RabbitMq"] = Amqp.ToString(),
                 ["FLUSH_TIMEOUT"] = FlushTimeout.ToString("c"),
                 ["DEADLINE_POLL_INTERVAL"] = "00:00:00.500",
+                ["STAGING_SETTLE"] = "00:00:02",
                 ["MASSTRANSIT_USAGE_TELEMETRY"] = "false",
                 ["LOG_FORMAT"] = "text",
                 ["ARCHIVE_BASE_PATH"] = ArchiveDirectory,
