@@ -431,3 +431,22 @@ ensure_chromium() {
   export RUNSAGA_CHROMIUM
   runsaga_log "Chromium for the page's test: $RUNSAGA_CHROMIUM"
 }
+
+# upgrade_classic_queues: RunSaga's queues are quorum queues unless RABBITMQ_QUEUE_TYPE=classic, and RabbitMQ cannot
+# change a queue's type. On a local broker that still has empty classic runsaga.* queues in vhost / (from an older
+# RunSaga), they are deleted so the hosts can declare them again; a classic queue that holds messages stops here.
+upgrade_classic_queues() {
+  [[ "${RABBITMQ_QUEUE_TYPE:-quorum}" == classic ]] && return 0
+  _runsaga_rabbit_endpoint
+  _runsaga_is_local_host "$_RMQ_HOST" || return 0
+  command -v rabbitmqctl >/dev/null 2>&1 || return 0
+  local name type messages
+  while read -r name type messages; do
+    [[ "$name" == runsaga.* && "$type" == classic ]] || continue
+    if [[ "$messages" != 0 ]]; then
+      runsaga_die "queue $name is a classic queue holding $messages messages; RunSaga now uses quorum queues. Let the old hosts drain it, then delete it (rabbitmqctl delete_queue $name), or set RABBITMQ_QUEUE_TYPE=classic"
+    fi
+    runsaga_log "deleting the empty classic queue $name (RunSaga's queues are quorum queues now)"
+    _runsaga_rabbit rabbitmqctl -q delete_queue "$name" >/dev/null </dev/null
+  done < <(_runsaga_rabbit rabbitmqctl -q list_queues -p / name type messages 2>/dev/null || true)
+}
