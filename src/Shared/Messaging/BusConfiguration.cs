@@ -75,6 +75,7 @@ public static class BusConfiguration
     {
         cfg.UseRawJsonDeserializer(RawSerializerOptions.Default, isDefault: false);
         cfg.UseConsumeFilter(typeof(RequireMessageTypeFilter<>), context);
+        cfg.UseConsumeFilter(typeof(RequireRunIdFilter<>), context);
     }
 
     /// <summary>Waits for the broker at start so a publish never goes to an exchange not yet declared.</summary>

@@ -65,6 +65,28 @@ public sealed class When_a_message_is_malformed(RunSagaStack stack, ITestOutputH
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", batch.RunId));
     }
 
+    /// <summary>
+    /// Found by the fault campaign (docs/reliability.md, finding 3): a RunStarted without runId was read as the empty
+    /// UUID and created a run with it, which every later message without a run id then joined.
+    /// </summary>
+    [Fact]
+    public async Task Should_refuse_a_message_without_a_run_id_and_make_no_run_of_it()
+    {
+        var marker = Guid.NewGuid();
+        var started = $$$"""{"messageType":["urn:message:RunSaga.Contracts:RunStarted"],"message":{"source":"no-run-id-{{{marker}}}"}}""";
+        var batch = $$$"""{"messageType":["urn:message:RunSaga.Contracts:ItemsScraped"],"message":{"batchId":"{{{marker}}}","items":[{"key":"k1"}]}}""";
+
+        await Publisher.PublishRaw("RunStarted", Encoding.UTF8.GetBytes(started), ScraperPublisher.EnvelopeContentType);
+        await Publisher.PublishRaw("ItemsScraped", Encoding.UTF8.GetBytes(batch), ScraperPublisher.EnvelopeContentType);
+
+        var runFault = await WaitForErrorMessage(RunErrors, marker);
+        Assert.Contains("no runId", runFault.Header(FaultMessage) ?? string.Empty, StringComparison.Ordinal);
+        var batchFault = await WaitForErrorMessage(StagingErrors, marker);
+        Assert.Contains("no runId", batchFault.Header(FaultMessage) ?? string.Empty, StringComparison.Ordinal);
+        Assert.Null(await Db.FindRun(Guid.Empty));
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", Guid.Empty));
+    }
+
     [Fact]
     public async Task Should_keep_serving_the_next_run()
     {

@@ -23,29 +23,38 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(180);
 
     /// <summary>
-    /// Commands lost with a killed Orchestrator come back after RESEND_AFTER. FLUSH_TIMEOUT is longer than any outage
-    /// the campaign causes: an outage longer than FLUSH_TIMEOUT fails the runs in flight with FLUSH_INCOMPLETE although
-    /// every batch was published (found by seed 99; see docs/reliability.md).
+    /// Commands lost with a killed Orchestrator come back after RESEND_AFTER. FLUSH_TIMEOUT is shorter than most outages the
+    /// campaign causes: a flush verdict must wait until staging has kept up for STAGING_SETTLE (finding 2 of
+    /// docs/reliability.md), which covers the Consumers' retry intervals after a short database restart.
     /// </summary>
-    private static readonly Dictionary<string, string> Orchestrator = new() { ["RESEND_AFTER"] = "00:00:05", ["FLUSH_TIMEOUT"] = "00:00:30" };
+    private static readonly Dictionary<string, string> Orchestrator = new()
+    {
+        ["RESEND_AFTER"] = "00:00:05",
+        ["FLUSH_TIMEOUT"] = "00:00:05",
+        ["STAGING_SETTLE"] = "00:00:15",
+    };
 
     /// <summary>Pruning is off: its oracle is retention's own tests.</summary>
     private static readonly Dictionary<string, string> Consumers = new() { ["KEEP_RUNS"] = "1000" };
 
-    private enum Scenario { Normal, DuplicateBatch, CompletionFirst, LateBatch, ScraperFailure, MissingBatch }
+    private enum Scenario { Normal, DuplicateBatch, CompletionFirst, LateBatch, ScraperFailure, MissingBatch, HostileItems, OversizeBatch }
 
     private enum Fault { None, KillConsumers, KillOrchestrator, TerminateDatabaseBackends, CloseAmqpConnections, RestartRabbitMq, RestartPostgres }
 
     private sealed record PlannedRun(ScrapeRun Run, Scenario Scenario, IReadOnlyList<Item> Items, IReadOnlyList<Batch> Batches)
     {
-        public string ExpectedStatus => Scenario is Scenario.ScraperFailure or Scenario.MissingBatch ? "Failed" : "Completed";
+        public string ExpectedStatus => ExpectedCode is null ? "Completed" : "Failed";
 
         public string? ExpectedCode => Scenario switch
         {
             Scenario.ScraperFailure => "UPSTREAM_UNAVAILABLE",
             Scenario.MissingBatch => "FLUSH_INCOMPLETE",
+            Scenario.OversizeBatch => "BATCH_TOO_LARGE",
             _ => null,
         };
+
+        /// <summary>Items published that must be rejected one by one (HostileItems).</summary>
+        public int RejectedItems => Batches.Sum(b => b.Items.Count) - Items.Count;
     }
 
     [Fact]
@@ -59,6 +68,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         var revisions = sources.ToDictionary(x => x, _ => new int[Universe + 1]);
         var plan = new List<PlannedRun>();
         var faults = new Dictionary<string, int>();
+        var hostile = new List<(HostileInput.Kind Kind, Guid RunId)>();
 
         await Stack.RestartOrchestrator(Orchestrator);
         await Stack.RestartConsumers(Consumers);
@@ -71,7 +81,10 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             {
                 var wave = Enumerable.Range(0, Math.Min(4, runs - plan.Count)).Select(_ => Plan(random, sources, revisions)).ToList();
                 plan.AddRange(wave);
-                var publishing = Task.WhenAll(wave.Select(PublishAsync));
+                var messages = Enumerable.Range(0, random.Next(0, 3))
+                    .Select(_ => ((HostileInput.Kind)random.Next(0, 7), Guid.NewGuid())).ToList();
+                hostile.AddRange(messages);
+                var publishing = Task.WhenAll([.. wave.Select(PublishAsync), .. messages.Select(m => Retrying(() => HostileInput.PublishAsync(Publisher, m.Item1, m.Item2)))]);
                 var fault = (Fault)random.Next(0, 7);
                 await Task.Delay(random.Next(0, 400));
                 var injected = await InjectAsync(fault);
@@ -91,13 +104,14 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
 
             var mismatches = new List<string>();
             await CheckRunsAsync(plan, mismatches);
+            await CheckHostileAsync(hostile, mismatches);
             foreach (var source in sources)
             {
                 await CheckSourceAsync(source, plan.Where(r => r.Run.Source == source).ToList(), mismatches);
             }
 
-            var queues = await QueuesAsync(before, mismatches);
-            var summary = Summary(seed, plan, faults, queues, mismatches);
+            var (queues, reasons) = await QueuesAsync(before, hostile, mismatches);
+            var summary = Summary(seed, plan, faults, hostile, queues, reasons, mismatches);
             Output.WriteLine(summary);
             if (Environment.GetEnvironmentVariable("CHAOS_SUMMARY") is { Length: > 0 } file)
             {
@@ -117,7 +131,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
     {
         var source = sources[random.Next(sources.Length)];
         var full = random.NextDouble() < 0.7;
-        var scenario = (Scenario)random.Next(0, 6);
+        var scenario = (Scenario)random.Next(0, 8);
         var current = revisions[source];
         var share = full ? 0.7 + random.NextDouble() * 0.3 : 0.1 + random.NextDouble() * 0.2;
         var numbers = Enumerable.Range(1, Universe).Where(_ => random.NextDouble() < share).DefaultIfEmpty(1).ToList();
@@ -132,9 +146,25 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             items.Add(Items.Numbered("item", number, current[number]));
         }
 
-        var shuffled = items.OrderBy(_ => random.Next()).ToList();
         var run = new ScrapeRun(source, full ? "ingestion" : "sync");
-        return new PlannedRun(run, scenario, shuffled, shuffled.InBatches(random.Next(3, 12)));
+        if (scenario == Scenario.HostileItems)
+        {
+            items.AddRange(HostileInput.OddValidItems(run.RunId));
+        }
+
+        var shuffled = items.OrderBy(_ => random.Next()).ToList();
+        var batches = shuffled.InBatches(random.Next(3, 12));
+        if (scenario == Scenario.HostileItems)
+        {
+            batches = [.. batches.Select(b => b with { Items = [.. b.Items, .. HostileInput.RejectedItems(b.BatchId)] })];
+        }
+        else if (scenario == Scenario.OversizeBatch)
+        {
+            // One batch over MAX_BATCH_ITEMS (10,000): refused whole, and the run fails without touching projects.
+            batches = [.. batches, new Batch("oversize", [.. Enumerable.Range(1, 10_001).Select(i => new Item($"big-{i}"))])];
+        }
+
+        return new PlannedRun(run, scenario, shuffled, batches);
     }
 
     /// <summary>Publishes like a careful scraper: a message the broker did not confirm is published again.</summary>
@@ -142,17 +172,22 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
     {
         foreach (var message in messages)
         {
-            for (var attempt = 1; ; attempt++)
+            await Retrying(() => Publisher.Publish(message));
+        }
+    }
+
+    private static async Task Retrying(Func<Task> publish)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
             {
-                try
-                {
-                    await Publisher.Publish(message);
-                    break;
-                }
-                catch (Exception ex) when (attempt < 60 && ex is not Xunit.Sdk.XunitException)
-                {
-                    await Task.Delay(500);
-                }
+                await publish();
+                return;
+            }
+            catch (Exception ex) when (attempt < 60 && ex is not Xunit.Sdk.XunitException)
+            {
+                await Task.Delay(500);
             }
         }
     }
@@ -268,6 +303,35 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             {
                 mismatches.Add($"run {run.Run.RunId} ({run.Scenario}): expected {run.ExpectedStatus} {run.ExpectedCode}, found {row?.Status} {row?.ErrorCode}");
             }
+            else if (run.Scenario == Scenario.HostileItems && row.RejectedItems != run.RejectedItems)
+            {
+                mismatches.Add($"run {run.Run.RunId} (HostileItems): expected {run.RejectedItems} rejected items, found {row.RejectedItems}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Hostile messages never make a run: no row for their run ids, none for the empty id. The batch of an unknown run
+    /// is staged and waits as an orphan for retention (docs/retention.md); the others stage nothing.
+    /// </summary>
+    private async Task CheckHostileAsync(List<(HostileInput.Kind Kind, Guid RunId)> hostile, List<string> mismatches)
+    {
+        if (await Db.FindRun(Guid.Empty) is { } empty)
+        {
+            mismatches.Add($"a run with the empty id exists: {empty.Status} {empty.ErrorCode}");
+        }
+
+        foreach (var (kind, runId) in hostile)
+        {
+            var staged = await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", runId);
+            if (await Db.FindRun(runId) is { } row)
+            {
+                mismatches.Add($"hostile {kind} {runId}: made a run ({row.Status} {row.ErrorCode})");
+            }
+            else if (staged != (kind == HostileInput.Kind.UnknownRun ? 1 : 0))
+            {
+                mismatches.Add($"hostile {kind} {runId}: {staged} batches staged");
+            }
         }
     }
 
@@ -331,19 +395,20 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
     }
 
     /// <summary>
-    /// Once everything settled: no message waits in a queue RunSaga consumes, and no _error queue holds more than it
-    /// did before the campaign (what is new there is listed with its reason).
+    /// Once everything settled: no message waits in a queue RunSaga consumes, and what is new in the <c>_error</c> and
+    /// <c>_skipped</c> queues is exactly the hostile messages that belong there (a message the publisher had to send again
+    /// may be there twice). Returns the queues and, per dead-letter queue, the reasons found.
     /// </summary>
-    private async Task<IReadOnlyList<(string Name, long Ready, long Unacked, long Consumers)>> QueuesAsync(
-        Dictionary<string, long> before, List<string> mismatches)
+    private async Task<(IReadOnlyList<(string Name, long Ready, long Unacked, long Consumers)> Queues, Dictionary<string, Dictionary<string, int>> Reasons)> QueuesAsync(
+        Dictionary<string, long> before, List<(HostileInput.Kind Kind, Guid RunId)> hostile, List<string> mismatches)
     {
-        static bool IsError(string name) => name.EndsWith("_error", StringComparison.Ordinal);
+        static bool IsDeadLetter(string name) => name.EndsWith("_error", StringComparison.Ordinal) || name.EndsWith("_skipped", StringComparison.Ordinal);
         IReadOnlyList<(string Name, long Ready, long Unacked, long Consumers)> queues = [];
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         do
         {
             queues = await Stack.Management.Queues(Stack.VirtualHost);
-            if (queues.All(q => IsError(q.Name) || q.Consumers == 0 || q.Ready + q.Unacked == 0))
+            if (queues.All(q => IsDeadLetter(q.Name) || q.Consumers == 0 || q.Ready + q.Unacked == 0))
             {
                 break;
             }
@@ -352,28 +417,53 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         }
         while (DateTime.UtcNow < deadline);
 
+        var expected = hostile.Select(h => HostileInput.ExpectedQueue(h.Kind)).OfType<string>()
+            .GroupBy(q => q).ToDictionary(g => g.Key, g => g.Count());
+        var reasons = new Dictionary<string, Dictionary<string, int>>();
         foreach (var queue in queues)
         {
-            var added = queue.Ready + queue.Unacked - before.GetValueOrDefault(queue.Name);
-            if (!IsError(queue.Name) && queue.Consumers > 0 && queue.Ready + queue.Unacked > 0)
+            var had = before.GetValueOrDefault(queue.Name);
+            var added = queue.Ready + queue.Unacked - had;
+            if (!IsDeadLetter(queue.Name))
             {
-                mismatches.Add($"queue {queue.Name} still holds {queue.Ready} ready and {queue.Unacked} unacknowledged messages");
-            }
-            else if (IsError(queue.Name) && added > 0)
-            {
-                var messages = await Stack.Management.PeekMessages(Stack.VirtualHost, queue.Name, (int)(before.GetValueOrDefault(queue.Name) + added));
-                foreach (var message in messages.Skip((int)before.GetValueOrDefault(queue.Name)))
+                if (queue.Consumers > 0 && queue.Ready + queue.Unacked > 0)
                 {
-                    mismatches.Add($"{queue.Name}: {message.Header("MT-Fault-Message") ?? "(no reason)"}");
+                    mismatches.Add($"queue {queue.Name} still holds {queue.Ready} ready and {queue.Unacked} unacknowledged messages");
                 }
+
+                continue;
+            }
+
+            var want = expected.GetValueOrDefault(queue.Name);
+            if (added > 0)
+            {
+                var messages = await Stack.Management.PeekMessages(Stack.VirtualHost, queue.Name, (int)(had + added));
+                reasons[queue.Name] = messages.Skip((int)had)
+                    .GroupBy(m => Reason(m.Header("MT-Fault-Message") ?? m.Header("MT-Reason") ?? "(no reason)"))
+                    .ToDictionary(g => g.Key, g => g.Count());
+            }
+
+            // A republished hostile message may be there twice, never less than once.
+            if (added < want || added > want * 2)
+            {
+                var found = reasons.TryGetValue(queue.Name, out var why) ? string.Join("; ", why.Select(r => $"{r.Value} × {r.Key}")) : "nothing";
+                mismatches.Add($"{queue.Name}: {added} new messages, expected {want} hostile ones: {found}");
             }
         }
 
-        return queues;
+        return (queues, reasons);
+
+        static string Reason(string text) => text.Length <= 110 ? text : text[..110] + "…";
     }
 
     private static string Summary(
-        int seed, List<PlannedRun> plan, Dictionary<string, int> faults, IReadOnlyList<(string Name, long Ready, long Unacked, long Consumers)> queues, List<string> mismatches)
+        int seed,
+        List<PlannedRun> plan,
+        Dictionary<string, int> faults,
+        List<(HostileInput.Kind Kind, Guid RunId)> hostile,
+        IReadOnlyList<(string Name, long Ready, long Unacked, long Consumers)> queues,
+        Dictionary<string, Dictionary<string, int>> reasons,
+        List<string> mismatches)
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"chaos summary, seed {seed}");
@@ -388,10 +478,21 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             text.AppendLine(CultureInfo.InvariantCulture, $"  fault {fault,-25} {count,4}");
         }
 
-        text.AppendLine(CultureInfo.InvariantCulture, $"  completed / failed   {plan.Count(r => r.ExpectedStatus == "Completed")} / {plan.Count(r => r.ExpectedStatus == "Failed")}");
-        foreach (var queue in queues.Where(q => q.Name.EndsWith("_error", StringComparison.Ordinal)))
+        foreach (var group in hostile.GroupBy(h => h.Kind).OrderBy(g => g.Key))
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"  error queue {queue.Name,-30} {queue.Ready} messages");
+            text.AppendLine(CultureInfo.InvariantCulture, $"  hostile {group.Key,-18} {group.Count(),4} messages → {HostileInput.ExpectedQueue(group.Key) ?? "consumed (orphan batch)"}");
+        }
+
+        text.AppendLine(CultureInfo.InvariantCulture, $"  hostile items        {plan.Sum(r => r.RejectedItems)} rejected one by one (NUL, no key, key too long, data not an object)");
+        var codes = string.Join(", ", plan.Where(r => r.ExpectedCode is not null).GroupBy(r => r.ExpectedCode).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key}"));
+        text.AppendLine(CultureInfo.InvariantCulture, $"  completed / failed   {plan.Count(r => r.ExpectedStatus == "Completed")} / {plan.Count(r => r.ExpectedStatus == "Failed")} ({codes})");
+        foreach (var queue in queues.Where(q => reasons.ContainsKey(q.Name)).OrderBy(q => q.Name, StringComparer.Ordinal))
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  dead letters {queue.Name,-28} {reasons[queue.Name].Values.Sum(),4} new (queue holds {queue.Ready})");
+            foreach (var (reason, count) in reasons[queue.Name])
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"      {count,4} × {reason}");
+            }
         }
 
         text.AppendLine(CultureInfo.InvariantCulture, $"  mismatches           {mismatches.Count}");
