@@ -52,8 +52,11 @@ public sealed class ApiClient(Uri baseAddress, string? apiKey) : IDisposable
         using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body) };
         using var response = await Call(() => http.SendAsync(request, cancellationToken));
         await EnsureSuccess(response, cancellationToken);
-        return await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken);
+        return await response.Content.ReadFromJsonAsync<JsonElement>(Deep, cancellationToken);
     }
+
+    /// <summary>An item's data may nest 64 levels, deeper than System.Text.Json's default once inside a response.</summary>
+    private static readonly JsonSerializerOptions Deep = new(JsonSerializerDefaults.Web) { MaxDepth = 256 };
 
     private async Task<HttpResponseMessage> Call(Func<Task<HttpResponseMessage>> call)
     {

@@ -5,7 +5,7 @@ namespace RunSaga.Cli;
 /// <summary>Tables for people (default), the API's JSON for scripts (<c>--json</c>).</summary>
 public static class Output
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, MaxDepth = 256 };
 
     public static void Json(TextWriter output, JsonElement value) => output.WriteLine(JsonSerializer.Serialize(value, Indented));
 

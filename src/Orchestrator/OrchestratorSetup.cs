@@ -30,6 +30,8 @@ public static class OrchestratorSetup
             .AddOpenApi();
         builder.Services.AddOptions<SourceHealthOptions>().BindConfiguration(string.Empty).ValidateOnStart();
         builder.Services.AddProblemDetails();
+        // An item's data may nest 64 levels; inside a response that is deeper than System.Text.Json writes by default.
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.MaxDepth = BusConfiguration.MaxJsonDepth);
 
         // Registered before the bus so the schema exists before the first message is consumed.
         builder.Services.AddHostedService<MigrationHostedService>();

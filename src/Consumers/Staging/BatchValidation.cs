@@ -43,6 +43,14 @@ public static class BatchValidation
     public const string DataNotObject = "data must be a JSON object";
     public const string ContainsNul = "contains a NUL character";
     public const string NullItem = "the item is null";
+    public const string DataTooDeep = "data nested deeper than 64 levels";
+
+    /// <summary>
+    /// How deep an item's data may nest (objects and arrays), as System.Text.Json reads and writes by default: deeper
+    /// data would break readers of <c>projects</c>. A message is read up to <see cref="RunSaga.Shared.Messaging.BusConfiguration.MaxJsonDepth"/>
+    /// levels, so a deeper item is rejected alone rather than taking its batch to the error queue.
+    /// </summary>
+    public const int MaxDataDepth = 64;
 
     public static ValidatedBatch Validate(ItemsScraped batch)
     {
@@ -127,12 +135,12 @@ public static class BatchValidation
 
     private static bool HasNul(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal);
 
-    /// <summary>Whether jsonb can hold every string (names and values) of the data.</summary>
+    /// <summary>Whether jsonb can hold every string (names and values) of the data, and it nests at most 64 levels.</summary>
     private static string? DataProblem(JsonElement element)
     {
         try
         {
-            return HasNul(element) ? ContainsNul : null;
+            return Depth(element) > MaxDataDepth ? DataTooDeep : HasNul(element) ? ContainsNul : null;
         }
         catch (InvalidOperationException)
         {
@@ -147,6 +155,13 @@ public static class BatchValidation
         JsonValueKind.Object => element.EnumerateObject().Any(p => HasNul(p.Name) || HasNul(p.Value)),
         JsonValueKind.Array => element.EnumerateArray().Any(HasNul),
         _ => false,
+    };
+
+    private static int Depth(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.Object => 1 + element.EnumerateObject().Select(p => Depth(p.Value)).DefaultIfEmpty(0).Max(),
+        JsonValueKind.Array => 1 + element.EnumerateArray().Select(Depth).DefaultIfEmpty(0).Max(),
+        _ => 0,
     };
 
     /// <summary>The key as an operator reads it in the rejection list: cut short, NUL made visible (jsonb refuses it).</summary>

@@ -42,7 +42,7 @@ public static class ProjectsApi
         }
 
         string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
-        var data = Text(4) is { } json ? System.Text.Json.JsonDocument.Parse(json).RootElement.Clone() : (System.Text.Json.JsonElement?)null;
+        var data = Text(4) is { } json ? System.Text.Json.JsonDocument.Parse(json, DeepData).RootElement.Clone() : (System.Text.Json.JsonElement?)null;
         var (created, updated, confirmed) = (reader.GetGuid(8), reader.GetGuid(9), reader.GetGuid(10));
         var view = new ProjectView(
             reader.GetString(0), reader.GetString(1), Text(2), Text(3), data, reader.GetString(5), Text(6), reader.GetString(7),
@@ -97,6 +97,9 @@ public static class ProjectsApi
     private static ProblemHttpResult NotFound(string source, string key) =>
         TypedResults.Problem($"No item '{key}' in source '{source}': never scraped, or deleted by retention (its lineage says when).",
             statusCode: 404, title: "Not found");
+
+    /// <summary>Item data may nest 64 levels (staging's rule), deeper than System.Text.Json's default once inside a response.</summary>
+    private static readonly System.Text.Json.JsonDocumentOptions DeepData = new() { MaxDepth = RunSaga.Shared.Messaging.BusConfiguration.MaxJsonDepth };
 
     private static async Task<Dictionary<Guid, RunBrief>> BriefsAsync(NpgsqlDataSource dataSource, Guid[] ids, CancellationToken cancellationToken)
     {

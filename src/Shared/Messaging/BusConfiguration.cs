@@ -68,11 +68,22 @@ public static class BusConfiguration
     }
 
     /// <summary>
+    /// How deep a message's JSON may nest before it cannot be read at all (System.Text.Json's default is 64). Item data
+    /// is limited to 64 levels by the staging rules; reading deeper lets such an item be rejected alone.
+    /// </summary>
+    public const int MaxJsonDepth = 256;
+
+    /// <summary>
     /// The envelope (application/vnd.masstransit+json) stays the default; plain JSON is accepted only when it
     /// names its type (<see cref="RequireMessageTypeFilter{T}"/>).
     /// </summary>
     public static void ConfigureRunSagaSerialization(this IBusFactoryConfigurator cfg, IRegistrationContext context)
     {
+        cfg.ConfigureJsonSerializerOptions(options =>
+        {
+            options.MaxDepth = MaxJsonDepth;
+            return options;
+        });
         cfg.UseRawJsonDeserializer(RawSerializerOptions.Default, isDefault: false);
         cfg.UseConsumeFilter(typeof(RequireMessageTypeFilter<>), context);
         cfg.UseConsumeFilter(typeof(RequireRunIdFilter<>), context);

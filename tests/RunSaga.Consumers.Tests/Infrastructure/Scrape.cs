@@ -11,7 +11,7 @@ public static class Scrape
         Key = key,
         Title = title ?? (key is null ? null : $"title of {key}"),
         Url = url,
-        Data = data is null ? null : JsonDocument.Parse(data).RootElement.Clone(),
+        Data = data is null ? null : JsonDocument.Parse(data, new JsonDocumentOptions { MaxDepth = 256 }).RootElement.Clone(),
         Error = error,
     };
 

@@ -195,6 +195,24 @@ public sealed class When_a_batch_holds_invalid_items(PostgresDatabase database) 
         Assert.Equal(1, result.Staged);
     }
 
+    /// <summary>
+    /// Found by the fault campaign (docs/reliability.md, finding 4): an item whose data nested deeper than 64 levels made
+    /// its whole batch unreadable, so the batch went to the error queue and its run failed FLUSH_INCOMPLETE.
+    /// </summary>
+    [Fact]
+    public async Task Should_reject_data_nested_deeper_than_64_levels_and_stage_the_rest()
+    {
+        static string Nested(int depth) => string.Concat(Enumerable.Repeat("{\"d\":", depth - 1)) + "{}" + new string('}', depth - 1);
+        var runId = Guid.NewGuid();
+
+        var result = await stager.StageAsync(
+            Batch(runId, "b1", Item("deep-64", data: Nested(64)), Item("deep-65", data: Nested(65)), Item("deep-200", data: """{"a": [""" + Nested(199) + "]}")),
+            CancellationToken.None);
+
+        Assert.Equal([("deep-65", BatchValidation.DataTooDeep), ("deep-200", BatchValidation.DataTooDeep)], result.Rejections.Select(r => (r.Key, r.Reason)));
+        Assert.Equal(1, result.Staged);
+    }
+
     [Fact]
     public async Task Should_stage_an_empty_batch_with_nothing_in_it()
     {

@@ -203,6 +203,33 @@ public sealed class When_operators_use_the_api(RunSagaStack stack, ITestOutputHe
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
     }
 
+    /// <summary>Data nested 64 levels is the most staging accepts; the API must show it (System.Text.Json stops at 64 by default).</summary>
+    [Fact]
+    public async Task Should_show_an_item_whose_data_nests_as_deep_as_staging_allows()
+    {
+        var source = NewSource("api-deep");
+        var data = new System.Text.Json.Nodes.JsonObject { ["bottom"] = true };
+        for (var level = 1; level < 64; level++)
+        {
+            data = new System.Text.Json.Nodes.JsonObject { ["level"] = data };
+        }
+
+        await Seed(source, [new Item("deep", "deep", Data: data)]);
+        using var api = Stack.Api("reader");
+
+        using var response = await api.GetAsync($"projects/{source}/deep");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {body}");
+        using var item = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 256 });
+        var node = item.RootElement.GetProperty("data");
+        for (var level = 1; level < 64; level++)
+        {
+            node = node.GetProperty("level");
+        }
+
+        Assert.True(node.GetProperty("bottom").GetBoolean());
+    }
+
     [Fact]
     public async Task Should_archive_download_restore_and_delete_a_run_by_command_with_every_call_audited()
     {

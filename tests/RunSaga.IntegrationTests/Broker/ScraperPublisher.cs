@@ -22,10 +22,11 @@ public sealed class ScraperPublisher : IAsyncDisposable
     public const string PlainJsonContentType = "application/json";
     public const string MessageTypeHeader = "MT-MessageType";
 
-    /// <summary>camelCase, nulls left out: how the example scrapers write their messages.</summary>
+    /// <summary>camelCase, nulls left out: how the example scrapers write their messages (and as deep as they like).</summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        MaxDepth = 1000,
     };
 
     private readonly IConnection connection;

@@ -54,7 +54,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         };
 
         /// <summary>Items published that must be rejected one by one (HostileItems).</summary>
-        public int RejectedItems => Batches.Sum(b => b.Items.Count) - Items.Count;
+        public int RejectedItems => Scenario == Scenario.HostileItems ? Batches.Sum(b => b.Items.Count) - Items.Count : 0;
     }
 
     [Fact]
@@ -483,7 +483,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             text.AppendLine(CultureInfo.InvariantCulture, $"  hostile {group.Key,-18} {group.Count(),4} messages → {HostileInput.ExpectedQueue(group.Key) ?? "consumed (orphan batch)"}");
         }
 
-        text.AppendLine(CultureInfo.InvariantCulture, $"  hostile items        {plan.Sum(r => r.RejectedItems)} rejected one by one (NUL, no key, key too long, data not an object)");
+        text.AppendLine(CultureInfo.InvariantCulture, $"  hostile items        {plan.Sum(r => r.RejectedItems)} rejected one by one (no key, NUL, key too long, data an array or 100 levels deep)");
         var codes = string.Join(", ", plan.Where(r => r.ExpectedCode is not null).GroupBy(r => r.ExpectedCode).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key}"));
         text.AppendLine(CultureInfo.InvariantCulture, $"  completed / failed   {plan.Count(r => r.ExpectedStatus == "Completed")} / {plan.Count(r => r.ExpectedStatus == "Failed")} ({codes})");
         foreach (var queue in queues.Where(q => reasons.ContainsKey(q.Name)).OrderBy(q => q.Name, StringComparer.Ordinal))

@@ -17,6 +17,7 @@ internal static class HostileInput
     /// <summary>The queue a message of <paramref name="kind"/> must land in (null: consumed, nothing left behind).</summary>
     public static string? ExpectedQueue(Kind kind) => kind switch
     {
+        // Deeper than a message may nest at all (256 levels): unreadable. Items nested 65–256 levels are rejected alone.
         Kind.InvalidJson or Kind.InvalidUtf8Key or Kind.DeepJson => "runsaga.staging_error",
         Kind.WrongType or Kind.MissingRunId => "runsaga.runs_error",
         Kind.UnknownMessageType => "runsaga.staging_skipped",
@@ -47,7 +48,7 @@ internal static class HostileInput
                 return publisher.Publish(new ScrapeRun("chaos-hostile", runId: runId).Scraped(new Batch("b1", Items.Numbered(3, "orphan"))));
             case Kind.DeepJson:
             {
-                var depth = 200;
+                var depth = 300;
                 var data = string.Concat(Enumerable.Repeat("{\"d\":", depth)) + "1" + new string('}', depth);
                 return Raw(publisher, "ItemsScraped", Envelope("ItemsScraped", $$"""{"runId":"{{runId}}","batchId":"b1","items":[{"key":"deep","data":{{data}}}]}"""));
             }
@@ -65,22 +66,25 @@ internal static class HostileInput
         new Item($"nul-title-{batchId}", "NUL \u0000 in the title"),
         new Item(new string('x', 1025), "key too long"),
         new Item($"array-{batchId}", "data is an array", Data: new JsonArray(1, 2, 3)),
+        new Item($"deep-{batchId}", "data nested 100 levels", Data: Nested(100)),
     ];
 
     /// <summary>Odd but valid items: a 200,000-character title and data nested 40 levels deep. They are staged and promoted.</summary>
-    public static List<Item> OddValidItems(Guid runId)
+    public static List<Item> OddValidItems(Guid runId) =>
+    [
+        new Item($"huge-{runId:N}", new string('t', 200_000)),
+        new Item($"deep-{runId:N}", "data nested 64 levels, the most allowed", Data: Nested(64)),
+    ];
+
+    private static JsonObject Nested(int depth)
     {
-        JsonNode data = JsonValue.Create("bottom");
-        for (var i = 0; i < 40; i++)
+        var data = new JsonObject { ["bottom"] = true };
+        for (var level = 1; level < depth; level++)
         {
             data = new JsonObject { ["level"] = data };
         }
 
-        return
-        [
-            new Item($"huge-{runId:N}", new string('t', 200_000)),
-            new Item($"deep-{runId:N}", "deep data", Data: new JsonObject { ["nested"] = data }),
-        ];
+        return data;
     }
 
     private static string Urn(string name) => ScraperPublisher.MessageUrn(name);
