@@ -18,5 +18,6 @@ builder.Services.AddMassTransit(x =>
     x.AddRunSagaConsumers();
     x.UsingRunSagaRabbitMq(builder.Configuration);
 });
+builder.Services.AddConsumerWatchdog(QueueNames.Staging, QueueNames.Flush, QueueNames.Promotion, QueueNames.Lineage, QueueNames.Retention);
 
 builder.Build().Run();

@@ -52,6 +52,9 @@ public static class OrchestratorSetup
 
             bus.UsingRunSagaRabbitMq(builder.Configuration);
         });
+        builder.Services.AddConsumerWatchdog(openLineage.Enabled
+            ? [QueueNames.Runs, QueueNames.Metrics, OpenLineageConsumerDefinition.QueueName]
+            : [QueueNames.Runs, QueueNames.Metrics]);
         builder.Services.AddSingleton<StagingBacklog>();
         builder.Services.AddHostedService<DeadlineWatcher>();
         builder.Services.AddHostedService<RetentionScheduleWatcher>();

@@ -109,7 +109,9 @@ public sealed class OpenLineageConsumer(IHttpClientFactory http, Microsoft.Exten
 
 public sealed class OpenLineageConsumerDefinition : ConsumerDefinition<OpenLineageConsumer>
 {
-    public OpenLineageConsumerDefinition() => EndpointName = "runsaga.openlineage";
+    public const string QueueName = "runsaga.openlineage";
+
+    public OpenLineageConsumerDefinition() => EndpointName = QueueName;
 
     protected override void ConfigureConsumer(
         IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<OpenLineageConsumer> consumerConfigurator, IRegistrationContext context) =>

@@ -24,6 +24,14 @@ public sealed class RunSagaOptions
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan StagingSettle { get; set; } = TimeSpan.FromSeconds(45);
 
+    /// <summary>
+    /// How long a queue this host consumes may have no consumer (while RabbitMQ answers) before the host restarts its
+    /// bus; see ConsumerWatchdog.
+    /// </summary>
+    [ConfigurationKeyName("CONSUMER_WATCHDOG_AFTER")]
+    [Range(typeof(TimeSpan), "00:00:06", "01:00:00")]
+    public TimeSpan ConsumerWatchdogAfter { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How long a run may take to reach Flushed before RUN_TIMEOUT.</summary>
     [ConfigurationKeyName("RUN_TIMEOUT")]
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]

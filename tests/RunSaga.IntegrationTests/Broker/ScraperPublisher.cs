@@ -50,6 +50,23 @@ public sealed class ScraperPublisher : IAsyncDisposable
 
     public static string ExchangeName(string messageName) => $"RunSaga.Contracts:{messageName}";
 
+    /// <summary>
+    /// The messages ready in <paramref name="queue"/> as the broker counts them now (a passive declare; the management
+    /// API's figures can lag by seconds), or null when the queue does not exist.
+    /// </summary>
+    public async Task<uint?> ReadyCount(string queue)
+    {
+        await using var probe = await connection.CreateChannelAsync();
+        try
+        {
+            return (await probe.QueueDeclarePassiveAsync(queue)).MessageCount;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException ex) when (ex.ShutdownReason?.ReplyCode == 404)
+        {
+            return null;
+        }
+    }
+
     public static string MessageUrn(string messageName) => $"urn:message:RunSaga.Contracts:{messageName}";
 
     /// <summary>The envelope form: <c>{messageId, correlationId, messageType: [urn], message}</c>.</summary>

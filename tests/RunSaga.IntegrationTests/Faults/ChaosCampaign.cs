@@ -32,10 +32,11 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         ["RESEND_AFTER"] = "00:00:05",
         ["FLUSH_TIMEOUT"] = "00:00:05",
         ["STAGING_SETTLE"] = "00:00:15",
+        ["CONSUMER_WATCHDOG_AFTER"] = "00:00:20",
     };
 
     /// <summary>Pruning is off: its oracle is retention's own tests.</summary>
-    private static readonly Dictionary<string, string> Consumers = new() { ["KEEP_RUNS"] = "1000" };
+    private static readonly Dictionary<string, string> Consumers = new() { ["KEEP_RUNS"] = "1000", ["CONSUMER_WATCHDOG_AFTER"] = "00:00:20" };
 
     private enum Scenario { Normal, DuplicateBatch, CompletionFirst, LateBatch, ScraperFailure, MissingBatch, HostileItems, OversizeBatch }
 
@@ -74,7 +75,12 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         await Stack.RestartConsumers(Consumers);
 
         // The stack is shared with the other tests: what their messages left in _error queues is not the campaign's.
-        var before = (await Stack.Management.Queues(Stack.VirtualHost)).ToDictionary(q => q.Name, q => q.Ready + q.Unacked);
+        var before = new Dictionary<string, long>();
+        foreach (var queue in await Stack.Management.Queues(Stack.VirtualHost))
+        {
+            before[queue.Name] = await Publisher.ReadyCount(queue.Name) ?? 0;
+        }
+
         try
         {
             while (plan.Count < runs)
@@ -92,7 +98,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
                 await publishing;
                 foreach (var run in wave)
                 {
-                    await Db.WaitForFinalStatus(run.Run.RunId, Settle);
+                    await WaitForEndAsync(run);
                 }
 
                 // Late batches: only once their run is final, with keys the run never had.
@@ -124,6 +130,24 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         {
             await Stack.RestartOrchestrator();
             await Stack.RestartConsumers();
+        }
+    }
+
+    /// <summary>Waits for the run to end; when it does not, says where its messages are before failing.</summary>
+    private async Task WaitForEndAsync(PlannedRun run)
+    {
+        try
+        {
+            await Db.WaitForFinalStatus(run.Run.RunId, Settle);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            var queues = await Stack.Management.Queues(Stack.VirtualHost);
+            Output.WriteLine($"chaos: run {run.Run.RunId} ({run.Scenario}) did not end; queues: "
+                + string.Join(", ", queues.Select(q => $"{q.Name} {q.Ready}+{q.Unacked} ({q.Consumers} consumers)")));
+            Output.WriteLine(Stack.Logs.Tail(100, run.Run.RunId.ToString()));
+            Output.WriteLine(Stack.Logs.Tail(10, "romot"));
+            throw;
         }
     }
 
@@ -423,7 +447,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         foreach (var queue in queues)
         {
             var had = before.GetValueOrDefault(queue.Name);
-            var added = queue.Ready + queue.Unacked - had;
+            var added = (IsDeadLetter(queue.Name) ? await Publisher.ReadyCount(queue.Name) ?? 0 : queue.Ready + queue.Unacked) - had;
             if (!IsDeadLetter(queue.Name))
             {
                 if (queue.Consumers > 0 && queue.Ready + queue.Unacked > 0)
@@ -488,7 +512,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         text.AppendLine(CultureInfo.InvariantCulture, $"  completed / failed   {plan.Count(r => r.ExpectedStatus == "Completed")} / {plan.Count(r => r.ExpectedStatus == "Failed")} ({codes})");
         foreach (var queue in queues.Where(q => reasons.ContainsKey(q.Name)).OrderBy(q => q.Name, StringComparer.Ordinal))
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"  dead letters {queue.Name,-28} {reasons[queue.Name].Values.Sum(),4} new (queue holds {queue.Ready})");
+            text.AppendLine(CultureInfo.InvariantCulture, $"  dead letters {queue.Name,-28} {reasons[queue.Name].Values.Sum(),4} new");
             foreach (var (reason, count) in reasons[queue.Name])
             {
                 text.AppendLine(CultureInfo.InvariantCulture, $"      {count,4} × {reason}");

@@ -1,0 +1,124 @@
+using System.Collections.Concurrent;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+using RunSaga.Shared.Hosting;
+using RunSaga.Shared.Messaging;
+
+namespace RunSaga.Consumers.Tests.Bus;
+
+/// <summary>
+/// The consumer watchdog against the real RabbitMQ (ConnectionStrings__RabbitMq, default localhost). MassTransit's
+/// failure to consume again after a connection loss cannot be caused on purpose, so the spec gives the watchdog a queue
+/// nobody consumes: it must restart the bus twice (the bus's own endpoint consumes again after each restart), then stop
+/// the process.
+/// </summary>
+public sealed class When_a_watched_queue_has_no_consumer : IAsyncLifetime
+{
+    private static readonly Uri RabbitMq = new(Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") is { Length: > 0 } uri ? uri : BusConfiguration.DefaultRabbitMqUri);
+
+    private readonly string consumed = $"runsaga-spec-consumed-{Guid.NewGuid():N}";
+    private readonly string orphan = $"runsaga-spec-orphan-{Guid.NewGuid():N}";
+    private IConnection connection = null!;
+
+    public async Task InitializeAsync()
+    {
+        connection = await new ConnectionFactory { Uri = RabbitMq }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeclareAsync(orphan, durable: false, exclusive: false, autoDelete: false);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.QueueDeleteAsync(orphan);
+            await channel.QueueDeleteAsync(consumed);
+        }
+
+        await connection.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Should_restart_the_bus_twice_then_stop_the_process()
+    {
+        var logs = new ConcurrentQueue<string>();
+        var lifetime = new RecordingLifetime();
+        await using var provider = new ServiceCollection()
+            .AddLogging(l => l.AddProvider(new ListLoggerProvider(logs)))
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(
+                new Dictionary<string, string?> { ["ConnectionStrings:RabbitMq"] = RabbitMq.ToString() }).Build())
+            .Configure<RunSagaOptions>(o => o.ConsumerWatchdogAfter = TimeSpan.FromSeconds(6))
+            .AddSingleton<IHostApplicationLifetime>(lifetime)
+            .AddMassTransit(x => x.UsingRabbitMq((context, cfg) =>
+            {
+                cfg.Host(RabbitMq);
+                cfg.ReceiveEndpoint(consumed, e => e.Handler<WatchdogPing>(_ => Task.CompletedTask));
+            }))
+            .BuildServiceProvider();
+        var bus = provider.GetRequiredService<IBusControl>();
+        await bus.StartAsync();
+        var watchdog = ActivatorUtilities.CreateInstance<ConsumerWatchdog>(provider, (IReadOnlyList<string>)[consumed, orphan]);
+        var exitCode = Environment.ExitCode;
+        try
+        {
+            await watchdog.StartAsync(CancellationToken.None);
+            var stopped = await Task.WhenAny(lifetime.StopRequested.Task, Task.Delay(TimeSpan.FromSeconds(90)));
+            Assert.True(stopped == lifetime.StopRequested.Task, "the watchdog should stop the process; it logged:" + Environment.NewLine + string.Join(Environment.NewLine, logs));
+            Assert.Equal(1, Environment.ExitCode);
+
+            Assert.Equal(2, logs.Count(l => l.Contains("Restarting the bus", StringComparison.Ordinal)));
+            Assert.Equal(2, logs.Count(l => l.Contains("Bus restarted by the consumer watchdog", StringComparison.Ordinal)));
+            Assert.Contains(logs, l => l.Contains(orphan, StringComparison.Ordinal) && l.Contains("stopping the process", StringComparison.Ordinal));
+            Assert.DoesNotContain(logs, l => l.Contains($"{consumed} has no consumer", StringComparison.Ordinal));
+
+            // The restarted bus consumes its own queue again.
+            await using var channel = await connection.CreateChannelAsync();
+            Assert.Equal(1u, (await channel.QueueDeclarePassiveAsync(consumed)).ConsumerCount);
+        }
+        finally
+        {
+            Environment.ExitCode = exitCode;
+            await watchdog.StopAsync(CancellationToken.None);
+            await bus.StopAsync();
+        }
+    }
+
+    public sealed record WatchdogPing;
+
+    private sealed class RecordingLifetime : IHostApplicationLifetime
+    {
+        public TaskCompletionSource StopRequested { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public CancellationToken ApplicationStarted => CancellationToken.None;
+
+        public CancellationToken ApplicationStopping => CancellationToken.None;
+
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+
+        public void StopApplication() => StopRequested.TrySetResult();
+    }
+
+    private sealed class ListLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new ListLogger(lines);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class ListLogger(ConcurrentQueue<string> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                lines.Enqueue($"{logLevel}: {formatter(state, exception)}");
+        }
+    }
+}
