@@ -20,13 +20,13 @@ public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
     public async Task Consume(ConsumeContext<RunCompleted> context)
     {
         var message = context.Message;
+        // Read first: a transient database error is retried, and nothing may be counted twice.
+        var steps = await db.Runs.AsNoTracking().Where(r => r.CorrelationId == message.RunId).Select(r => r.Metrics).FirstOrDefaultAsync(context.CancellationToken);
         meters.RunsFinished.Add(1, new KeyValuePair<string, object?>("status", RunStatus.Completed));
         meters.ItemsPromoted.Add(message.Inserted, new KeyValuePair<string, object?>("change", "inserted"));
         meters.ItemsPromoted.Add(message.Updated, new KeyValuePair<string, object?>("change", "updated"));
         meters.ItemsPromoted.Add(message.Unchanged, new KeyValuePair<string, object?>("change", "unchanged"));
         meters.ItemsPromoted.Add(message.Errored, new KeyValuePair<string, object?>("change", "errored"));
-
-        var steps = await db.Runs.AsNoTracking().Where(r => r.CorrelationId == message.RunId).Select(r => r.Metrics).FirstOrDefaultAsync(context.CancellationToken);
         if (steps is not null)
         {
             RecordDurations(steps);
@@ -77,4 +77,12 @@ public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
 public sealed class MetricsConsumerDefinition : ConsumerDefinition<MetricsConsumer>
 {
     public MetricsConsumerDefinition() => EndpointName = QueueNames.Metrics;
+
+    // Found by the fault campaign (seed 2024): without the retry, a terminated database connection sent the event to
+    // runsaga.metrics_error.
+    protected override void ConfigureConsumer(
+        IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<MetricsConsumer> consumerConfigurator,
+        IRegistrationContext context) =>
+        endpointConfigurator.UseRunSagaRetry();
 }
