@@ -25,8 +25,8 @@ public sealed class RunSagaOptions
     public TimeSpan StagingSettle { get; set; } = TimeSpan.FromSeconds(45);
 
     /// <summary>
-    /// How long a queue this host consumes may have no consumer (while RabbitMQ answers) before the host restarts its
-    /// bus; see ConsumerWatchdog.
+    /// How long a queue this host consumes may have no consumer (while RabbitMQ answers) before the host stops with
+    /// exit code 75 for its supervisor to start it again; see ConsumerWatchdog.
     /// </summary>
     [ConfigurationKeyName("CONSUMER_WATCHDOG_AFTER")]
     [Range(typeof(TimeSpan), "00:00:06", "01:00:00")]

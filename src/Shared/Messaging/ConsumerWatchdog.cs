@@ -1,4 +1,3 @@
-using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -12,21 +11,25 @@ namespace RunSaga.Shared.Messaging;
 
 /// <summary>
 /// Watches that every queue this host consumes has a consumer. MassTransit reconnects by itself after a connection
-/// loss, but the fault campaign caught it (twice, seed 99) leaving four of the Consumers' endpoints without a consumer
-/// after the broker closed its connection under load: the runs then waited in Flushed for ever. When a queue has had no
-/// consumer for CONSUMER_WATCHDOG_AFTER while RabbitMQ answers, the watchdog restarts the bus; when that does not help
-/// twice in ten minutes, it stops the process (exit code 1) for its supervisor to start again.
+/// loss, but the fault campaign caught it (seed 99, three times) leaving every endpoint of the Consumers without a
+/// consumer after the broker closed its connection under load: an endpoint restarts only once its messages in flight
+/// finish, and one of them waited on that very connection. Restarting the bus in the process does not help (MassTransit
+/// reports its host "already started" and the endpoints stay down). So when a queue has had no consumer for
+/// CONSUMER_WATCHDOG_AFTER while RabbitMQ answers, the watchdog stops the process with exit code
+/// <see cref="RestartExitCode"/>, for its supervisor to start a fresh one; the unacknowledged messages go back to
+/// their queues and are redone (every step is idempotent).
 /// </summary>
 public sealed class ConsumerWatchdog(
-    IBusControl bus,
     IConfiguration configuration,
     IOptions<RunSagaOptions> options,
     IHostApplicationLifetime lifetime,
     ILogger<ConsumerWatchdog> logger,
     IReadOnlyList<string> queues) : BackgroundService
 {
+    /// <summary>EX_TEMPFAIL: "start me again". scripts/up, the test stack and docker-compose restart a host that exits with it.</summary>
+    public const int RestartExitCode = 75;
+
     private readonly Dictionary<string, DateTimeOffset> unconsumedSince = new(StringComparer.Ordinal);
-    private readonly List<DateTimeOffset> restarts = [];
     private IConnection? connection;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -57,33 +60,22 @@ public sealed class ConsumerWatchdog(
                 }
                 else if (unconsumedSince.TryAdd(queue, now))
                 {
-                    logger.LogWarning("{Queue} has no consumer; the bus restarts if it still has none in {After}", queue, after);
+                    logger.LogWarning("{Queue} has no consumer; the host restarts if it still has none in {After}", queue, after);
                 }
             }
 
             var stuck = unconsumedSince.Where(q => now - q.Value >= after).Select(q => q.Key).Order(StringComparer.Ordinal).ToList();
-            if (stuck.Count == 0)
-            {
-                continue;
-            }
-
-            restarts.RemoveAll(at => now - at > TimeSpan.FromMinutes(10));
-            if (restarts.Count >= 2)
+            if (stuck.Count > 0)
             {
                 logger.LogCritical(
-                    "{Queues} still have no consumer after {Restarts} bus restarts in ten minutes; stopping the process (exit code 1) so that its supervisor starts it again",
-                    string.Join(", ", stuck), restarts.Count);
-                Environment.ExitCode = 1;
+                    "{Queues} have had no consumer for {After} although RabbitMQ answers: MassTransit did not resume consuming after a "
+                    + "connection loss. Stopping with exit code {ExitCode} so that the supervisor starts a fresh process; "
+                    + "unacknowledged messages are delivered again",
+                    string.Join(", ", stuck), after, RestartExitCode);
+                Environment.ExitCode = RestartExitCode;
                 lifetime.StopApplication();
                 return;
             }
-
-            logger.LogError(
-                "{Queues} have had no consumer for {After} although RabbitMQ answers: MassTransit did not resume consuming after a connection loss. Restarting the bus",
-                string.Join(", ", stuck), after);
-            restarts.Add(now);
-            unconsumedSince.Clear();
-            await RestartBusAsync(stoppingToken);
         }
     }
 
@@ -91,23 +83,6 @@ public sealed class ConsumerWatchdog(
     {
         await base.StopAsync(cancellationToken);
         await DropConnectionAsync();
-    }
-
-    private async Task RestartBusAsync(CancellationToken stoppingToken)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        try
-        {
-            await bus.StopAsync(timeout.Token);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-        {
-            logger.LogWarning(ex, "The bus did not stop cleanly; starting it again anyway");
-        }
-
-        await bus.StartAsync(stoppingToken);
-        logger.LogInformation("Bus restarted by the consumer watchdog");
     }
 
     private async Task<IReadOnlyList<string>> UnconsumedQueuesAsync(CancellationToken cancellationToken)

@@ -28,6 +28,13 @@ public sealed class HostProcess : IDisposable
 
     public int Id => process.Id;
 
+    /// <summary>Raised with the exit code when the process ends by itself or is killed.</summary>
+    public event Action<int>? Exited
+    {
+        add => process.Exited += Handler(value);
+        remove { }
+    }
+
     public bool IsRunning => !process.HasExited;
 
     public static HostProcess Start(
@@ -64,7 +71,7 @@ public sealed class HostProcess : IDisposable
             info.Environment[key] = value;
         }
 
-        var process = new Process { StartInfo = info };
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is not null)
@@ -109,6 +116,8 @@ public sealed class HostProcess : IDisposable
             await Task.Delay(50);
         }
     }
+
+    private EventHandler Handler(Action<int>? exited) => (_, _) => exited?.Invoke(process.ExitCode);
 
     /// <summary>SIGKILL: no shutdown hook, no ack, no flush runs; exactly what a crash looks like to the others.</summary>
     public void Kill()

@@ -155,7 +155,34 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             [],
             Merge(overrides),
             Logs);
+        var started = consumers;
+        started.Exited += code => Supervise(started, code, () => StartConsumers(overrides));
         await consumers.WaitForLogLine("Bus started", StartTimeout);
+    }
+
+    /// <summary>
+    /// What a supervisor (docker-compose's restart policy, systemd, scripts/up) does: a host that stops with exit code 75
+    /// (its consumer watchdog asks for a fresh process) is started again with the same environment.
+    /// </summary>
+    private void Supervise(HostProcess host, int exitCode, Func<Task> start)
+    {
+        if (exitCode != 75)
+        {
+            return;
+        }
+
+        Logs.Append("fixture", $"{host.Name} exited with code 75 (its consumer watchdog asks for a restart): starting it again");
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await start();
+            }
+            catch (Exception ex)
+            {
+                Logs.Append("fixture", $"restarting after {host.Name} failed: {ex.Message}");
+            }
+        });
     }
 
     /// <summary>kill -9 of the Consumers process: its unacknowledged messages go back to their queues.</summary>
@@ -233,6 +260,8 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             ["--urls", $"http://127.0.0.1:{port}"],
             Merge(overrides),
             Logs);
+        var started = orchestrator;
+        started.Exited += code => Supervise(started, code, () => StartOrchestrator(overrides));
 
         OrchestratorUrl = new Uri($"http://127.0.0.1:{port}/");
         using var http = new HttpClient { BaseAddress = OrchestratorUrl, Timeout = TimeSpan.FromSeconds(5) };
