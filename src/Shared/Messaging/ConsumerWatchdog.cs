@@ -3,8 +3,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using RabbitMQ.Client;
-using RabbitMQ.Client.Exceptions;
 using RunSaga.Shared.Hosting;
 
 namespace RunSaga.Shared.Messaging;
@@ -29,8 +27,12 @@ public sealed class ConsumerWatchdog(
     /// <summary>EX_TEMPFAIL: "start me again". scripts/up, the test stack and docker-compose restart a host that exits with it.</summary>
     public const int RestartExitCode = 75;
 
+    /// <summary>How long a stop the watchdog asked for may take before the process exits regardless.</summary>
+    public static readonly TimeSpan ExitGrace = TimeSpan.FromSeconds(45);
+
     private readonly Dictionary<string, DateTimeOffset> unconsumedSince = new(StringComparer.Ordinal);
-    private IConnection? connection;
+    private Timer? exitTimer;
+    private readonly QueueProbe probe = new(configuration, "runsaga-consumer-watchdog");
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -47,7 +49,6 @@ public sealed class ConsumerWatchdog(
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // The broker is away: reconnecting is MassTransit's job, and nothing can be judged now.
-                await DropConnectionAsync();
                 unconsumedSince.Clear();
                 continue;
             }
@@ -73,6 +74,10 @@ public sealed class ConsumerWatchdog(
                     + "unacknowledged messages are delivered again",
                     string.Join(", ", stuck), after, RestartExitCode);
                 Environment.ExitCode = RestartExitCode;
+                // A graceful stop can hang on the very connection that failed (seed 31337: the Orchestrator's bus
+                // stopped, the process did not end); the exit comes anyway once ExitGrace has passed.
+                lifetime.ApplicationStopping.Register(() =>
+                    exitTimer = new Timer(_ => Environment.Exit(RestartExitCode), null, ExitGrace, Timeout.InfiniteTimeSpan));
                 lifetime.StopApplication();
                 return;
             }
@@ -82,52 +87,21 @@ public sealed class ConsumerWatchdog(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await DropConnectionAsync();
+        await probe.DisposeAsync();
     }
 
     private async Task<IReadOnlyList<string>> UnconsumedQueuesAsync(CancellationToken cancellationToken)
     {
-        connection ??= await new ConnectionFactory
-        {
-            Uri = BusConfiguration.RabbitMqUri(configuration),
-            AutomaticRecoveryEnabled = false,
-            ClientProvidedName = "runsaga-consumer-watchdog",
-            RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-        }.CreateConnectionAsync(cancellationToken);
         var unconsumed = new List<string>();
         foreach (var queue in queues)
         {
-            await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-            try
-            {
-                if ((await channel.QueueDeclarePassiveAsync(queue, cancellationToken)).ConsumerCount == 0)
-                {
-                    unconsumed.Add(queue);
-                }
-            }
-            catch (OperationInterruptedException ex) when (ex.ShutdownReason?.ReplyCode == 404)
+            if (await probe.ReadAsync(queue, cancellationToken) is not (_, > 0))
             {
                 unconsumed.Add(queue);
             }
         }
 
         return unconsumed;
-    }
-
-    private async Task DropConnectionAsync()
-    {
-        if (connection is { } open)
-        {
-            connection = null;
-            try
-            {
-                await open.DisposeAsync();
-            }
-            catch (Exception)
-            {
-                // A broken connection may throw on close; it is gone either way.
-            }
-        }
     }
 }
 

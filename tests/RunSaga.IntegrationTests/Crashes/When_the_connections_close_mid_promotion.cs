@@ -20,18 +20,7 @@ public sealed class When_the_connections_close_mid_promotion(RunSagaStack stack,
         var source = NewSource("close-mid-promotion");
         var items = Items.Numbered(200);
         var run = new ScrapeRun(source);
-        var suffix = Guid.NewGuid().ToString("N")[..8];
-        var function = $"runsaga.it_hold_{suffix}";
-        var trigger = $"it_hold_{suffix}";
-        await Db.Execute($"""
-            CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                PERFORM pg_sleep(3);
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT ON runsaga.projects
-                FOR EACH ROW WHEN (NEW.source = '{source}' AND NEW.key = '{items[^1].Key}') EXECUTE FUNCTION {function}();
-            """);
+        var hold = await Db.OnProjectsInsert(source, items[^1].Key, "PERFORM pg_sleep(3);");
         try
         {
             await Publisher.Publish(run.Whole(items.InBatches(50)));
@@ -45,7 +34,7 @@ public sealed class When_the_connections_close_mid_promotion(RunSagaStack stack,
         }
         finally
         {
-            await Db.Execute($"DROP TRIGGER IF EXISTS {trigger} ON runsaga.projects; DROP FUNCTION IF EXISTS {function}();");
+            await hold.DisposeAsync();
         }
 
         Assert.Equal(200, await Db.Count("SELECT count(*) FROM runsaga.projects WHERE source = @p0", source));
@@ -58,23 +47,9 @@ public sealed class When_the_connections_close_mid_promotion(RunSagaStack stack,
         var source = NewSource("close-mid-retry");
         var items = Items.Numbered(50);
         var run = new ScrapeRun(source);
-        var suffix = Guid.NewGuid().ToString("N")[..8];
-        var function = $"runsaga.it_fail_{suffix}";
-        var trigger = $"it_fail_{suffix}";
-        var gate = $"runsaga.it_gate_{suffix}";
-        await Db.Execute($"""
-            CREATE TABLE {gate} (closed boolean);
-            INSERT INTO {gate} VALUES (true);
-            CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF EXISTS (SELECT 1 FROM {gate}) THEN
-                    RAISE EXCEPTION 'held by the test' USING ERRCODE = '40001';
-                END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT ON runsaga.projects
-                FOR EACH ROW WHEN (NEW.source = '{source}') EXECUTE FUNCTION {function}();
-            """);
+        var gate = $"runsaga.it_gate_{Guid.NewGuid():N}";
+        await Db.Execute($"CREATE TABLE {gate} (closed boolean); INSERT INTO {gate} VALUES (true);");
+        var fail = await Db.OnProjectsInsert(source, key: null, $"IF EXISTS (SELECT 1 FROM {gate}) THEN RAISE EXCEPTION 'held by the test' USING ERRCODE = '40001'; END IF;");
         try
         {
             var mark = Stack.Logs.Mark();
@@ -94,7 +69,8 @@ public sealed class When_the_connections_close_mid_promotion(RunSagaStack stack,
         }
         finally
         {
-            await Db.Execute($"DROP TRIGGER IF EXISTS {trigger} ON runsaga.projects; DROP FUNCTION IF EXISTS {function}(); DROP TABLE IF EXISTS {gate};");
+            await fail.DisposeAsync();
+            await Db.Execute($"DROP TABLE IF EXISTS {gate}");
         }
 
         Assert.Equal(50, await Db.Count("SELECT count(*) FROM runsaga.projects WHERE source = @p0", source));

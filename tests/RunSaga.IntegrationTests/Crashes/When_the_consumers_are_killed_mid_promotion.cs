@@ -22,18 +22,7 @@ public sealed class When_the_consumers_are_killed_mid_promotion(RunSagaStack sta
         var items = Items.Numbered(ItemCount);
         var batches = items.InBatches(1_000);
         var run = new ScrapeRun(source);
-        var suffix = Guid.NewGuid().ToString("N")[..8];
-        var function = $"runsaga.it_hold_promotion_{suffix}";
-        var trigger = $"it_hold_promotion_{suffix}";
-        await Db.Execute($"""
-            CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                PERFORM pg_sleep(2);
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT ON runsaga.projects
-                FOR EACH ROW WHEN (NEW.source = '{source}' AND NEW.key = '{items[^1].Key}') EXECUTE FUNCTION {function}();
-            """);
+        var hold = await Db.OnProjectsInsert(source, items[^1].Key, "PERFORM pg_sleep(2);");
         try
         {
             await Publisher.Publish(run.Whole(batches));
@@ -61,7 +50,7 @@ public sealed class When_the_consumers_are_killed_mid_promotion(RunSagaStack sta
                 await Stack.StartConsumers();
             }
 
-            await Db.Execute($"DROP TRIGGER IF EXISTS {trigger} ON runsaga.projects; DROP FUNCTION IF EXISTS {function}();");
+            await hold.DisposeAsync();
         }
 
         Assert.Equal(ItemCount, await Db.Count("""

@@ -107,6 +107,33 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
         await command.ExecuteNonQueryAsync();
     }
 
+    /// <summary>
+    /// Runs <paramref name="plpgsql"/> before each insert into <c>runsaga.projects</c> of <paramref name="source"/> (of
+    /// one <paramref name="key"/>, when given): a trigger that holds or fails a promotion at a chosen row. Disposing
+    /// the result removes it.
+    /// </summary>
+    public async Task<IAsyncDisposable> OnProjectsInsert(string source, string? key, string plpgsql)
+    {
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var function = $"runsaga.it_on_insert_{suffix}";
+        var trigger = $"it_on_insert_{suffix}";
+        var when = key is null ? $"NEW.source = '{source}'" : $"NEW.source = '{source}' AND NEW.key = '{key}'";
+        await Execute($"""
+            CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                {plpgsql}
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER {trigger} BEFORE INSERT ON runsaga.projects FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {function}();
+            """);
+        return new Cleanup(() => Execute($"DROP TRIGGER IF EXISTS {trigger} ON runsaga.projects; DROP FUNCTION IF EXISTS {function}();"));
+    }
+
+    private sealed class Cleanup(Func<Task> cleanup) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await cleanup();
+    }
+
     public async Task<List<T>> Query<T>(string sql, Func<NpgsqlDataReader, T> read, params object[] parameters)
     {
         await using var command = Command(sql, parameters);

@@ -70,6 +70,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         var plan = new List<PlannedRun>();
         var faults = new Dictionary<string, int>();
         var hostile = new List<(HostileInput.Kind Kind, Guid RunId)>();
+        var restartsBefore = Stack.WatchdogRestarts;
 
         await Stack.RestartOrchestrator(Orchestrator);
         await Stack.RestartConsumers(Consumers);
@@ -117,7 +118,8 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             }
 
             var (queues, reasons) = await QueuesAsync(before, hostile, mismatches);
-            var summary = Summary(seed, plan, faults, hostile, queues, reasons, mismatches);
+            var watchdogRestarts = Stack.WatchdogRestarts - restartsBefore;
+            var summary = Summary(seed, plan, faults, hostile, queues, reasons, watchdogRestarts, mismatches);
             Output.WriteLine(summary);
             if (Environment.GetEnvironmentVariable("CHAOS_SUMMARY") is { Length: > 0 } file)
             {
@@ -487,6 +489,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         List<(HostileInput.Kind Kind, Guid RunId)> hostile,
         IReadOnlyList<(string Name, long Ready, long Unacked, long Consumers)> queues,
         Dictionary<string, Dictionary<string, int>> reasons,
+        int watchdogRestarts,
         List<string> mismatches)
     {
         var text = new StringBuilder();
@@ -519,6 +522,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             }
         }
 
+        text.AppendLine(CultureInfo.InvariantCulture, $"  watchdog restarts    {watchdogRestarts} (a host left without consumers exited with code 75 and was started again)");
         text.AppendLine(CultureInfo.InvariantCulture, $"  mismatches           {mismatches.Count}");
         return text.ToString();
     }

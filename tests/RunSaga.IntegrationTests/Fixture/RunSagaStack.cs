@@ -26,6 +26,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
     private HostProcess? orchestrator;
     private HostProcess? consumers;
     private int consumersStarted;
+    private int watchdogRestarts;
 
     public HostLog Logs { get; } = new();
 
@@ -72,6 +73,9 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
     public string ArchiveDirectory { get; } = Path.Combine(Path.GetTempPath(), $"runsaga-it-archive-{Guid.NewGuid():N}");
 
     public bool ConsumersAreRunning => consumers?.IsRunning == true;
+
+    /// <summary>How often a host exited with code 75 (its consumer watchdog) and the stack started it again.</summary>
+    public int WatchdogRestarts => Volatile.Read(ref watchdogRestarts);
 
     public async Task InitializeAsync()
     {
@@ -171,6 +175,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             return;
         }
 
+        Interlocked.Increment(ref watchdogRestarts);
         Logs.Append("fixture", $"{host.Name} exited with code 75 (its consumer watchdog asks for a restart): starting it again");
         _ = Task.Run(async () =>
         {
