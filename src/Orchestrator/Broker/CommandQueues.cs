@@ -18,14 +18,13 @@ public sealed class CommandQueues(IConfiguration configuration, ILogger<CommandQ
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var uri = BusConfiguration.RabbitMqUri(configuration);
         var queueType = BusConfiguration.QueueType(configuration);
         var deadline = DateTime.UtcNow + StartTimeout;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await DeclareAsync(uri, queueType, cancellationToken);
+                await DeclareAsync(queueType, cancellationToken);
                 logger.LogInformation("Command queues declared ({QueueType}): {Queues}", queueType, string.Join(", ", Queues));
                 return;
             }
@@ -45,10 +44,9 @@ public sealed class CommandQueues(IConfiguration configuration, ILogger<CommandQ
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private static async Task DeclareAsync(Uri uri, string queueType, CancellationToken cancellationToken)
+    private async Task DeclareAsync(string queueType, CancellationToken cancellationToken)
     {
-        var factory = new ConnectionFactory { Uri = uri, ClientProvidedName = "runsaga-orchestrator-topology", AutomaticRecoveryEnabled = false };
-        await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+        await using var connection = await BusConfiguration.ConnectAsync(configuration, "runsaga-orchestrator-topology", cancellationToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         var arguments = queueType == "quorum" ? new Dictionary<string, object?> { ["x-queue-type"] = "quorum" } : null;
         foreach (var queue in Queues)

@@ -25,6 +25,19 @@ public static class BusConfiguration
     }
 
     /// <summary>
+    /// A connection of RunSaga's own to the broker (the watchers' probes, the command-queue declaration), named for the
+    /// RabbitMQ UI; no automatic recovery: its users reconnect on their next call.
+    /// </summary>
+    public static Task<RabbitMQ.Client.IConnection> ConnectAsync(IConfiguration configuration, string connectionName, CancellationToken cancellationToken) =>
+        new RabbitMQ.Client.ConnectionFactory
+        {
+            Uri = RabbitMqUri(configuration),
+            AutomaticRecoveryEnabled = false,
+            ClientProvidedName = connectionName,
+            RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
+        }.CreateConnectionAsync(cancellationToken);
+
+    /// <summary>
     /// The type of RunSaga's queues: <c>quorum</c> (the default; replicated, and a message survives a broker crash
     /// on disk) or <c>classic</c> (durable). RabbitMQ cannot change the type of an existing queue: a host that finds
     /// one of the other type stops at start with PRECONDITION_FAILED (see docs/operations.md).

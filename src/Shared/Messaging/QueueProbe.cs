@@ -19,13 +19,7 @@ public sealed class QueueProbe(IConfiguration configuration, string connectionNa
         await gate.WaitAsync(cancellationToken);
         try
         {
-            connection ??= await new ConnectionFactory
-            {
-                Uri = BusConfiguration.RabbitMqUri(configuration),
-                AutomaticRecoveryEnabled = false,
-                ClientProvidedName = connectionName,
-                RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-            }.CreateConnectionAsync(cancellationToken);
+            connection ??= await BusConfiguration.ConnectAsync(configuration, connectionName, cancellationToken);
             await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
             var declared = await channel.QueueDeclarePassiveAsync(queue, cancellationToken);
             return (declared.MessageCount, declared.ConsumerCount);

@@ -208,13 +208,7 @@ public sealed class When_operators_use_the_api(RunSagaStack stack, ITestOutputHe
     public async Task Should_show_an_item_whose_data_nests_as_deep_as_staging_allows()
     {
         var source = NewSource("api-deep");
-        var data = new System.Text.Json.Nodes.JsonObject { ["bottom"] = true };
-        for (var level = 1; level < 64; level++)
-        {
-            data = new System.Text.Json.Nodes.JsonObject { ["level"] = data };
-        }
-
-        await Seed(source, [new Item("deep", "deep", Data: data)]);
+        await Seed(source, [new Item("deep", "deep", Data: Items.Nested(64))]);
         using var api = Stack.Api("reader");
 
         using var response = await api.GetAsync($"projects/{source}/deep");

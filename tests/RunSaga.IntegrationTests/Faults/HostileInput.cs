@@ -66,26 +66,15 @@ internal static class HostileInput
         new Item($"nul-title-{batchId}", "NUL \u0000 in the title"),
         new Item(new string('x', 1025), "key too long"),
         new Item($"array-{batchId}", "data is an array", Data: new JsonArray(1, 2, 3)),
-        new Item($"deep-{batchId}", "data nested 100 levels", Data: Nested(100)),
+        new Item($"deep-{batchId}", "data nested 100 levels", Data: Items.Nested(100)),
     ];
 
     /// <summary>Odd but valid items: a 200,000-character title and data nested 40 levels deep. They are staged and promoted.</summary>
     public static List<Item> OddValidItems(Guid runId) =>
     [
         new Item($"huge-{runId:N}", new string('t', 200_000)),
-        new Item($"deep-{runId:N}", "data nested 64 levels, the most allowed", Data: Nested(64)),
+        new Item($"deep-{runId:N}", "data nested 64 levels, the most allowed", Data: Items.Nested(64)),
     ];
-
-    private static JsonObject Nested(int depth)
-    {
-        var data = new JsonObject { ["bottom"] = true };
-        for (var level = 1; level < depth; level++)
-        {
-            data = new JsonObject { ["level"] = data };
-        }
-
-        return data;
-    }
 
     private static string Urn(string name) => ScraperPublisher.MessageUrn(name);
 

@@ -28,6 +28,18 @@ public static class Items
             ["price"] = new JsonObject { ["amount"] = number * 10 + revision, ["currency"] = "EUR" },
         });
 
+    /// <summary>Item data nested <paramref name="depth"/> levels: <c>{"level": {"level": … {"bottom": true}}}</c>.</summary>
+    public static JsonObject Nested(int depth)
+    {
+        var data = new JsonObject { ["bottom"] = true };
+        for (var level = 1; level < depth; level++)
+        {
+            data = new JsonObject { ["level"] = data };
+        }
+
+        return data;
+    }
+
     /// <summary>Batches of at most <paramref name="size"/> items with ids <c>b001</c>, <c>b002</c>, …</summary>
     public static List<Batch> InBatches(this IReadOnlyList<Item> items, int size, string prefix = "b") =>
         [.. items.Chunk(size).Select((chunk, index) => new Batch($"{prefix}{index + 1:D3}", chunk))];
