@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using RunSaga.Contracts;
@@ -16,13 +17,15 @@ public sealed class FlushRunConsumer(FlushRequests flushRequests, ILogger<FlushR
         var request = context.Message;
         using var _ = RunLogScope.Begin(request.RunId, source: null);
 
+        var stopwatch = Stopwatch.StartNew();
         var (first, status) = await flushRequests.RequestAsync(request, context.CancellationToken);
+        var elapsedMs = stopwatch.ElapsedMilliseconds;
 
         if (first)
         {
             logger.LogInformation(
-                "flush requested: expecting {ExpectedItems} items in {ExpectedBatches} batches; {StagedBatches} batches staged so far",
-                status.ExpectedItems, status.ExpectedBatches, status.StagedBatches);
+                "flush requested: expecting {ExpectedItems} items in {ExpectedBatches} batches; {StagedBatches} batches staged so far ({ElapsedMs} ms)",
+                status.ExpectedItems, status.ExpectedBatches, status.StagedBatches, elapsedMs);
         }
         else if (status.ExpectedItems != request.ExpectedItems || status.ExpectedBatches != request.ExpectedBatches)
         {
@@ -34,8 +37,8 @@ public sealed class FlushRunConsumer(FlushRequests flushRequests, ILogger<FlushR
         else
         {
             logger.LogInformation(
-                "flush requested again (redelivery): expecting {ExpectedItems} items in {ExpectedBatches} batches; {StagedBatches} batches staged so far",
-                status.ExpectedItems, status.ExpectedBatches, status.StagedBatches);
+                "flush requested again (redelivery): expecting {ExpectedItems} items in {ExpectedBatches} batches; {StagedBatches} batches staged so far ({ElapsedMs} ms)",
+                status.ExpectedItems, status.ExpectedBatches, status.StagedBatches, elapsedMs);
         }
 
         await FlushVerdictLog.PublishAsync(status, context, logger, context.CancellationToken);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using RunSaga.Contracts;
@@ -13,12 +14,14 @@ public sealed class StampLineageConsumer(LineageStamper stamper, ILogger<StampLi
         var command = context.Message;
         using var _ = RunLogScope.Begin(command.RunId, command.Source);
 
+        var stopwatch = Stopwatch.StartNew();
         var summary = await stamper.StampAsync(command.RunId, command.Source, command.ProcessType, context.CancellationToken);
 
         logger.LogInformation(
-            "{What}: {Discovered} discovered, {Updated} updated, {Deleted} deleted, {Errored} errored, {Unchanged} unchanged from {BatchCount} batches",
+            "{What}: {Discovered} discovered, {Updated} updated, {Deleted} deleted, {Errored} errored, {Unchanged} unchanged from {BatchCount} batches in {ElapsedMs} ms",
             summary.AlreadyStamped ? "lineage already stamped; republishing" : "lineage stamped",
-            summary.Discovered, summary.Updated, summary.Deleted, summary.Errored, summary.Unchanged, summary.BatchIds.Count);
+            summary.Discovered, summary.Updated, summary.Deleted, summary.Errored, summary.Unchanged, summary.BatchIds.Count,
+            stopwatch.ElapsedMilliseconds);
 
         await context.Publish(new LineageStamped { RunId = command.RunId }, context.CancellationToken);
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -41,17 +42,20 @@ public sealed class StageItemsConsumer(
             return;
         }
 
+        var stopwatch = Stopwatch.StartNew();
         var result = await stager.StageAsync(batch, context.CancellationToken);
+        var elapsedMs = stopwatch.ElapsedMilliseconds;
 
         if (result.AlreadyStaged)
         {
-            logger.LogInformation("batch {BatchId} already staged, or the run's artifacts are archived or deleted; ignored", batch.BatchId);
+            logger.LogInformation(
+                "batch {BatchId} already staged, or the run's artifacts are archived or deleted; ignored ({ElapsedMs} ms)", batch.BatchId, elapsedMs);
         }
         else
         {
             logger.LogInformation(
-                "batch {BatchId} staged: {ItemCount} items, {Staged} new keys, {Duplicates} duplicates, {Rejected} rejected",
-                batch.BatchId, result.ItemCount, result.Staged, result.Duplicates, result.Rejections.Count);
+                "batch {BatchId} staged: {ItemCount} items, {Staged} new keys, {Duplicates} duplicates, {Rejected} rejected in {ElapsedMs} ms",
+                batch.BatchId, result.ItemCount, result.Staged, result.Duplicates, result.Rejections.Count, elapsedMs);
             if (result.Rejections.Count > 0)
             {
                 var first = result.Rejections[0];

@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace RunSaga.Bench;
+
+public sealed record RunComparison(PipelineResult Pipeline, double FloorCopySeconds, double FloorUpsertSeconds, double FloorSeconds, double Ratio, double ItemsPerSecond, double FloorItemsPerSecond);
+
+public sealed record Target(string Name, string Goal, string Measured, bool Met);
+
+/// <summary>The benchmark's result: one table on the console, the same as JSON and as an SVG chart.</summary>
+public sealed record BenchReport(
+    DateTime At,
+    string Machine,
+    string? Commit,
+    BenchOptions Options,
+    RunComparison FirstRun,
+    RunComparison SecondRun,
+    double BrokerFloorSeconds,
+    SmallRunsResult? SmallRuns,
+    IReadOnlyList<Target> Targets)
+{
+    public const double MaxRatio = 1.5;
+    public const double MaxRssMb = 400;
+
+    public static BenchReport Create(
+        BenchOptions options,
+        PipelineResult first,
+        FloorResult firstFloor,
+        PipelineResult second,
+        FloorResult secondFloor,
+        TimeSpan brokerFloor,
+        SmallRunsResult? small,
+        string repositoryRoot)
+    {
+        var a = Compare(first, firstFloor);
+        var b = Compare(second, secondFloor);
+        var peakRss = first.PeakRssMb.Concat(second.PeakRssMb).GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Max(p => p.Value));
+        var targets = new List<Target>
+        {
+            new("first run vs floor", $"≤ {MaxRatio}×", $"{a.Ratio:0.00}×", a.Ratio <= MaxRatio),
+            new("second run vs floor", $"≤ {MaxRatio}×", $"{b.Ratio:0.00}×", b.Ratio <= MaxRatio),
+        };
+        targets.AddRange(peakRss.Select(p => new Target($"peak RSS {p.Key}", $"≤ {MaxRssMb} MiB", $"{p.Value:0} MiB", p.Value <= MaxRssMb)));
+        if (small is not null)
+        {
+            targets.Add(new("small runs throughput", "≥ 100 runs/s", $"{small.RunsPerSecond:0.0} runs/s", small.RunsPerSecond >= 100));
+            targets.Add(new("small runs p99 latency", "≤ 2 s", $"{small.LatencyP99Seconds:0.00} s", small.LatencyP99Seconds <= 2));
+        }
+
+        return new BenchReport(DateTime.UtcNow, DescribeMachine(), CurrentCommit(repositoryRoot), options, a, b,
+            PhaseTimes.Round(brokerFloor.TotalSeconds), small, targets);
+    }
+
+    public void Print(TextWriter output)
+    {
+        output.WriteLine();
+        output.WriteLine($"RunSaga benchmark, {Options.Items:N0} items, batches of {Options.Batch:N0} ({Machine}{(Commit is null ? string.Empty : $", commit {Commit}")})");
+        output.WriteLine();
+        output.WriteLine("| run | items | pipeline s | items/s | floor s (\\copy + upsert) | floor items/s | pipeline/floor | peak RSS orchestrator / consumers | staging s (wall) | flush s | promotion s | lineage s |");
+        output.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var run in new[] { FirstRun, SecondRun })
+        {
+            var p = run.Pipeline;
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {p.Name} | {p.Items:N0} | {p.WallSeconds:0.00} | {run.ItemsPerSecond:N0} | {run.FloorSeconds:0.00} ({run.FloorCopySeconds:0.00} + {run.FloorUpsertSeconds:0.00}) | {run.FloorItemsPerSecond:N0} | "
+                + $"{run.Ratio:0.00}× | {Rss(p, "orchestrator")} / {Rss(p, "consumers")} MiB | {p.Phases.StagingSeconds:0.00} ({p.Phases.StagingWallSeconds:0.00}) | "
+                + $"{p.Phases.FlushSeconds:0.00} | {p.Phases.PromotionSeconds:0.00} | {p.Phases.LineageSeconds:0.00} |"));
+        }
+
+        output.WriteLine();
+        var batches = FirstRun.Pipeline.Batches;
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"broker floor: the first run's {batches:N0} batch messages published and consumed raw in {BrokerFloorSeconds:0.00} s ({FirstRun.Pipeline.Items / BrokerFloorSeconds:N0} items/s)"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"rows of projects written (inserted or rewritten): first run {FirstRun.Pipeline.ProjectRowsWritten:N0}, second run {SecondRun.Pipeline.ProjectRowsWritten:N0} "
+            + $"(created + updated there: {SecondRun.Pipeline.Inserted + SecondRun.Pipeline.Updated:N0})"));
+        if (SmallRuns is { } s)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"small runs: {s.Runs:N0} runs of {s.ItemsPerRun} items over {s.Sources} sources in {s.WallSeconds:0.00} s = {s.RunsPerSecond:0.0} runs/s; "
+                + $"ScrapeCompleted → RunCompleted p50 {s.LatencyP50Seconds:0.000} s, p99 {s.LatencyP99Seconds:0.000} s, max {s.LatencyMaxSeconds:0.000} s"));
+        }
+
+        output.WriteLine();
+        output.WriteLine("| target | goal | measured | |");
+        output.WriteLine("|---|---|---|---|");
+        foreach (var t in Targets)
+        {
+            output.WriteLine($"| {t.Name} | {t.Goal} | {t.Measured} | {(t.Met ? "met" : "MISSED")} |");
+        }
+
+        output.WriteLine();
+    }
+
+    /// <summary>Writes <c>bench-&lt;items&gt;.json</c> and <c>bench-&lt;items&gt;.svg</c>; returns their paths.</summary>
+    public (string Json, string Svg) Write(string directory)
+    {
+        var json = Path.Combine(directory, $"bench-{Options.Items}.json");
+        File.WriteAllText(json, JsonSerializer.Serialize(this, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true }) + "\n");
+        var svg = Path.Combine(directory, $"bench-{Options.Items}.svg");
+        File.WriteAllText(svg, Chart());
+        return (json, svg);
+    }
+
+    /// <summary>Horizontal bars, seconds: for each run the floor (\copy and upsert) above the pipeline (its phases' wall time).</summary>
+    private string Chart()
+    {
+        var rows = new List<(string Label, (double Seconds, string Color, string Name)[] Parts)>
+        {
+            ("first run: floor", [(FirstRun.FloorCopySeconds, "#9ecae1", "\\copy"), (FirstRun.FloorUpsertSeconds, "#3182bd", "upsert")]),
+            ("first run: RunSaga", [(FirstRun.Pipeline.WallSeconds, "#e6550d", "RunRequested → RunCompleted")]),
+            ("second run: floor", [(SecondRun.FloorCopySeconds, "#9ecae1", "\\copy"), (SecondRun.FloorUpsertSeconds, "#3182bd", "upsert")]),
+            ("second run: RunSaga", [(SecondRun.Pipeline.WallSeconds, "#e6550d", "RunRequested → RunCompleted")]),
+            ("broker only (first run's messages)", [(BrokerFloorSeconds, "#74c476", "publish + consume, no MassTransit")]),
+        };
+        var max = rows.Max(r => r.Parts.Sum(p => p.Seconds));
+        const int left = 250, width = 520, rowHeight = 34, top = 50;
+        var height = top + rows.Count * rowHeight + 60;
+        var svg = new StringBuilder();
+        svg.Append(CultureInfo.InvariantCulture, $"""<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" font-family="sans-serif" font-size="13">""").Append('\n');
+        svg.Append(CultureInfo.InvariantCulture, $"""<rect width="100%" height="100%" fill="white"/><text x="10" y="24" font-size="15" font-weight="bold">RunSaga vs the raw PostgreSQL floor: {Options.Items:N0} items (wall seconds, lower is better)</text>""").Append('\n');
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var y = top + i * rowHeight;
+            svg.Append(CultureInfo.InvariantCulture, $"""<text x="{left - 8}" y="{y + 18}" text-anchor="end">{Escape(rows[i].Label)}</text>""").Append('\n');
+            double x = left;
+            foreach (var (seconds, color, name) in rows[i].Parts)
+            {
+                var w = seconds / max * width;
+                svg.Append(CultureInfo.InvariantCulture, $"""<rect x="{x:0.0}" y="{y + 4}" width="{Math.Max(w, 1):0.0}" height="{rowHeight - 10}" fill="{color}"><title>{Escape(name)}: {seconds:0.00} s</title></rect>""").Append('\n');
+                x += w;
+            }
+
+            svg.Append(CultureInfo.InvariantCulture, $"""<text x="{x + 6:0.0}" y="{y + 18}">{rows[i].Parts.Sum(p => p.Seconds):0.0} s</text>""").Append('\n');
+        }
+
+        var legendY = top + rows.Count * rowHeight + 20;
+        var legend = new[] { ("#9ecae1", "floor: psql \\copy"), ("#3182bd", "floor: INSERT … ON CONFLICT"), ("#e6550d", "RunSaga end to end"), ("#74c476", "broker only") };
+        for (var i = 0; i < legend.Length; i++)
+        {
+            var x = 10 + i * 210;
+            svg.Append(CultureInfo.InvariantCulture, $"""<rect x="{x}" y="{legendY}" width="14" height="14" fill="{legend[i].Item1}"/><text x="{x + 20}" y="{legendY + 12}">{Escape(legend[i].Item2)}</text>""").Append('\n');
+        }
+
+        svg.Append(CultureInfo.InvariantCulture, $"""<text x="10" y="{legendY + 36}" fill="#555">{Escape($"{Machine}; ratios {FirstRun.Ratio:0.00}× and {SecondRun.Ratio:0.00}×")}</text>""").Append('\n');
+        svg.Append("</svg>\n");
+        return svg.ToString();
+    }
+
+    private static RunComparison Compare(PipelineResult pipeline, FloorResult floor) => new(
+        pipeline,
+        PhaseTimes.Round(floor.Copy.TotalSeconds),
+        PhaseTimes.Round(floor.Upsert.TotalSeconds),
+        PhaseTimes.Round(floor.Total.TotalSeconds),
+        Math.Round(pipeline.WallSeconds / floor.Total.TotalSeconds, 2),
+        Math.Round(pipeline.Items / pipeline.WallSeconds),
+        Math.Round(pipeline.Items / floor.Total.TotalSeconds));
+
+    private static string Rss(PipelineResult run, string host) =>
+        run.PeakRssMb.TryGetValue(host, out var mb) ? mb.ToString("0", CultureInfo.InvariantCulture) : "?";
+
+    private static string DescribeMachine()
+    {
+        var cpu = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        var memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024.0 * 1024 * 1024);
+        return string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessorCount} cores{(cpu is null ? string.Empty : $" ({cpu})")}, {memory:0} GiB");
+    }
+
+    private static string? CurrentCommit(string repositoryRoot)
+    {
+        try
+        {
+            var info = new ProcessStartInfo("git", ["-C", repositoryRoot, "rev-parse", "--short", "HEAD"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var git = Process.Start(info);
+            var sha = git?.StandardOutput.ReadToEnd().Trim();
+            git?.WaitForExit();
+            return git?.ExitCode == 0 && !string.IsNullOrEmpty(sha) ? sha : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+
+    private static string Escape(string text) => text.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal).Replace(">", "&gt;", StringComparison.Ordinal);
+}

@@ -1,0 +1,314 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using Npgsql;
+
+namespace RunSaga.Bench;
+
+/// <summary>
+/// RunSaga brought up for the benchmark as <c>scripts/up</c> brings it up, but on a fresh database
+/// (<c>runsaga_bench</c>, dropped and created) and a fresh RabbitMQ virtual host (<c>runsaga-bench</c>), so the
+/// numbers never include anyone's earlier data and the benchmark never touches the <c>runsaga</c> database.
+/// The hosts are the Release builds, started as deployed (<c>dotnet &lt;host&gt;.dll</c>, JSON logs) with their
+/// production defaults; their logs go to <c>.run/bench/</c>.
+/// </summary>
+public sealed class BenchStack : IAsyncDisposable
+{
+    public const string DatabaseName = "runsaga_bench";
+    public const string VirtualHostName = "runsaga-bench";
+
+    private readonly List<Host> hosts = [];
+
+    private BenchStack(BenchSettings settings, string connectionString, Uri amqp)
+    {
+        Settings = settings;
+        ConnectionString = connectionString;
+        Amqp = amqp;
+        DataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public BenchSettings Settings { get; }
+
+    public string ConnectionString { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public Uri Amqp { get; }
+
+    public Host Orchestrator => hosts[0];
+
+    public Host Consumers => hosts[1];
+
+    public IReadOnlyList<Host> Hosts => hosts;
+
+    public static async Task<BenchStack> Start(BenchSettings settings, string logDirectory)
+    {
+        var admin = new NpgsqlConnectionStringBuilder(settings.Postgres) { Database = "postgres", Pooling = false };
+        await using (var connection = new NpgsqlConnection(admin.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{DatabaseName}\" WITH (FORCE)", connection);
+            await drop.ExecuteNonQueryAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE \"{DatabaseName}\"", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        await RecreateVirtualHost(settings);
+
+        var connectionString = new NpgsqlConnectionStringBuilder(settings.Postgres) { Database = DatabaseName }.ConnectionString;
+        var stack = new BenchStack(settings, connectionString, settings.RabbitMqFor(VirtualHostName));
+        var port = FreePort();
+        var environment = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Postgres"] = connectionString,
+            ["ConnectionStrings__RabbitMq"] = stack.Amqp.ToString(),
+            ["LOG_FORMAT"] = "json",
+            ["MASSTRANSIT_USAGE_TELEMETRY"] = "false",
+            ["ARCHIVE_BASE_PATH"] = Path.Combine(logDirectory, "archive"),
+            ["Api__Keys__0__Name"] = "bench",
+            ["Api__Keys__0__Key"] = $"bench-{Guid.NewGuid():N}",
+            ["Api__Keys__0__Role"] = "reader",
+            ["DOTNET_ENVIRONMENT"] = "Production",
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+        };
+
+        // The Orchestrator migrates the fresh database before its bus starts; the Consumers need the schema.
+        stack.hosts.Add(await Host.Start("orchestrator", settings.HostAssembly("Orchestrator", "RunSaga.Orchestrator"),
+            ["--urls", $"http://127.0.0.1:{port}"], environment, logDirectory));
+        stack.hosts.Add(await Host.Start("consumers", settings.HostAssembly("Consumers", "RunSaga.Consumers"),
+            [], environment, logDirectory));
+        return stack;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var host in hosts)
+        {
+            host.Dispose();
+        }
+
+        await DataSource.DisposeAsync();
+    }
+
+    private static async Task RecreateVirtualHost(BenchSettings settings)
+    {
+        var (user, password) = settings.RabbitMqCredentials;
+        using var http = new HttpClient { BaseAddress = settings.RabbitManagement, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+        var vhost = Uri.EscapeDataString(VirtualHostName);
+
+        using (var deleted = await http.DeleteAsync($"api/vhosts/{vhost}"))
+        {
+            if (deleted.StatusCode is not (HttpStatusCode.NoContent or HttpStatusCode.NotFound or HttpStatusCode.OK))
+            {
+                throw new InvalidOperationException(
+                    $"Could not delete the RabbitMQ virtual host {VirtualHostName} ({(int)deleted.StatusCode}): is the management plugin "
+                    + $"enabled at {settings.RabbitManagement} (rabbitmq-plugins enable rabbitmq_management)?");
+            }
+        }
+
+        (await http.PutAsync($"api/vhosts/{vhost}", new StringContent("{}", Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+        var permissions = new StringContent("""{"configure":".*","write":".*","read":".*"}""", Encoding.UTF8, "application/json");
+        (await http.PutAsync($"api/permissions/{vhost}/{Uri.EscapeDataString(user)}", permissions)).EnsureSuccessStatusCode();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>A host process; its output goes to <c>&lt;name&gt;.log</c>. Memory is read from <c>/proc</c>.</summary>
+    public sealed class Host : IDisposable
+    {
+        private readonly Process process;
+        private readonly StreamWriter log;
+        private readonly TaskCompletionSource busStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        private Host(string name, Process process, StreamWriter log, string logPath)
+        {
+            Name = name;
+            this.process = process;
+            this.log = log;
+            LogPath = logPath;
+        }
+
+        public string Name { get; }
+
+        public string LogPath { get; }
+
+        public int Id => process.Id;
+
+        public static async Task<Host> Start(
+            string name, string assembly, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, string logDirectory)
+        {
+            if (!File.Exists(assembly))
+            {
+                throw new FileNotFoundException($"{assembly} is missing: build the solution first (dotnet build RunSaga.sln -c Release).", assembly);
+            }
+
+            var info = new ProcessStartInfo("dotnet")
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = Path.GetDirectoryName(assembly)!,
+            };
+            info.ArgumentList.Add(assembly);
+            foreach (var argument in arguments)
+            {
+                info.ArgumentList.Add(argument);
+            }
+
+            foreach (var (key, value) in environment)
+            {
+                info.Environment[key] = value;
+            }
+
+            var logPath = Path.Combine(logDirectory, $"{name}.log");
+            var log = new StreamWriter(logPath, append: false) { AutoFlush = true };
+            var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+            var host = new Host(name, process, log, logPath);
+            process.OutputDataReceived += (_, e) => host.Line(e.Data);
+            process.ErrorDataReceived += (_, e) => host.Line(e.Data);
+            process.Start();
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+
+            var started = await Task.WhenAny(host.busStarted.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromMinutes(2)));
+            if (started != host.busStarted.Task)
+            {
+                throw new InvalidOperationException(
+                    $"The {name} host did not start its bus (exited: {process.HasExited}); see {logPath}.");
+            }
+
+            return host;
+        }
+
+        /// <summary>Resident memory now (VmRSS), in bytes.</summary>
+        public long ResidentBytes() => ReadStatus("VmRSS:");
+
+        /// <summary>Peak resident memory since the process started (VmHWM), in bytes.</summary>
+        public long PeakResidentBytes() => ReadStatus("VmHWM:");
+
+        public void Dispose()
+        {
+            try
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    process.WaitForExit(10_000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // Already gone.
+            }
+
+            process.Dispose();
+            lock (log)
+            {
+                log.Dispose();
+            }
+        }
+
+        private void Line(string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+
+            lock (log)
+            {
+                if (log.BaseStream.CanWrite)
+                {
+                    log.WriteLine(line);
+                }
+            }
+
+            if (line.Contains("Bus started", StringComparison.Ordinal))
+            {
+                busStarted.TrySetResult();
+            }
+        }
+
+        private long ReadStatus(string field)
+        {
+            try
+            {
+                foreach (var line in File.ReadLines($"/proc/{process.Id}/status"))
+                {
+                    if (line.StartsWith(field, StringComparison.Ordinal))
+                    {
+                        var kb = line[field.Length..].Trim().Split(' ')[0];
+                        return long.Parse(kb, System.Globalization.CultureInfo.InvariantCulture) * 1024;
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // The process ended.
+            }
+
+            return 0;
+        }
+    }
+}
+
+/// <summary>
+/// Where PostgreSQL and RabbitMQ are: the environment variables the hosts read, with the same defaults as
+/// <c>scripts/up</c>. The benchmark makes its own database and virtual host next to the ones these name.
+/// </summary>
+public sealed class BenchSettings(string repositoryRoot)
+{
+    public string RepositoryRoot { get; } = repositoryRoot;
+
+    public string Postgres { get; } = Read("ConnectionStrings__Postgres") ?? "Host=localhost;Port=5432;Database=runsaga;Username=runsaga;Password=runsaga";
+
+    public Uri RabbitMq { get; } = new(Read("ConnectionStrings__RabbitMq") ?? "amqp://guest:guest@localhost:5672/");
+
+    public Uri RabbitManagement { get; } = new(Read("RABBITMQ_MANAGEMENT_URL") ?? "http://localhost:15672/");
+
+    public (string User, string Password) RabbitMqCredentials
+    {
+        get
+        {
+            var parts = RabbitMq.UserInfo.Split(':', 2);
+            return parts is [{ Length: > 0 } user, var password]
+                ? (Uri.UnescapeDataString(user), Uri.UnescapeDataString(password))
+                : ("guest", "guest");
+        }
+    }
+
+    public Uri RabbitMqFor(string virtualHost)
+    {
+        var userInfo = RabbitMq.UserInfo.Length > 0 ? RabbitMq.UserInfo + "@" : string.Empty;
+        var port = RabbitMq.IsDefaultPort ? string.Empty : $":{RabbitMq.Port}";
+        return new Uri($"{RabbitMq.Scheme}://{userInfo}{RabbitMq.Host}{port}/{Uri.EscapeDataString(virtualHost)}");
+    }
+
+    public string HostAssembly(string project, string assembly) =>
+        Path.Combine(RepositoryRoot, "src", project, "bin", "Release", "net10.0", $"{assembly}.dll");
+
+    public static string FindRepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "RunSaga.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("RunSaga.sln not found above the benchmark's build output; run it from the repository (scripts/bench).");
+    }
+
+    private static string? Read(string name) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+}
