@@ -293,8 +293,13 @@ public sealed class BenchSettings(string repositoryRoot)
         return new Uri($"{RabbitMq.Scheme}://{userInfo}{RabbitMq.Host}{port}/{Uri.EscapeDataString(virtualHost)}");
     }
 
-    public string HostAssembly(string project, string assembly) =>
-        Path.Combine(RepositoryRoot, "src", project, "bin", "Release", "net10.0", $"{assembly}.dll");
+    /// <summary>The host built in the benchmark's own configuration (…/bin/&lt;Configuration&gt;/net10.0/).</summary>
+    public string HostAssembly(string project, string assembly)
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var configuration = output.Parent?.Name ?? "Release";
+        return Path.Combine(RepositoryRoot, "src", project, "bin", configuration, output.Name, $"{assembly}.dll");
+    }
 
     public static string FindRepositoryRoot()
     {

@@ -113,3 +113,87 @@ public sealed record PhaseTimes(double StagingSeconds, double StagingWallSeconds
 
     public static double Round(double seconds) => Math.Round(seconds, 2);
 }
+
+/// <summary>
+/// CPU seconds used by each part of the machine between two snapshots, from <c>/proc/&lt;pid&gt;/stat</c>: the two
+/// hosts, PostgreSQL (every <c>postgres</c> process, with the children that already exited), RabbitMQ
+/// (<c>beam.smp</c>) and the benchmark itself (the scraper). On two cores this says who the bottleneck is.
+/// </summary>
+public sealed class CpuMeter
+{
+    private static readonly double TicksPerSecond = 100; // USER_HZ on Linux
+    private readonly IReadOnlyList<BenchStack.Host> hosts;
+    private Dictionary<string, double> start;
+
+    public CpuMeter(IReadOnlyList<BenchStack.Host> hosts)
+    {
+        this.hosts = hosts;
+        start = Snapshot();
+    }
+
+    public Dictionary<string, double> Stop()
+    {
+        var end = Snapshot();
+        return end.ToDictionary(e => e.Key, e => Math.Round(e.Value - start.GetValueOrDefault(e.Key), 2));
+    }
+
+    private Dictionary<string, double> Snapshot()
+    {
+        var result = hosts.ToDictionary(h => h.Name, h => Seconds(h.Id, children: false));
+        result["postgresql"] = ByName("postgres");
+        result["rabbitmq"] = ByName("beam.smp");
+        result["bench"] = Seconds(Environment.ProcessId, children: false);
+        return result;
+    }
+
+    private static double ByName(string name)
+    {
+        double total = 0;
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            var pid = Path.GetFileName(directory);
+            if (!int.TryParse(pid, out var id))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllText(Path.Combine(directory, "comm")).Trim() == name)
+                {
+                    total += Seconds(id, children: true);
+                }
+            }
+            catch (IOException)
+            {
+                // Gone meanwhile.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return total;
+    }
+
+    private static double Seconds(int pid, bool children)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // After the command: state(0) … utime(11) stime(12) cutime(13) cstime(14).
+            var ticks = double.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + double.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+            if (children)
+            {
+                ticks += double.Parse(fields[13], System.Globalization.CultureInfo.InvariantCulture) + double.Parse(fields[14], System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            return ticks / TicksPerSecond;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+}

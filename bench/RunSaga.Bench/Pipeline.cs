@@ -18,7 +18,8 @@ public sealed record PipelineResult(
     int Unchanged,
     Dictionary<string, double> PeakRssMb,
     PhaseTimes Phases,
-    long ProjectRowsWritten);
+    long ProjectRowsWritten,
+    Dictionary<string, double> CpuSeconds);
 
 /// <summary>
 /// A run through RunSaga as a scraper publishes it: <c>RunRequested</c>, <c>RunStarted</c>, the batches, then
@@ -35,6 +36,7 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
         Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] pipeline, {name}: run {runId}");
 
         var sampler = new MemorySampler(stack.Hosts);
+        var cpu = new CpuMeter(stack.Hosts);
         var start = clock.Elapsed;
         await scraper.Publish("RunRequested", Envelope.RunRequested(runId, Floor.Source));
         await scraper.Publish("RunStarted", Envelope.RunStarted(runId, Floor.Source));
@@ -50,6 +52,7 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
 
         var end = await scraper.WaitForEnd(runId, TimeSpan.FromMinutes(60));
         var peaks = await sampler.Stop();
+        var cpuSeconds = cpu.Stop();
         var wall = (end.At - start).TotalSeconds;
         if (!end.Completed)
         {
@@ -69,10 +72,11 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
         var writes = await ProjectRowsWrittenSince(before);
         Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] pipeline, {name}: {published:N0} items in {wall:0.00} s "
             + $"(published in {publishSeconds:0.00} s); inserted {counts.Inserted:N0}, updated {counts.Updated:N0}, unchanged {counts.Unchanged:N0}; "
-            + $"{writes:N0} rows of projects written; peak RSS {string.Join(", ", peaks.Select(p => $"{p.Key} {p.Value} MiB"))}");
+            + $"{writes:N0} rows of projects written; peak RSS {string.Join(", ", peaks.Select(p => $"{p.Key} {p.Value} MiB"))}; "
+            + $"CPU s {string.Join(", ", cpuSeconds.Select(c => $"{c.Key} {c.Value}"))}");
 
         return new PipelineResult(name, runId, published, batches, PhaseTimes.Round(publishSeconds), PhaseTimes.Round(wall),
-            counts.Inserted, counts.Updated, counts.Unchanged, peaks, phases, writes);
+            counts.Inserted, counts.Updated, counts.Unchanged, peaks, phases, writes, cpuSeconds);
     }
 
     private async Task<(int Inserted, int Updated, int Unchanged)> Counts(Guid runId)

@@ -1,7 +1,7 @@
 namespace RunSaga.Consumers.Staging;
 
 /// <summary>
-/// Staging a batch: claim the batch, then upsert all its valid items in one statement. Runs in one READ
+/// Staging a batch: claim the batch, then insert (or upsert) all its valid items in one statement. Runs in one READ
 /// COMMITTED transaction with the flush check.
 /// </summary>
 public static class StagingSql
@@ -23,18 +23,49 @@ public static class StagingSql
         """;
 
     /// <summary>
-    /// All valid items of the batch in one statement (parallel text[] parameters, sorted by key). A key an
-    /// earlier batch of the run staged is replaced by this one (the later copy wins) and counted as a duplicate;
-    /// <c>xmax = 0</c> tells a new row from a replaced one. The data goes in as text and is cast to jsonb, so the
-    /// content hash (title, url, data; not the error) does not depend on key order or whitespace.
+    /// The batch's valid items as parallel text[] parameters (sorted by key), each data parsed as jsonb once
+    /// (<c>OFFSET 0</c> keeps the planner from inlining the cast into both uses) with its content hash:
+    /// <c>md5(title ␟ url ␟ data::jsonb::text)</c>, so the hash does not depend on key order or whitespace in
+    /// <c>data</c>.
     /// </summary>
-    public const string UpsertItems = """
+    private const string Items = """
+        SELECT u.key, u.title, u.url, u.data, u.error,
+               md5(coalesce(u.title, '') || chr(31) || coalesce(u.url, '') || chr(31) || coalesce(u.data::text, '')) AS content_hash
+        FROM (
+            SELECT key, title, url, data::jsonb AS data, error
+            FROM unnest(@keys, @titles, @urls, @data, @errors) AS u(key, title, url, data, error)
+            OFFSET 0
+        ) u
+        """;
+
+    /// <summary>
+    /// The common case, a batch whose keys no earlier batch of the run staged: a plain INSERT (no speculative
+    /// insertion), every row new. Run inside a savepoint: a key staged before raises a unique violation, and the
+    /// stager rolls back to the savepoint and runs <see cref="UpsertItems"/> instead.
+    /// </summary>
+    public const string InsertItems = $"""
+        WITH inserted AS (
+            INSERT INTO runsaga.staged_items (run_id, key, batch_id, title, url, data, error, content_hash, staged_at)
+            SELECT @run, i.key, @batch, i.title, i.url, i.data, i.error, i.content_hash, now()
+            FROM ({Items}) i
+            RETURNING 1
+        )
+        UPDATE runsaga.staged_batches b
+        SET staged_count = (SELECT count(*) FROM inserted)
+        WHERE b.run_id = @run AND b.batch_id = @batch
+        RETURNING b.staged_count, b.duplicate_count
+        """;
+
+    /// <summary>
+    /// All valid items of the batch in one statement, when some key was staged before. A key an earlier batch of the
+    /// run staged is replaced by this one (the later copy wins) and counted as a duplicate; <c>xmax = 0</c> tells a
+    /// new row from a replaced one.
+    /// </summary>
+    public const string UpsertItems = $"""
         WITH upserted AS (
             INSERT INTO runsaga.staged_items AS s (run_id, key, batch_id, title, url, data, error, content_hash, staged_at)
-            SELECT @run, u.key, @batch, u.title, u.url, u.data::jsonb, u.error,
-                   md5(coalesce(u.title, '') || chr(31) || coalesce(u.url, '') || chr(31) || coalesce(u.data::jsonb::text, '')),
-                   now()
-            FROM unnest(@keys, @titles, @urls, @data, @errors) AS u(key, title, url, data, error)
+            SELECT @run, i.key, @batch, i.title, i.url, i.data, i.error, i.content_hash, now()
+            FROM ({Items}) i
             ON CONFLICT (run_id, key) DO UPDATE SET
                 batch_id = excluded.batch_id,
                 title = excluded.title,

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Text.Json;
+using RunSaga.IntegrationTests.Fixture;
+
+namespace RunSaga.IntegrationTests.Benchmark;
+
+/// <summary>
+/// The smoke test of <c>scripts/bench</c> (docs/benchmarks/README.md): the CI-sized benchmark, 200,000 items, run
+/// exactly as a developer runs it, on the tests' build. The benchmark fails by itself when a run fails or a run's
+/// counts are wrong; here we also check what it wrote. The speed targets are reported, not asserted: CI machines
+/// differ. Memory is asserted: streaming (no whole run in memory) is a property of the code, not of the machine.
+/// In the stack's collection so that nothing else runs meanwhile; it uses its own database and virtual host.
+/// </summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class When_the_benchmark_runs(ITestOutputHelper output)
+{
+    private const int Items = 200_000;
+
+    [Fact]
+    public async Task Should_measure_both_runs_against_the_floor_and_write_the_report()
+    {
+        var layout = RepositoryLayout.Discover();
+        var outDirectory = Path.Combine(Path.GetTempPath(), $"runsaga-bench-smoke-{Guid.NewGuid():N}");
+        try
+        {
+            var info = new ProcessStartInfo("bash") { WorkingDirectory = layout.Root, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var argument in new[] { "scripts/bench", "--no-build", "--configuration", layout.Configuration, "--items", Items.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", outDirectory })
+            {
+                info.ArgumentList.Add(argument);
+            }
+
+            using var bench = Process.Start(info)!;
+            var stdout = bench.StandardOutput.ReadToEndAsync();
+            var stderr = bench.StandardError.ReadToEndAsync();
+            if (!bench.WaitForExit(TimeSpan.FromMinutes(15)))
+            {
+                bench.Kill(entireProcessTree: true);
+                Assert.Fail($"scripts/bench --items {Items} did not finish within 15 minutes.\n{await stdout}");
+            }
+
+            output.WriteLine(await stdout);
+            Assert.True(bench.ExitCode == 0, $"scripts/bench exited with {bench.ExitCode}:\n{await stdout}\n{await stderr}");
+
+            using var report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(outDirectory, $"bench-{Items}.json")));
+            var root = report.RootElement;
+            var first = root.GetProperty("firstRun");
+            var second = root.GetProperty("secondRun");
+            Assert.Equal(Items, first.GetProperty("pipeline").GetProperty("inserted").GetInt32());
+
+            // The re-scrape: about 10 % changed, 1 % removed, 1 % added; everything else unchanged.
+            var updated = second.GetProperty("pipeline").GetProperty("updated").GetInt32();
+            var inserted = second.GetProperty("pipeline").GetProperty("inserted").GetInt32();
+            var unchanged = second.GetProperty("pipeline").GetProperty("unchanged").GetInt32();
+            Assert.InRange(updated, Items * 8 / 100, Items * 12 / 100);
+            Assert.Equal(Items / 100, inserted);
+            Assert.InRange(unchanged, Items * 86 / 100, Items * 90 / 100);
+
+            // Unchanged items cost no rewrite of their projects row.
+            Assert.Equal(inserted + updated, second.GetProperty("pipeline").GetProperty("projectRowsWritten").GetInt64());
+
+            foreach (var run in new[] { first, second })
+            {
+                Assert.True(run.GetProperty("floorSeconds").GetDouble() > 0);
+                Assert.True(run.GetProperty("ratio").GetDouble() > 0);
+                foreach (var host in run.GetProperty("pipeline").GetProperty("peakRssMb").EnumerateObject())
+                {
+                    Assert.True(host.Value.GetDouble() is > 0 and <= 400, $"peak RSS of {host.Name}: {host.Value} MiB (limit 400)");
+                }
+            }
+
+            Assert.True(root.GetProperty("brokerFloorSeconds").GetDouble() > 0);
+            var small = root.GetProperty("smallRuns");
+            Assert.Equal(1000, small.GetProperty("runs").GetInt32());
+            Assert.True(small.GetProperty("runsPerSecond").GetDouble() > 0);
+
+            var svg = await File.ReadAllTextAsync(Path.Combine(outDirectory, $"bench-{Items}.svg"));
+            Assert.StartsWith("<svg", svg, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(outDirectory))
+            {
+                Directory.Delete(outDirectory, recursive: true);
+            }
+        }
+    }
+}
