@@ -75,7 +75,8 @@ public sealed record BenchReport(
             $"broker floor: the first run's {batches:N0} batch messages published and consumed raw in {BrokerFloorSeconds:0.00} s ({FirstRun.Pipeline.Items / BrokerFloorSeconds:N0} items/s)"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"rows of projects written (inserted or rewritten): first run {FirstRun.Pipeline.ProjectRowsWritten:N0}, second run {SecondRun.Pipeline.ProjectRowsWritten:N0} "
-            + $"(created + updated there: {SecondRun.Pipeline.Inserted + SecondRun.Pipeline.Updated:N0})"));
+            + $"(created + updated there: {SecondRun.Pipeline.Inserted + SecondRun.Pipeline.Updated:N0}; removed, their confirmation written down: "
+            + $"{FirstRun.Pipeline.Items - SecondRun.Pipeline.Updated - SecondRun.Pipeline.Unchanged:N0})"));
         if (SmallRuns is { } s)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,

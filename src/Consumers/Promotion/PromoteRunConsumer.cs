@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using RunSaga.Contracts;
+using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
 using RunSaga.Shared.Messaging;
 
@@ -29,7 +30,8 @@ public sealed class PromoteRunConsumer(RunPromoter promoter, ILogger<PromoteRunC
         PromotionResult result;
         try
         {
-            result = await promoter.PromoteAsync(command.RunId, command.Source, context.CancellationToken);
+            result = await promoter.PromoteAsync(
+                command.RunId, command.Source, ProcessType.IsFull(string.IsNullOrEmpty(command.ProcessType) ? ProcessType.Ingestion : command.ProcessType), context.CancellationToken);
         }
         catch (Exception exception) when (!TransientDatabaseErrors.IsTransient(exception))
         {

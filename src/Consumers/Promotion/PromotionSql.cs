@@ -39,19 +39,24 @@ public static class PromotionSql
     /// <item><c>unchanged</c>: the row is ok with the same content hash.</item>
     /// <item><c>updated</c>: anything else (new content, or a row in error that is ok again).</item>
     /// </list>
-    /// Changed rows get <c>last_updated_by_run_id</c> and <c>updated_at</c>; every row of the run gets
-    /// <c>last_confirmed_run_id</c> and <c>last_seen_at</c>. Each change is appended to <c>project_lineage</c>
-    /// and the counts to <c>run_promotions</c> in the same statement, so no changed item is ever without its
-    /// lineage row. The data-modifying CTEs all run to completion; all read the snapshot before any of them.
+    /// Changed rows get <c>last_updated_by_run_id</c> and <c>updated_at</c>. Confirmation (see <c>ProjectState</c>):
+    /// every row the statement writes gets <c>confirmed_run_id</c>, <c>confirmed_at</c> and <c>follows_full_runs</c>;
+    /// a full run (<c>@full</c>) does not write an unchanged row that already follows full runs (recording the run in
+    /// <c>run_promotions</c> as full confirms it), and first writes down the confirmation of every row of the source
+    /// that follows full runs but is not in this run (<c>detached</c>). A sync run writes every row it carries.
+    /// Each change is appended to <c>project_lineage</c> and the counts to <c>run_promotions</c> in the same
+    /// statement, so no changed item is ever without its lineage row. The data-modifying CTEs all run to completion
+    /// and all read the snapshot before any of them (<c>detached</c> and <c>updated</c> write disjoint rows).
     /// <c>promoted_at</c> is <c>clock_timestamp()</c>, read after the source lock was granted: it orders the promotions
-    /// of a source as they were applied (retention relies on that order). <c>now()</c> would be the transaction's
-    /// start, which can come before the lock is granted to another promotion that started a moment later.
+    /// of a source as they were applied (retention and <c>project_state</c> rely on that order). <c>now()</c> would be the
+    /// transaction's start, which can come before the lock is granted to another promotion that started a moment later.
     /// </summary>
     public const string Promote = """
         WITH classified AS (
             SELECT s.key, s.batch_id, s.title, s.url, s.data, s.error, s.content_hash,
                    p.key IS NOT NULL AS existed,
                    p.content_hash AS old_hash,
+                   coalesce(p.follows_full_runs, false) AS follows,
                    CASE
                        WHEN s.error IS NOT NULL THEN
                            CASE WHEN p.key IS NOT NULL AND p.status = 'error' AND p.error IS NOT DISTINCT FROM s.error
@@ -64,15 +69,41 @@ public static class PromotionSql
             LEFT JOIN runsaga.projects p ON p.source = @source AND p.key = s.key
             WHERE s.run_id = @run
         ),
+        latest_full AS (
+            SELECT rp.run_id, rp.promoted_at
+            FROM runsaga.run_promotions rp
+            WHERE rp.source = @source AND rp.full_run
+            ORDER BY rp.promoted_at DESC
+            LIMIT 1
+        ),
+        detached AS (
+            UPDATE runsaga.projects p SET
+                confirmed_run_id = CASE WHEN d.by_full_run THEN d.full_run_id ELSE p.confirmed_run_id END,
+                confirmed_at = CASE WHEN d.by_full_run THEN d.full_promoted_at ELSE p.confirmed_at END,
+                follows_full_runs = false
+            FROM (
+                SELECT q.key,
+                       lf.run_id AS full_run_id,
+                       lf.promoted_at AS full_promoted_at,
+                       lf.run_id IS NOT NULL AND lf.promoted_at > coalesce(e.promoted_at, '-infinity') AS by_full_run
+                FROM runsaga.projects q
+                LEFT JOIN latest_full lf ON true
+                LEFT JOIN runsaga.run_promotions e ON e.run_id = q.confirmed_run_id
+                WHERE @full AND q.source = @source AND q.follows_full_runs
+                  AND NOT EXISTS (SELECT 1 FROM runsaga.staged_items s WHERE s.run_id = @run AND s.key = q.key)
+            ) d
+            WHERE p.source = @source AND p.key = d.key
+            RETURNING 1
+        ),
         inserted AS (
             INSERT INTO runsaga.projects
                 (source, key, title, url, data, content_hash, status, error,
-                 created_by_run_id, last_updated_by_run_id, last_confirmed_run_id, batch_id,
-                 first_seen_at, last_seen_at, updated_at)
+                 created_by_run_id, last_updated_by_run_id, confirmed_run_id, batch_id,
+                 first_seen_at, confirmed_at, follows_full_runs, updated_at)
             SELECT @source, c.key, c.title, c.url, c.data, c.content_hash,
                    CASE WHEN c.error IS NULL THEN 'ok' ELSE 'error' END, c.error,
                    @run, @run, @run, c.batch_id,
-                   now(), now(), now()
+                   now(), now(), true, now()
             FROM classified c
             WHERE NOT c.existed
             ORDER BY c.key
@@ -89,10 +120,12 @@ public static class PromotionSql
                 error = CASE c.change WHEN 'updated' THEN NULL WHEN 'errored' THEN c.error ELSE p.error END,
                 last_updated_by_run_id = CASE WHEN c.change IN ('updated', 'errored') THEN @run ELSE p.last_updated_by_run_id END,
                 updated_at = CASE WHEN c.change IN ('updated', 'errored') THEN now() ELSE p.updated_at END,
-                last_confirmed_run_id = @run,
-                last_seen_at = now()
+                confirmed_run_id = @run,
+                confirmed_at = now(),
+                follows_full_runs = true
             FROM classified c
             WHERE p.source = @source AND p.key = c.key AND c.existed
+              AND (c.change <> 'unchanged' OR NOT @full OR NOT c.follows)
             RETURNING 1
         ),
         lineage AS (
@@ -113,8 +146,8 @@ public static class PromotionSql
             FROM classified
         ),
         recorded AS (
-            INSERT INTO runsaga.run_promotions (run_id, source, inserted, updated, unchanged, errored, promoted_at)
-            SELECT @run, @source, inserted, updated, unchanged, errored, clock_timestamp()
+            INSERT INTO runsaga.run_promotions (run_id, source, inserted, updated, unchanged, errored, promoted_at, full_run)
+            SELECT @run, @source, inserted, updated, unchanged, errored, clock_timestamp(), @full
             FROM counts
             RETURNING 1
         )

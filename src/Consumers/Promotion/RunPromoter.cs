@@ -19,7 +19,8 @@ public sealed record PromotionResult(PromotionCounts Counts, bool AlreadyPromote
 /// </summary>
 public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOptions> options)
 {
-    public async Task<PromotionResult> PromoteAsync(Guid runId, string source, CancellationToken cancellationToken)
+    /// <param name="fullRun">An ingestion or manual_reindex run, which carries every item of its source (not a sync run).</param>
+    public async Task<PromotionResult> PromoteAsync(Guid runId, string source, bool fullRun, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(source);
 
@@ -54,7 +55,7 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
         PromotionCounts counts;
         await using (var promote = new NpgsqlCommand(PromotionSql.Promote, connection, transaction)
         {
-            Parameters = { new("run", runId), new("source", source) },
+            Parameters = { new("run", runId), new("source", source), new("full", fullRun) },
             CommandTimeout = (int)options.Value.PromotionTimeout.TotalSeconds,
         })
         {

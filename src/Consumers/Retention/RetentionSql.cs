@@ -61,22 +61,46 @@ public static class RetentionSql
         """;
 
     /// <summary>
+    /// The promotion time of each item's last confirmation (see <c>ProjectState</c>): its own confirmation's, or the
+    /// source's newest full run's when the item follows full runs and that run was promoted later.
+    /// </summary>
+    private const string Confirmations = """
+        latest_full AS (
+            SELECT rp.run_id, rp.promoted_at
+            FROM runsaga.run_promotions rp
+            WHERE rp.source = @source AND rp.full_run
+            ORDER BY rp.promoted_at DESC
+            LIMIT 1
+        ),
+        confirmed AS (
+            SELECT p.key,
+                   CASE WHEN p.follows_full_runs AND lf.promoted_at > coalesce(e.promoted_at, '-infinity')
+                        THEN lf.promoted_at ELSE e.promoted_at END AS promoted_at
+            FROM runsaga.projects p
+            LEFT JOIN latest_full lf ON true
+            LEFT JOIN runsaga.run_promotions e ON e.run_id = p.confirmed_run_id
+            WHERE p.source = @source
+        )
+        """;
+
+    /// <summary>
     /// Stale: the last run that saw the item (any type; a sync run seeing it keeps it) was promoted before the
     /// oldest of the last KEEP_RUNS completed full runs (<c>@cutoff</c>). Counted, with the first keys, for a dry run.
     /// </summary>
-    public const string CountStale = """
-        SELECT count(*)::int, coalesce((array_agg(p.key ORDER BY p.key COLLATE "C"))[1:20], '{}')
-        FROM runsaga.projects p
-        JOIN runsaga.run_promotions rp ON rp.run_id = p.last_confirmed_run_id
-        WHERE p.source = @source AND rp.promoted_at < @cutoff
+    public const string CountStale = $$"""
+        WITH {{Confirmations}}
+        SELECT count(*)::int, coalesce((array_agg(c.key ORDER BY c.key COLLATE "C"))[1:20], '{}')
+        FROM confirmed c
+        WHERE c.promoted_at < @cutoff
         """;
 
     /// <summary>The same set, deleted, each with a <c>deleted</c> lineage row naming the run that applied retention.</summary>
-    public const string DeleteStale = """
-        WITH deleted AS (
+    public const string DeleteStale = $$"""
+        WITH {{Confirmations}},
+        deleted AS (
             DELETE FROM runsaga.projects p
-            USING runsaga.run_promotions rp
-            WHERE p.source = @source AND rp.run_id = p.last_confirmed_run_id AND rp.promoted_at < @cutoff
+            USING confirmed c
+            WHERE p.source = @source AND p.key = c.key AND c.promoted_at < @cutoff
             RETURNING p.key, p.content_hash
         ),
         logged AS (

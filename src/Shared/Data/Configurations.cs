@@ -74,6 +74,7 @@ internal sealed class ProjectConfiguration : IEntityTypeConfiguration<Project>
         builder.Property(x => x.Data).HasColumnType("jsonb");
         builder.Property(x => x.Status).HasMaxLength(8);
         builder.HasIndex(x => x.LastUpdatedByRunId);
+        builder.Property(x => x.FollowsFullRuns).HasDefaultValue(false);
     }
 }
 
@@ -98,6 +99,9 @@ internal sealed class RunPromotionConfiguration : IEntityTypeConfiguration<RunPr
     {
         builder.ToTable("run_promotions");
         builder.HasKey(x => x.RunId);
+        builder.Property(x => x.FullRun).HasDefaultValue(false);
+        // The newest full run of a source: what an item that follows full runs was last confirmed by.
+        builder.HasIndex(x => new { x.Source, x.PromotedAt }).HasFilter("full_run");
     }
 }
 

@@ -56,10 +56,26 @@ public sealed class Project
     public string? Error { get; set; }
     public Guid CreatedByRunId { get; set; }
     public Guid LastUpdatedByRunId { get; set; }
-    public Guid LastConfirmedRunId { get; set; }
+
+    /// <summary>
+    /// The run that last wrote this row's confirmation. Not always the item's last confirmation: read
+    /// <c>last_confirmed_run_id</c> from the view <c>runsaga.project_state</c> (see <see cref="FollowsFullRuns"/>).
+    /// </summary>
+    public Guid ConfirmedRunId { get; set; }
+
     public string BatchId { get; set; } = null!;
     public DateTime FirstSeenAt { get; set; }
-    public DateTime LastSeenAt { get; set; }
+
+    /// <summary>When <see cref="ConfirmedRunId"/> was written (the item's <c>last_seen_at</c> unless a later full run saw it).</summary>
+    public DateTime ConfirmedAt { get; set; }
+
+    /// <summary>
+    /// Every full run of the source promoted since <see cref="ConfirmedRunId"/> carried this item, so the newest of
+    /// them is its last confirmation. A full run that leaves the item out clears it (and writes its confirmation
+    /// down first); so an unchanged item costs a full run no write at all.
+    /// </summary>
+    public bool FollowsFullRuns { get; set; }
+
     public DateTime UpdatedAt { get; set; }
 }
 
@@ -87,6 +103,9 @@ public sealed class RunPromotion
     public int Unchanged { get; set; }
     public int Errored { get; set; }
     public DateTime PromotedAt { get; set; }
+
+    /// <summary>An ingestion or manual_reindex run: it carried every item of its source (a sync run carries some).</summary>
+    public bool FullRun { get; set; }
 }
 
 /// <summary>The run's lineage summary (seed 004): what it discovered, updated, errored, and from which batches.</summary>

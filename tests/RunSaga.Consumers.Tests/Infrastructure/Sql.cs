@@ -38,7 +38,7 @@ public static class Sql
         await using var command = dataSource.CreateCommand("""
             SELECT title, url, data::text, content_hash, status, error, created_by_run_id, last_updated_by_run_id,
                    last_confirmed_run_id, batch_id
-            FROM runsaga.projects WHERE source = @source AND key = @key
+            FROM runsaga.project_state WHERE source = @source AND key = @key
             """);
         command.Parameters.AddWithValue("source", source);
         command.Parameters.AddWithValue("key", key);

@@ -17,12 +17,12 @@ public sealed class When_a_promoted_run_is_stamped(PostgresDatabase database) : 
     {
         var source = NewSource();
         var run1 = await Runs.StageAsync(database.DataSource, ("b1", [Item("same"), Item("changed", title: "old"), Item("breaks")]));
-        await promoter.PromoteAsync(run1, source, CancellationToken.None);
+        await promoter.PromoteAsync(run1, source, fullRun: true, CancellationToken.None);
         var run2 = await Runs.StageAsync(database.DataSource,
             ("b2", [Item("same"), Item("changed", title: "new")]),
             ("B1", [Item("breaks", error: "timeout")]),
             ("b10", [Item("new"), Item(null)]));
-        await promoter.PromoteAsync(run2, source, CancellationToken.None);
+        await promoter.PromoteAsync(run2, source, fullRun: true, CancellationToken.None);
 
         var summary = await stamper.StampAsync(run2, source, "sync", CancellationToken.None);
 
@@ -40,7 +40,7 @@ public sealed class When_a_promoted_run_is_stamped(PostgresDatabase database) : 
     {
         var source = NewSource();
         var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b")]));
-        await promoter.PromoteAsync(run, source, CancellationToken.None);
+        await promoter.PromoteAsync(run, source, fullRun: true, CancellationToken.None);
 
         var first = await stamper.StampAsync(run, source, "ingestion", CancellationToken.None);
         var again = await stamper.StampAsync(run, source, "manual_reindex", CancellationToken.None);

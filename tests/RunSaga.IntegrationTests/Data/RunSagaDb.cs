@@ -65,7 +65,7 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
     }
 
     public Task<List<ProjectRow>> Projects(string source) =>
-        Query($"SELECT {ProjectColumns} FROM runsaga.projects WHERE source = @p0 ORDER BY key", ReadProject, source);
+        Query($"SELECT {ProjectColumns} FROM runsaga.project_state WHERE source = @p0 ORDER BY key", ReadProject, source);
 
     public Task<List<LineageRow>> Lineage(string source) =>
         Query("SELECT key, run_id, batch_id, change, content_hash FROM runsaga.project_lineage WHERE source = @p0 ORDER BY id",

@@ -102,6 +102,14 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("batch_id");
 
+                    b.Property<DateTime>("ConfirmedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("confirmed_at");
+
+                    b.Property<Guid>("ConfirmedRunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("confirmed_run_id");
+
                     b.Property<string>("ContentHash")
                         .IsRequired()
                         .HasColumnType("text")
@@ -123,13 +131,11 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("first_seen_at");
 
-                    b.Property<Guid>("LastConfirmedRunId")
-                        .HasColumnType("uuid")
-                        .HasColumnName("last_confirmed_run_id");
-
-                    b.Property<DateTime>("LastSeenAt")
-                        .HasColumnType("timestamp with time zone")
-                        .HasColumnName("last_seen_at");
+                    b.Property<bool>("FollowsFullRuns")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("boolean")
+                        .HasDefaultValue(false)
+                        .HasColumnName("follows_full_runs");
 
                     b.Property<Guid>("LastUpdatedByRunId")
                         .HasColumnType("uuid")
@@ -458,6 +464,12 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("integer")
                         .HasColumnName("errored");
 
+                    b.Property<bool>("FullRun")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("boolean")
+                        .HasDefaultValue(false)
+                        .HasColumnName("full_run");
+
                     b.Property<int>("Inserted")
                         .HasColumnType("integer")
                         .HasColumnName("inserted");
@@ -480,6 +492,9 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnName("updated");
 
                     b.HasKey("RunId");
+
+                    b.HasIndex("Source", "PromotedAt")
+                        .HasFilter("full_run");
 
                     b.ToTable("run_promotions", "runsaga");
                 });
