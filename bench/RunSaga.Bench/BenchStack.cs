@@ -45,6 +45,9 @@ public sealed class BenchStack : IAsyncDisposable
 
     public static async Task<BenchStack> Start(BenchSettings settings, string logDirectory)
     {
+        // Hosts of an earlier benchmark that was killed would reconnect to the new virtual host and take its messages.
+        Host.StopLeftovers(logDirectory);
+
         var admin = new NpgsqlConnectionStringBuilder(settings.Postgres) { Database = "postgres", Pooling = false };
         await using (var connection = new NpgsqlConnection(admin.ConnectionString))
         {
@@ -128,6 +131,7 @@ public sealed class BenchStack : IAsyncDisposable
         private readonly Process process;
         private readonly StreamWriter log;
         private readonly TaskCompletionSource busStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private bool disposed;
 
         private Host(string name, Process process, StreamWriter log, string logPath)
         {
@@ -176,6 +180,9 @@ public sealed class BenchStack : IAsyncDisposable
             process.OutputDataReceived += (_, e) => host.Line(e.Data);
             process.ErrorDataReceived += (_, e) => host.Line(e.Data);
             process.Start();
+            File.WriteAllText(Path.Combine(logDirectory, $"{name}.pid"), process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => host.Dispose();
+            Console.CancelKeyPress += (_, _) => host.Dispose();
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
 
@@ -189,6 +196,25 @@ public sealed class BenchStack : IAsyncDisposable
             return host;
         }
 
+        /// <summary>Kills the hosts named in <c>&lt;name&gt;.pid</c> files of <paramref name="logDirectory"/> that still run.</summary>
+        public static void StopLeftovers(string logDirectory)
+        {
+            foreach (var pidFile in Directory.EnumerateFiles(logDirectory, "*.pid"))
+            {
+                if (int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid)
+                    && File.Exists($"/proc/{pid}/cmdline")
+                    && File.ReadAllText($"/proc/{pid}/cmdline").Contains("RunSaga.", StringComparison.Ordinal))
+                {
+                    Console.WriteLine($"[bench] stopping host {pid} left over from an earlier benchmark ({Path.GetFileName(pidFile)})");
+                    using var leftover = Process.GetProcessById(pid);
+                    leftover.Kill(entireProcessTree: true);
+                    leftover.WaitForExit(10_000);
+                }
+
+                File.Delete(pidFile);
+            }
+        }
+
         /// <summary>Resident memory now (VmRSS), in bytes.</summary>
         public long ResidentBytes() => ReadStatus("VmRSS:");
 
@@ -199,7 +225,7 @@ public sealed class BenchStack : IAsyncDisposable
         {
             try
             {
-                if (!process.HasExited)
+                if (!disposed && !process.HasExited)
                 {
                     process.Kill(entireProcessTree: true);
                     process.WaitForExit(10_000);
@@ -210,10 +236,14 @@ public sealed class BenchStack : IAsyncDisposable
                 // Already gone.
             }
 
-            process.Dispose();
             lock (log)
             {
-                log.Dispose();
+                if (!disposed)
+                {
+                    disposed = true;
+                    process.Dispose();
+                    log.Dispose();
+                }
             }
         }
 
@@ -226,7 +256,7 @@ public sealed class BenchStack : IAsyncDisposable
 
             lock (log)
             {
-                if (log.BaseStream.CanWrite)
+                if (!disposed)
                 {
                     log.WriteLine(line);
                 }

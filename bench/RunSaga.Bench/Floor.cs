@@ -26,7 +26,7 @@ public sealed class Floor(BenchStack stack, string workDirectory)
     private const string Upsert = """
         INSERT INTO bench_floor.projects AS p
             (source, key, title, url, data, content_hash, status, batch_id,
-             created_by_run_id, last_updated_by_run_id, last_confirmed_run_id, first_seen_at, last_seen_at, updated_at)
+             created_by_run_id, last_updated_by_run_id, confirmed_run_id, first_seen_at, confirmed_at, updated_at)
         SELECT 'bench', s.key, s.title, s.url, s.data,
                md5(coalesce(s.title, '') || chr(31) || coalesce(s.url, '') || chr(31) || coalesce(s.data::text, '')),
                'ok', 'floor', :'run', :'run', :'run', now(), now(), now()
