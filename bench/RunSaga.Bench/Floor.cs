@@ -99,6 +99,16 @@ public sealed class Floor(BenchStack stack, string workDirectory)
         info.Environment["PGUSER"] = connection.Username;
         info.Environment["PGPASSWORD"] = connection.Password;
         info.Environment["PGDATABASE"] = connection.Database;
+        // The same transport as the hosts' connections: TLS or not.
+        info.Environment["PGSSLMODE"] = connection.SslMode switch
+        {
+            SslMode.Disable => "disable",
+            SslMode.Allow => "allow",
+            SslMode.Require => "require",
+            SslMode.VerifyCA => "verify-ca",
+            SslMode.VerifyFull => "verify-full",
+            _ => "prefer",
+        };
 
         var watch = Stopwatch.StartNew();
         using var process = Process.Start(info) ?? throw new InvalidOperationException("psql did not start; install postgresql-client.");

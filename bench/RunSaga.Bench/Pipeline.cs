@@ -28,7 +28,7 @@ public sealed record PipelineResult(
 /// </summary>
 public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock, BenchOptions options)
 {
-    public async Task<PipelineResult> Run(string name, IEnumerable<BenchItem> items, Expected expected)
+    public async Task<PipelineResult> Run(string name, IEnumerable<BenchItem> items, Expected expected, string source = Floor.Source)
     {
         var runId = Guid.NewGuid();
         await Checkpoint();
@@ -38,8 +38,8 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
         var sampler = new MemorySampler(stack.Hosts);
         var cpu = new CpuMeter(stack.Hosts);
         var start = clock.Elapsed;
-        await scraper.Publish("RunRequested", Envelope.RunRequested(runId, Floor.Source));
-        await scraper.Publish("RunStarted", Envelope.RunStarted(runId, Floor.Source));
+        await scraper.Publish("RunRequested", Envelope.RunRequested(runId, source));
+        await scraper.Publish("RunStarted", Envelope.RunStarted(runId, source));
 
         int published = 0, batches = 0;
         await scraper.PublishAll(DataSet.Batches(items, options.Batch).Select(batch =>
@@ -69,7 +69,7 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
 
         await Task.Delay(500); // the host's last log lines
         var phases = PhaseTimes.FromLog(stack.Consumers.LogPath, runId);
-        var writes = await ProjectRowsWrittenSince(before);
+        var writes = await ProjectRowsWrittenSince(source, before);
         Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] pipeline, {name}: {published:N0} items in {wall:0.00} s "
             + $"(published in {publishSeconds:0.00} s); inserted {counts.Inserted:N0}, updated {counts.Updated:N0}, unchanged {counts.Unchanged:N0}; "
             + $"{writes:N0} rows of projects written; peak RSS {string.Join(", ", peaks.Select(p => $"{p.Key} {p.Value} MiB"))}; "
@@ -98,11 +98,11 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
     }
 
     /// <summary>Rows of <c>projects</c> whose current version a transaction after <paramref name="since"/> wrote (inserted or rewrote).</summary>
-    private async Task<long> ProjectRowsWrittenSince(long since)
+    private async Task<long> ProjectRowsWrittenSince(string source, long since)
     {
         await using var command = stack.DataSource.CreateCommand(
             "SELECT count(*) FROM runsaga.projects WHERE source = $1 AND xmin::text::bigint > $2");
-        command.Parameters.AddWithValue(Floor.Source);
+        command.Parameters.AddWithValue(source);
         command.Parameters.AddWithValue(since);
         return (long)(await command.ExecuteScalarAsync())!;
     }
