@@ -13,13 +13,15 @@ namespace RunSaga.Consumers.Staging;
 /// <param name="Staged">Keys this batch added to the run.</param>
 /// <param name="Duplicates">Items whose key was repeated later in the batch or staged by an earlier batch.</param>
 /// <param name="Flush">The flush check after staging; null while no flush was requested for the run.</param>
+/// <param name="Source">The run's source, when the saga knows it yet (staging never waits for it): for log lines.</param>
 public sealed record StagingResult(
     bool AlreadyStaged,
     int ItemCount,
     int Staged,
     int Duplicates,
     IReadOnlyList<RejectedItem> Rejections,
-    FlushStatus? Flush);
+    FlushStatus? Flush,
+    string? Source);
 
 /// <summary>
 /// Stages one batch, whether or not the run's saga exists yet, in one READ COMMITTED transaction: claim the
@@ -35,10 +37,24 @@ public sealed class BatchStager(NpgsqlDataSource dataSource)
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
 
-        // Batches of one run share this lock; archiving or deleting the run's staging takes it alone.
-        await using (var share = new NpgsqlCommand(AdvisoryLocks.ShareRunArtifacts, connection, transaction) { Parameters = { new("run", batch.RunId) } })
+        // Batches of one run share this lock; archiving or deleting the run's staging takes it alone. The run's source
+        // (for the log lines) comes in the same round trip.
+        string? source = null;
+        await using (var share = new NpgsqlBatch(connection, transaction)
         {
-            await share.ExecuteNonQueryAsync(cancellationToken);
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand(AdvisoryLocks.ShareRunArtifacts) { Parameters = { new("run", batch.RunId) } },
+                new NpgsqlBatchCommand(StagingSql.SourceOfRun) { Parameters = { new("run", batch.RunId) } },
+            },
+        })
+        {
+            await using var reader = await share.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken) && !reader.IsDBNull(0))
+            {
+                source = reader.GetString(0);
+            }
         }
 
         var claimed = await ClaimAsync(connection, transaction, batch, validated, cancellationToken);
@@ -54,10 +70,10 @@ public sealed class BatchStager(NpgsqlDataSource dataSource)
         var flush = await FlushCheck.RunAsync(connection, transaction, batch.RunId, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 
-        return new StagingResult(!claimed, validated.ItemCount, staged, duplicates, validated.Rejections, flush);
+        return new StagingResult(!claimed, validated.ItemCount, staged, duplicates, validated.Rejections, flush, source);
     }
 
-    /// <summary>The run's source if the saga knows it yet (staging never waits for it): only for log lines.</summary>
+    /// <summary>The run's source if the saga knows it yet: only for the log lines of a batch refused before staging.</summary>
     public async Task<string?> SourceOfAsync(Guid runId, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(StagingSql.SourceOfRun);

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Runtime.InteropServices;
 using RunSaga.Contracts;
 
 namespace RunSaga.Consumers.Staging;
@@ -135,34 +136,41 @@ public static class BatchValidation
 
     private static bool HasNul(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal);
 
-    /// <summary>Whether jsonb can hold every string (names and values) of the data, and it nests at most 64 levels.</summary>
+    /// <summary>
+    /// Whether jsonb can hold every string (names and values) of the data, and it nests at most 64 levels: one pass
+    /// of a reader over the data's raw UTF-8, without allocating. Only an escaped string can hold a NUL (<c>\u0000</c>)
+    /// or an unpaired surrogate (<c>\ud800</c>): raw control characters and invalid UTF-8 are not JSON, so those never
+    /// get here. Only escaped strings are unescaped.
+    /// </summary>
     private static string? DataProblem(JsonElement element)
     {
+        var reader = new Utf8JsonReader(JsonMarshal.GetRawUtf8Value(element), new JsonReaderOptions { MaxDepth = MaxDataDepth + 2 });
         try
         {
-            return Depth(element) > MaxDataDepth ? DataTooDeep : HasNul(element) ? ContainsNul : null;
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject or JsonTokenType.StartArray when reader.CurrentDepth >= MaxDataDepth:
+                        return DataTooDeep;
+                    case JsonTokenType.String or JsonTokenType.PropertyName when reader.ValueIsEscaped:
+                        if (reader.GetString()!.Contains('\0', StringComparison.Ordinal))
+                        {
+                            return ContainsNul;
+                        }
+
+                        break;
+                }
+            }
+
+            return null;
         }
         catch (InvalidOperationException)
         {
-            // JsonElement.GetString refuses an escaped unpaired surrogate ("\ud800"); so would jsonb.
+            // GetString refuses an escaped unpaired surrogate ("\ud800"); so would jsonb.
             return InvalidUnicode;
         }
     }
-
-    private static bool HasNul(JsonElement element) => element.ValueKind switch
-    {
-        JsonValueKind.String => HasNul(element.GetString()),
-        JsonValueKind.Object => element.EnumerateObject().Any(p => HasNul(p.Name) || HasNul(p.Value)),
-        JsonValueKind.Array => element.EnumerateArray().Any(HasNul),
-        _ => false,
-    };
-
-    private static int Depth(JsonElement element) => element.ValueKind switch
-    {
-        JsonValueKind.Object => 1 + element.EnumerateObject().Select(p => Depth(p.Value)).DefaultIfEmpty(0).Max(),
-        JsonValueKind.Array => 1 + element.EnumerateArray().Select(Depth).DefaultIfEmpty(0).Max(),
-        _ => 0,
-    };
 
     /// <summary>The key as an operator reads it in the rejection list: cut short, NUL made visible (jsonb refuses it).</summary>
     private static string? DisplayKey(string? key)

@@ -29,12 +29,13 @@ public sealed class StageItemsConsumer(
                 + "(a dashed guid, e.g. \"3f2504e0-4f89-11d3-9a0c-0305e82c3301\").");
         }
 
-        using var _ = RunLogScope.Begin(batch.RunId, await stager.SourceOfAsync(batch.RunId, context.CancellationToken));
+        using var run = RunLogScope.Begin(batch.RunId, source: null);
 
         var body = context.ReceiveContext.Body;
         var bodyBytes = body.Length ?? body.GetBytes().LongLength;
         if (BatchLimits.Check(batch, bodyBytes, options.Value) is { } rejected)
         {
+            using var refused = RunLogScope.Begin(batch.RunId, await stager.SourceOfAsync(batch.RunId, context.CancellationToken));
             logger.LogWarning(
                 "batch {BatchId} refused whole ({ErrorCode}), nothing of it staged: {ErrorMessage}",
                 rejected.BatchId, rejected.ErrorCode, rejected.ErrorMessage);
@@ -45,6 +46,7 @@ public sealed class StageItemsConsumer(
         var stopwatch = Stopwatch.StartNew();
         var result = await stager.StageAsync(batch, context.CancellationToken);
         var elapsedMs = stopwatch.ElapsedMilliseconds;
+        using var withSource = RunLogScope.Begin(batch.RunId, result.Source);
 
         if (result.AlreadyStaged)
         {
