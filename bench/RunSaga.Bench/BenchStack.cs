@@ -299,7 +299,7 @@ public sealed class BenchSettings(string repositoryRoot)
 {
     public string RepositoryRoot { get; } = repositoryRoot;
 
-    public string Postgres { get; } = Read("ConnectionStrings__Postgres") ?? "Host=localhost;Port=5432;Database=runsaga;Username=runsaga;Password=runsaga";
+    public string Postgres { get; } = Read("ConnectionStrings__Postgres") ?? "Host=localhost;Port=5432;Database=runsaga;Username=runsaga;Password=runsaga;SSL Mode=Disable";
 
     public Uri RabbitMq { get; } = new(Read("ConnectionStrings__RabbitMq") ?? "amqp://guest:guest@localhost:5672/");
 

@@ -55,7 +55,7 @@ var firstBodies = DataSet.Batches(data.FirstRun(), options.Batch).Select((b, i) 
 var brokerFloor = await BrokerFloor.Run(stack.Amqp, firstBodies, (options.Items + options.Batch - 1) / options.Batch, prefetch: 8);
 Say($"broker floor: {(options.Items + options.Batch - 1) / options.Batch:N0} messages published and consumed raw in {brokerFloor.TotalSeconds:0.00} s");
 
-var small = options.SmallRuns > 0 ? await new SmallRuns(scraper, clock, data, options).Run() : null;
+var small = options.SmallRuns > 0 ? await new SmallRuns(stack, scraper, clock, data, options).Run() : null;
 
 var report = BenchReport.Create(options, firstRun, firstFloor, secondRun, secondFloor, brokerFloor, small, settings.RepositoryRoot);
 report.Print(Console.Out);

@@ -11,14 +11,15 @@ public sealed record SmallRunsResult(
     double RunsPerSecond,
     double LatencyP50Seconds,
     double LatencyP99Seconds,
-    double LatencyMaxSeconds);
+    double LatencyMaxSeconds,
+    Dictionary<string, double> CpuSeconds);
 
 /// <summary>
 /// Many small runs at once, the fleet's everyday load: every run (RunRequested, RunStarted, one batch,
 /// ScrapeCompleted) of every source published together, as fast as the broker confirms them. Latency is per run,
 /// from the broker's confirm of its <c>ScrapeCompleted</c> (the scraper is done) to the arrival of <c>RunCompleted</c>.
 /// </summary>
-public sealed class SmallRuns(Scraper scraper, Stopwatch clock, DataSet data, BenchOptions options)
+public sealed class SmallRuns(BenchStack stack, Scraper scraper, Stopwatch clock, DataSet data, BenchOptions options)
 {
     public async Task<SmallRunsResult> Run()
     {
@@ -28,6 +29,7 @@ public sealed class SmallRuns(Scraper scraper, Stopwatch clock, DataSet data, Be
         var scrapeCompleted = new TimeSpan[runs.Count];
         Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] small runs: publishing {runs.Count:N0} runs of {options.SmallItems} items at once");
 
+        var cpu = new CpuMeter(stack.Hosts);
         var start = clock.Elapsed;
         var pending = new List<Task>(Scraper.Window);
         foreach (var run in runs)
@@ -63,14 +65,15 @@ public sealed class SmallRuns(Scraper scraper, Stopwatch clock, DataSet data, Be
             last = end.At > last ? end.At : last;
         }
 
+        var cpuSeconds = cpu.Stop();
         latencies.Sort();
         var wall = (last - start).TotalSeconds;
         var result = new SmallRunsResult(runs.Count, options.SmallSources, options.SmallItems, PhaseTimes.Round(publishSeconds),
             PhaseTimes.Round(wall), Math.Round(runs.Count / wall, 1),
-            Math.Round(Percentile(latencies, 0.50), 3), Math.Round(Percentile(latencies, 0.99), 3), Math.Round(latencies[^1], 3));
+            Math.Round(Percentile(latencies, 0.50), 3), Math.Round(Percentile(latencies, 0.99), 3), Math.Round(latencies[^1], 3), cpuSeconds);
         Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] small runs: {result.Runs:N0} completed in {result.WallSeconds:0.00} s "
             + $"({result.RunsPerSecond} runs/s; published in {result.PublishSeconds:0.00} s); latency p50 {result.LatencyP50Seconds:0.000} s, "
-            + $"p99 {result.LatencyP99Seconds:0.000} s, max {result.LatencyMaxSeconds:0.000} s");
+            + $"p99 {result.LatencyP99Seconds:0.000} s, max {result.LatencyMaxSeconds:0.000} s; CPU s {string.Join(", ", cpuSeconds.Select(c => $"{c.Key} {c.Value}"))}");
         return result;
     }
 

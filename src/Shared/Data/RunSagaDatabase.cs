@@ -10,7 +10,7 @@ namespace RunSaga.Shared.Data;
 public static class RunSagaDatabase
 {
     public const string DefaultConnectionString =
-        "Host=localhost;Port=5432;Database=runsaga;Username=runsaga;Password=runsaga";
+        "Host=localhost;Port=5432;Database=runsaga;Username=runsaga;Password=runsaga;SSL Mode=Disable";
 
     public static string ConnectionString(IConfiguration configuration) =>
         configuration.GetConnectionString("Postgres") is { Length: > 0 } value ? value : DefaultConnectionString;

@@ -12,8 +12,8 @@ public sealed class RequireRunIdFilter<T> : IFilter<ConsumeContext<T>>
     where T : class
 {
     private static readonly Func<T, Guid>? RunId = typeof(T).GetProperty("RunId", BindingFlags.Public | BindingFlags.Instance) is { PropertyType: var type } property
-        && type == typeof(Guid)
-            ? message => (Guid)property.GetValue(message)!
+        && type == typeof(Guid) && property.GetMethod is { } getter
+            ? getter.CreateDelegate<Func<T, Guid>>()
             : null;
 
     public Task Send(ConsumeContext<T> context, IPipe<ConsumeContext<T>> next)

@@ -6,7 +6,7 @@ namespace RunSaga.IntegrationTests.Fixture;
 /// </summary>
 internal static class TestSettings
 {
-    private const string DefaultPostgres = "Host=localhost;Port=5432;Database=runsaga;Username=runsaga;Password=runsaga";
+    private const string DefaultPostgres = "Host=localhost;Port=5432;Database=runsaga;Username=runsaga;Password=runsaga;SSL Mode=Disable";
     private const string DefaultRabbitMq = "amqp://guest:guest@localhost:5672/";
     private const string DefaultManagement = "http://localhost:15672/";
 
