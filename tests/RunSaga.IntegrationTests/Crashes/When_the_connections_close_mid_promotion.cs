@@ -24,7 +24,7 @@ public sealed class When_the_connections_close_mid_promotion(RunSagaStack stack,
         try
         {
             await Publisher.Publish(run.Whole(items.InBatches(50)));
-            await Eventually(PromotionStatementIsRunning, "the promotion statement shows in pg_stat_activity", Timeout, TimeSpan.FromMilliseconds(10));
+            await Eventually(Db.PromotionStatementIsRunning, "the promotion statement shows in pg_stat_activity", Timeout, TimeSpan.FromMilliseconds(10));
 
             var closed = await Stack.Management.CloseConnections(Stack.VirtualHost, keep: "runsaga-integration-tests");
             Output.WriteLine($"closed {closed} connections while the promotion ran");
@@ -81,11 +81,4 @@ public sealed class When_the_connections_close_mid_promotion(RunSagaStack stack,
             .Where(q => q.Name.StartsWith("runsaga.", StringComparison.Ordinal) && !q.Name.EndsWith("_error", StringComparison.Ordinal)
                 && !q.Name.EndsWith("_skipped", StringComparison.Ordinal) && q.Name != "runsaga.openlineage")
             .All(q => q.Consumers > 0);
-
-    private async Task<bool> PromotionStatementIsRunning() =>
-        await Db.Count("""
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
-              AND query LIKE '%INSERT INTO runsaga.projects%'
-            """) > 0;
 }

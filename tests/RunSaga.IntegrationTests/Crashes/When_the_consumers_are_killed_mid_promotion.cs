@@ -27,7 +27,7 @@ public sealed class When_the_consumers_are_killed_mid_promotion(RunSagaStack sta
         {
             await Publisher.Publish(run.Whole(batches));
             await Db.WaitForRun(run.RunId, r => r.Status != "Queued" && r.Status != "Running", "past Running (Flushed)", Timeout);
-            await Eventually(PromotionStatementIsRunning, "the promotion statement shows in pg_stat_activity", Timeout,
+            await Eventually(Db.PromotionStatementIsRunning, "the promotion statement shows in pg_stat_activity", Timeout,
                 TimeSpan.FromMilliseconds(10));
 
             Stack.KillConsumers();
@@ -68,11 +68,4 @@ public sealed class When_the_consumers_are_killed_mid_promotion(RunSagaStack sta
         Assert.True(summary is not null, $"run_lineage has no row for run {run.RunId}");
         Assert.Equal(ItemCount, summary.Discovered);
     }
-
-    private async Task<bool> PromotionStatementIsRunning() =>
-        await Db.Count("""
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
-              AND query LIKE '%INSERT INTO runsaga.projects%'
-            """) > 0;
 }

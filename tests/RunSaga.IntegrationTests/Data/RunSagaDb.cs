@@ -112,6 +112,17 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
     /// one <paramref name="key"/>, when given): a trigger that holds or fails a promotion at a chosen row. Disposing
     /// the result removes it.
     /// </summary>
+    /// <summary>
+    /// Whether a promotion statement is running now. pg_stat_activity shows a statement's first 1,024 bytes
+    /// (track_activity_query_size), so this matches the promotion's opening.
+    /// </summary>
+    public async Task<bool> PromotionStatementIsRunning() =>
+        await Count("""
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
+              AND query LIKE 'WITH classified AS (%'
+            """) > 0;
+
     public async Task<IAsyncDisposable> OnProjectsInsert(string source, string? key, string plpgsql)
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];
