@@ -44,6 +44,8 @@ public static class PromotionSql
     /// a full run (<c>@full</c>) does not write an unchanged row that already follows full runs (recording the run in
     /// <c>run_promotions</c> as full confirms it), and first writes down the confirmation of every row of the source
     /// that follows full runs but is not in this run (<c>detached</c>). A sync run writes every row it carries.
+    /// One full join of the run's staged items with the source's rows finds both: the staged items with their current
+    /// rows, and (<c>missing</c>) the rows the run did not carry.
     /// Each change is appended to <c>project_lineage</c> and the counts to <c>run_promotions</c> in the same
     /// statement, so no changed item is ever without its lineage row. The data-modifying CTEs all run to completion
     /// and all read the snapshot before any of them (<c>detached</c> and <c>updated</c> write disjoint rows).
@@ -53,11 +55,15 @@ public static class PromotionSql
     /// </summary>
     public const string Promote = """
         WITH classified AS (
-            SELECT s.key, s.batch_id, s.title, s.url, s.data, s.error, s.content_hash,
+            SELECT coalesce(s.key, p.key) AS key,
+                   s.key IS NOT NULL AS staged,
+                   s.batch_id, s.title, s.url, s.data, s.error, s.content_hash,
                    p.key IS NOT NULL AS existed,
                    p.content_hash AS old_hash,
+                   p.confirmed_run_id AS old_confirmed_run_id,
                    coalesce(p.follows_full_runs, false) AS follows,
                    CASE
+                       WHEN s.key IS NULL THEN 'missing'
                        WHEN s.error IS NOT NULL THEN
                            CASE WHEN p.key IS NOT NULL AND p.status = 'error' AND p.error IS NOT DISTINCT FROM s.error
                                 THEN 'unchanged' ELSE 'errored' END
@@ -65,9 +71,12 @@ public static class PromotionSql
                        WHEN p.status = 'ok' AND p.content_hash = s.content_hash THEN 'unchanged'
                        ELSE 'updated'
                    END AS change
-            FROM runsaga.staged_items s
-            LEFT JOIN runsaga.projects p ON p.source = @source AND p.key = s.key
-            WHERE s.run_id = @run
+            FROM (SELECT * FROM runsaga.staged_items WHERE run_id = @run) s
+            FULL JOIN (
+                SELECT key, content_hash, status, error, confirmed_run_id, follows_full_runs
+                FROM runsaga.projects
+                WHERE source = @source
+            ) p ON p.key = s.key
         ),
         latest_full AS (
             SELECT rp.run_id, rp.promoted_at
@@ -82,15 +91,14 @@ public static class PromotionSql
                 confirmed_at = CASE WHEN d.by_full_run THEN d.full_promoted_at ELSE p.confirmed_at END,
                 follows_full_runs = false
             FROM (
-                SELECT q.key,
+                SELECT c.key,
                        lf.run_id AS full_run_id,
                        lf.promoted_at AS full_promoted_at,
                        lf.run_id IS NOT NULL AND lf.promoted_at > coalesce(e.promoted_at, '-infinity') AS by_full_run
-                FROM runsaga.projects q
+                FROM classified c
                 LEFT JOIN latest_full lf ON true
-                LEFT JOIN runsaga.run_promotions e ON e.run_id = q.confirmed_run_id
-                WHERE @full AND q.source = @source AND q.follows_full_runs
-                  AND NOT EXISTS (SELECT 1 FROM runsaga.staged_items s WHERE s.run_id = @run AND s.key = q.key)
+                LEFT JOIN runsaga.run_promotions e ON e.run_id = c.old_confirmed_run_id
+                WHERE @full AND NOT c.staged AND c.follows
             ) d
             WHERE p.source = @source AND p.key = d.key
             RETURNING 1
@@ -105,7 +113,7 @@ public static class PromotionSql
                    @run, @run, @run, c.batch_id,
                    now(), now(), true, now()
             FROM classified c
-            WHERE NOT c.existed
+            WHERE c.staged AND NOT c.existed
             ORDER BY c.key
             RETURNING 1
         ),
@@ -124,7 +132,7 @@ public static class PromotionSql
                 confirmed_at = now(),
                 follows_full_runs = true
             FROM classified c
-            WHERE p.source = @source AND p.key = c.key AND c.existed
+            WHERE p.source = @source AND p.key = c.key AND c.staged AND c.existed
               AND (c.change <> 'unchanged' OR NOT @full OR NOT c.follows)
             RETURNING 1
         ),
@@ -134,7 +142,7 @@ public static class PromotionSql
                    CASE WHEN c.change = 'errored' AND c.existed THEN c.old_hash ELSE c.content_hash END,
                    now()
             FROM classified c
-            WHERE c.change <> 'unchanged'
+            WHERE c.staged AND c.change <> 'unchanged'
             ORDER BY c.key
             RETURNING 1
         ),
@@ -144,6 +152,7 @@ public static class PromotionSql
                    count(*) FILTER (WHERE change = 'unchanged' AND error IS NULL)::int AS unchanged,
                    count(*) FILTER (WHERE error IS NOT NULL)::int AS errored
             FROM classified
+            WHERE staged
         ),
         recorded AS (
             INSERT INTO runsaga.run_promotions (run_id, source, inserted, updated, unchanged, errored, promoted_at, full_run)
