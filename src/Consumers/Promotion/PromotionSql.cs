@@ -1,3 +1,5 @@
+using RunSaga.Shared.Data;
+
 namespace RunSaga.Consumers.Promotion;
 
 /// <summary>
@@ -53,7 +55,7 @@ public static class PromotionSql
     /// of a source as they were applied (retention and <c>project_state</c> rely on that order). <c>now()</c> would be the
     /// transaction's start, which can come before the lock is granted to another promotion that started a moment later.
     /// </summary>
-    public const string Promote = """
+    public const string Promote = $$"""
         WITH classified AS (
             SELECT coalesce(s.key, p.key) AS key,
                    s.key IS NOT NULL AS staged,
@@ -78,13 +80,7 @@ public static class PromotionSql
                 WHERE source = @source
             ) p ON p.key = s.key
         ),
-        latest_full AS (
-            SELECT rp.run_id, rp.promoted_at
-            FROM runsaga.run_promotions rp
-            WHERE rp.source = @source AND rp.full_run
-            ORDER BY rp.promoted_at DESC
-            LIMIT 1
-        ),
+        {{ProjectState.LatestFullRun}},
         detached AS (
             UPDATE runsaga.projects p SET
                 confirmed_run_id = CASE WHEN d.by_full_run THEN d.full_run_id ELSE p.confirmed_run_id END,

@@ -1,3 +1,5 @@
+using RunSaga.Shared.Data;
+
 namespace RunSaga.Consumers.Retention;
 
 /// <summary>
@@ -64,14 +66,8 @@ public static class RetentionSql
     /// The promotion time of each item's last confirmation (see <c>ProjectState</c>): its own confirmation's, or the
     /// source's newest full run's when the item follows full runs and that run was promoted later.
     /// </summary>
-    private const string Confirmations = """
-        latest_full AS (
-            SELECT rp.run_id, rp.promoted_at
-            FROM runsaga.run_promotions rp
-            WHERE rp.source = @source AND rp.full_run
-            ORDER BY rp.promoted_at DESC
-            LIMIT 1
-        ),
+    private const string Confirmations = $$"""
+        {{ProjectState.LatestFullRun}},
         confirmed AS (
             SELECT p.key,
                    CASE WHEN p.follows_full_runs AND lf.promoted_at > coalesce(e.promoted_at, '-infinity')

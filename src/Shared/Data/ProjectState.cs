@@ -15,15 +15,17 @@ namespace RunSaga.Shared.Data;
 public static class ProjectState
 {
     /// <summary>
-    /// The newest full run promoted for a source: <c>(run_id, promoted_at)</c>, no row when there is none yet.
-    /// <c>{0}</c> is the source expression.
+    /// The CTE <c>latest_full</c>: the newest full run promoted for the source <c>@source</c>, as <c>(run_id,
+    /// promoted_at)</c>; no row when there is none yet. Promotion and retention read it.
     /// </summary>
     public const string LatestFullRun = """
-        SELECT rp.run_id, rp.promoted_at
-        FROM runsaga.run_promotions rp
-        WHERE rp.source = {0} AND rp.full_run
-        ORDER BY rp.promoted_at DESC
-        LIMIT 1
+        latest_full AS (
+            SELECT rp.run_id, rp.promoted_at
+            FROM runsaga.run_promotions rp
+            WHERE rp.source = @source AND rp.full_run
+            ORDER BY rp.promoted_at DESC
+            LIMIT 1
+        )
         """;
 
     public const string CreateView = """
