@@ -28,13 +28,6 @@ public static class PromotionSql
     /// </summary>
     public const string RefreshStatistics = "ANALYZE runsaga.staged_items, runsaga.projects";
 
-    /// <summary>
-    /// For the promotion's transaction only: no JIT compilation. A large promotion is costed far above
-    /// <c>jit_optimize_above_cost</c>, and compiling its expressions took 1–1.3 s that the execution did not win back
-    /// (docs/benchmarks/README.md).
-    /// </summary>
-    public const string NoJit = "SET LOCAL jit = off";
-
     /// <summary>From how many staged keys a run gets fresh statistics before its promotion.</summary>
     public const long LargeRun = 50_000;
 
@@ -107,7 +100,6 @@ public static class PromotionSql
             RETURNING 1
         ),
         inserted AS (
-            -- In the staged order, not sorted by key: sorting a million wide rows spilled 433 MB to disk.
             INSERT INTO runsaga.projects
                 (source, key, title, url, data, content_hash, status, error,
                  created_by_run_id, last_updated_by_run_id, confirmed_run_id, batch_id,
@@ -118,6 +110,7 @@ public static class PromotionSql
                    now(), now(), true, now()
             FROM classified c
             WHERE c.staged AND NOT c.existed
+            ORDER BY c.key
             RETURNING 1
         ),
         updated AS (

@@ -52,11 +52,6 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
             }
         }
 
-        await using (var noJit = new NpgsqlCommand(PromotionSql.NoJit, connection, transaction))
-        {
-            await noJit.ExecuteNonQueryAsync(cancellationToken);
-        }
-
         PromotionCounts counts;
         await using (var promote = new NpgsqlCommand(PromotionSql.Promote, connection, transaction)
         {
