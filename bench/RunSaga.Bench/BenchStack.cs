@@ -218,9 +218,6 @@ public sealed class BenchStack : IAsyncDisposable
         /// <summary>Resident memory now (VmRSS), in bytes.</summary>
         public long ResidentBytes() => ReadStatus("VmRSS:");
 
-        /// <summary>Peak resident memory since the process started (VmHWM), in bytes.</summary>
-        public long PeakResidentBytes() => ReadStatus("VmHWM:");
-
         public void Dispose()
         {
             try

@@ -69,8 +69,6 @@ public sealed class Scraper : IAsyncDisposable
         }
     }
 
-    public bool TryGetEnd(Guid runId, out RunEnd end) => ends.TryGetValue(runId, out end!);
-
     /// <summary>Every message of <paramref name="messages"/>, with up to <see cref="Window"/> confirms outstanding.</summary>
     public async Task PublishAll(IEnumerable<(string Name, byte[] Body)> messages)
     {

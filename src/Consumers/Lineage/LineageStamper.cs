@@ -30,7 +30,7 @@ public sealed class LineageStamper(NpgsqlDataSource dataSource, IOptions<RunSaga
             {
                 new("run", runId),
                 new("source", NpgsqlDbType.Text) { Value = source ?? string.Empty },
-                new("process_type", NpgsqlDbType.Text) { Value = string.IsNullOrEmpty(processType) ? ProcessType.Ingestion : processType },
+                new("process_type", NpgsqlDbType.Text) { Value = ProcessType.OrDefault(processType) },
             },
             CommandTimeout = (int)options.Value.PromotionTimeout.TotalSeconds,
         })

@@ -31,7 +31,7 @@ public sealed class PromoteRunConsumer(RunPromoter promoter, ILogger<PromoteRunC
         try
         {
             result = await promoter.PromoteAsync(
-                command.RunId, command.Source, ProcessType.IsFull(string.IsNullOrEmpty(command.ProcessType) ? ProcessType.Ingestion : command.ProcessType), context.CancellationToken);
+                command.RunId, command.Source, ProcessType.IsFull(ProcessType.OrDefault(command.ProcessType)), context.CancellationToken);
         }
         catch (Exception exception) when (!TransientDatabaseErrors.IsTransient(exception))
         {

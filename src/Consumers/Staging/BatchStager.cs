@@ -62,7 +62,7 @@ public sealed class BatchStager(NpgsqlDataSource dataSource)
         var duplicates = validated.DuplicatesInBatch;
         if (claimed && validated.Items.Count > 0)
         {
-            (staged, duplicates) = await UpsertItemsAsync(connection, transaction, batch, validated.Items, cancellationToken);
+            (staged, duplicates) = await StageItemsAsync(connection, transaction, batch, validated.Items, cancellationToken);
         }
 
         // Also for a batch staged before: a crash between that commit and the verdict's publish is recovered
@@ -108,7 +108,7 @@ public sealed class BatchStager(NpgsqlDataSource dataSource)
     /// A plain INSERT first, in a savepoint; when a key of the batch was staged before (a unique violation), back to
     /// the savepoint and the upsert. Both write the same rows; the INSERT is the cheaper path for the common batch.
     /// </summary>
-    private static async Task<(int Staged, int Duplicates)> UpsertItemsAsync(
+    private static async Task<(int Staged, int Duplicates)> StageItemsAsync(
         NpgsqlConnection connection,
         NpgsqlTransaction transaction,
         ItemsScraped batch,

@@ -15,4 +15,7 @@ public static class ProcessType
     public static bool IsKnown(string value) => value is Ingestion or Sync or ManualReindex;
 
     public static bool IsFull(string value) => value is Ingestion or ManualReindex;
+
+    /// <summary>The process type a message names, or <see cref="Ingestion"/> when it names none.</summary>
+    public static string OrDefault(string? value) => string.IsNullOrEmpty(value) ? Ingestion : value;
 }
