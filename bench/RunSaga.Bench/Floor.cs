@@ -7,8 +7,9 @@ namespace RunSaga.Bench;
 /// <summary>
 /// The raw PostgreSQL floor: what a careful engineer writes by hand without RunSaga, on the same PostgreSQL in
 /// the same invocation. <c>psql \copy</c> of the same items into a plain staging table, then one set-based
-/// <c>INSERT … ON CONFLICT … DO UPDATE</c> into a table shaped like <c>runsaga.projects</c> (same columns,
-/// keys and indexes: <c>LIKE … INCLUDING ALL</c>) that rewrites only rows whose content changed. No lineage, no
+/// <c>INSERT … ON CONFLICT … DO UPDATE</c> into a table shaped like <c>runsaga.project_rows</c>, the storage behind
+/// <c>projects</c> (same columns, keys and indexes: <c>LIKE … INCLUDING ALL</c>) that rewrites only rows whose content
+/// changed. No lineage, no
 /// run ledger, no idempotency, no guarantee that a failed run leaves the table alone: that is what it costs less.
 /// </summary>
 public sealed class Floor(BenchStack stack, string workDirectory)
@@ -19,7 +20,7 @@ public sealed class Floor(BenchStack stack, string workDirectory)
         CREATE SCHEMA IF NOT EXISTS bench_floor;
         DROP TABLE IF EXISTS bench_floor.staging, bench_floor.projects;
         CREATE TABLE bench_floor.staging (key text NOT NULL, title text, url text, data jsonb);
-        CREATE TABLE bench_floor.projects (LIKE runsaga.projects INCLUDING ALL);
+        CREATE TABLE bench_floor.projects (LIKE runsaga.project_rows INCLUDING ALL);
         """;
 
     /// <summary>The hand-written upsert; <c>:'run'</c> is the run's id (psql variable).</summary>

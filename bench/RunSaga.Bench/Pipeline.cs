@@ -97,11 +97,11 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
         return (long)(await command.ExecuteScalarAsync())!;
     }
 
-    /// <summary>Rows of <c>projects</c> whose current version a transaction after <paramref name="since"/> wrote (inserted or rewrote).</summary>
+    /// <summary>Rows of <c>project_rows</c> (the storage behind <c>projects</c>) whose current version a transaction after <paramref name="since"/> wrote (inserted or rewrote).</summary>
     private async Task<long> ProjectRowsWrittenSince(string source, long since)
     {
         await using var command = stack.DataSource.CreateCommand(
-            "SELECT count(*) FROM runsaga.projects WHERE source = $1 AND xmin::text::bigint > $2");
+            "SELECT count(*) FROM runsaga.project_rows WHERE source = $1 AND xmin::text::bigint > $2");
         command.Parameters.AddWithValue(source);
         command.Parameters.AddWithValue(since);
         return (long)(await command.ExecuteScalarAsync())!;

@@ -3,7 +3,7 @@ using RunSaga.Shared.Data;
 namespace RunSaga.Consumers.Promotion;
 
 /// <summary>
-/// Promoting a run's staged items into <c>projects</c>. Runs in one transaction after
+/// Promoting a run's staged items into <c>projects</c> (the storage table <c>project_rows</c>, see <c>ProjectState</c>). Runs in one transaction after
 /// <c>AdvisoryLocks.LockSource</c>, so promotions of one source never interleave.
 /// </summary>
 public static class PromotionSql
@@ -26,7 +26,7 @@ public static class PromotionSql
     /// million rows) ran for many minutes here where the hash-join plan takes seconds. Run outside the
     /// promotion's transaction, so the lock ANALYZE takes is held only while it samples.
     /// </summary>
-    public const string RefreshStatistics = "ANALYZE runsaga.staged_items, runsaga.projects";
+    public const string RefreshStatistics = "ANALYZE runsaga.staged_items, runsaga.project_rows";
 
     /// <summary>From how many staged keys a run gets fresh statistics before its promotion.</summary>
     public const long LargeRun = 50_000;
@@ -42,7 +42,8 @@ public static class PromotionSql
     /// <item><c>updated</c>: anything else (new content, or a row in error that is ok again).</item>
     /// </list>
     /// Changed rows get <c>last_updated_by_run_id</c> and <c>updated_at</c>. Confirmation (see <c>ProjectState</c>):
-    /// every row the statement writes gets <c>confirmed_run_id</c>, <c>confirmed_at</c> and <c>follows_full_runs</c>;
+    /// every row the statement writes gets <c>confirmed_run_id</c>, <c>confirmed_at</c> (the run's <c>promoted_at</c>) and
+    /// <c>follows_full_runs</c>;
     /// a full run (<c>@full</c>) does not write an unchanged row that already follows full runs (recording the run in
     /// <c>run_promotions</c> as full confirms it), and first writes down the confirmation of every row of the source
     /// that follows full runs but is not in this run (<c>detached</c>). A sync run writes every row it carries.
@@ -51,18 +52,22 @@ public static class PromotionSql
     /// Each change is appended to <c>project_lineage</c> and the counts to <c>run_promotions</c> in the same
     /// statement, so no changed item is ever without its lineage row. The data-modifying CTEs all run to completion
     /// and all read the snapshot before any of them (<c>detached</c> and <c>updated</c> write disjoint rows).
-    /// <c>promoted_at</c> is <c>clock_timestamp()</c>, read after the source lock was granted: it orders the promotions
-    /// of a source as they were applied (retention and <c>project_state</c> rely on that order). <c>now()</c> would be the
-    /// transaction's start, which can come before the lock is granted to another promotion that started a moment later.
+    /// <c>promoted_at</c> is <c>clock_timestamp()</c>, read once (<c>stamp</c>) after the source lock was granted: it
+    /// orders the promotions of a source as they were applied (retention and the view <c>projects</c> rely on that order).
+    /// <c>now()</c> would be the transaction's start, which can come before the lock is granted to another promotion
+    /// that started a moment later.
     /// </summary>
     public const string Promote = $$"""
-        WITH classified AS (
+        WITH stamp AS (
+            SELECT clock_timestamp() AS at
+        ),
+        classified AS (
             SELECT coalesce(s.key, p.key) AS key,
                    s.key IS NOT NULL AS staged,
                    s.batch_id, s.title, s.url, s.data, s.error, s.content_hash,
                    p.key IS NOT NULL AS existed,
                    p.content_hash AS old_hash,
-                   p.confirmed_run_id AS old_confirmed_run_id,
+                   p.confirmed_at AS old_confirmed_at,
                    coalesce(p.follows_full_runs, false) AS follows,
                    CASE
                        WHEN s.key IS NULL THEN 'missing'
@@ -75,14 +80,14 @@ public static class PromotionSql
                    END AS change
             FROM (SELECT * FROM runsaga.staged_items WHERE run_id = @run) s
             FULL JOIN (
-                SELECT key, content_hash, status, error, confirmed_run_id, follows_full_runs
-                FROM runsaga.projects
+                SELECT key, content_hash, status, error, confirmed_at, follows_full_runs
+                FROM runsaga.project_rows
                 WHERE source = @source
             ) p ON p.key = s.key
         ),
         {{ProjectState.LatestFullRun}},
         detached AS (
-            UPDATE runsaga.projects p SET
+            UPDATE runsaga.project_rows p SET
                 confirmed_run_id = CASE WHEN d.by_full_run THEN d.full_run_id ELSE p.confirmed_run_id END,
                 confirmed_at = CASE WHEN d.by_full_run THEN d.full_promoted_at ELSE p.confirmed_at END,
                 follows_full_runs = false
@@ -90,31 +95,30 @@ public static class PromotionSql
                 SELECT c.key,
                        lf.run_id AS full_run_id,
                        lf.promoted_at AS full_promoted_at,
-                       lf.run_id IS NOT NULL AND lf.promoted_at > coalesce(e.promoted_at, '-infinity') AS by_full_run
+                       coalesce(lf.promoted_at > c.old_confirmed_at, false) AS by_full_run
                 FROM classified c
                 LEFT JOIN latest_full lf ON true
-                LEFT JOIN runsaga.run_promotions e ON e.run_id = c.old_confirmed_run_id
                 WHERE @full AND NOT c.staged AND c.follows
             ) d
             WHERE p.source = @source AND p.key = d.key
             RETURNING 1
         ),
         inserted AS (
-            INSERT INTO runsaga.projects
+            INSERT INTO runsaga.project_rows
                 (source, key, title, url, data, content_hash, status, error,
                  created_by_run_id, last_updated_by_run_id, confirmed_run_id, batch_id,
                  first_seen_at, confirmed_at, follows_full_runs, updated_at)
             SELECT @source, c.key, c.title, c.url, c.data, c.content_hash,
                    CASE WHEN c.error IS NULL THEN 'ok' ELSE 'error' END, c.error,
                    @run, @run, @run, c.batch_id,
-                   now(), now(), true, now()
+                   now(), (SELECT at FROM stamp), true, now()
             FROM classified c
             WHERE c.staged AND NOT c.existed
             ORDER BY c.key
             RETURNING 1
         ),
         updated AS (
-            UPDATE runsaga.projects p SET
+            UPDATE runsaga.project_rows p SET
                 title = CASE WHEN c.change = 'updated' THEN c.title ELSE p.title END,
                 url = CASE WHEN c.change = 'updated' THEN c.url ELSE p.url END,
                 data = CASE WHEN c.change = 'updated' THEN c.data ELSE p.data END,
@@ -125,7 +129,7 @@ public static class PromotionSql
                 last_updated_by_run_id = CASE WHEN c.change IN ('updated', 'errored') THEN @run ELSE p.last_updated_by_run_id END,
                 updated_at = CASE WHEN c.change IN ('updated', 'errored') THEN now() ELSE p.updated_at END,
                 confirmed_run_id = @run,
-                confirmed_at = now(),
+                confirmed_at = (SELECT at FROM stamp),
                 follows_full_runs = true
             FROM classified c
             WHERE p.source = @source AND p.key = c.key AND c.staged AND c.existed
@@ -152,7 +156,7 @@ public static class PromotionSql
         ),
         recorded AS (
             INSERT INTO runsaga.run_promotions (run_id, source, inserted, updated, unchanged, errored, promoted_at, full_run)
-            SELECT @run, @source, inserted, updated, unchanged, errored, clock_timestamp(), @full
+            SELECT @run, @source, inserted, updated, unchanged, errored, (SELECT at FROM stamp), @full
             FROM counts
             RETURNING 1
         )

@@ -70,11 +70,10 @@ public static class RetentionSql
         {{ProjectState.LatestFullRun}},
         confirmed AS (
             SELECT p.key,
-                   CASE WHEN p.follows_full_runs AND lf.promoted_at > coalesce(e.promoted_at, '-infinity')
-                        THEN lf.promoted_at ELSE e.promoted_at END AS promoted_at
-            FROM runsaga.projects p
+                   CASE WHEN p.follows_full_runs AND lf.promoted_at > p.confirmed_at
+                        THEN lf.promoted_at ELSE p.confirmed_at END AS promoted_at
+            FROM runsaga.project_rows p
             LEFT JOIN latest_full lf ON true
-            LEFT JOIN runsaga.run_promotions e ON e.run_id = p.confirmed_run_id
             WHERE p.source = @source
         )
         """;
@@ -94,7 +93,7 @@ public static class RetentionSql
     public const string DeleteStale = $$"""
         WITH {{Confirmations}},
         deleted AS (
-            DELETE FROM runsaga.projects p
+            DELETE FROM runsaga.project_rows p
             USING confirmed c
             WHERE p.source = @source AND p.key = c.key AND c.promoted_at < @cutoff
             RETURNING p.key, p.content_hash

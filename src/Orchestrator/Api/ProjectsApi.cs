@@ -31,7 +31,7 @@ public static class ProjectsApi
         await using var command = dataSource.CreateCommand("""
             SELECT source, key, title, url, data::text, status, error, content_hash, created_by_run_id, last_updated_by_run_id,
                    last_confirmed_run_id, batch_id, first_seen_at, last_seen_at, updated_at
-            FROM runsaga.project_state WHERE source = @source AND key = @key
+            FROM runsaga.projects WHERE source = @source AND key = @key
             """);
         command.Parameters.AddWithValue("source", source);
         command.Parameters.AddWithValue("key", key);

@@ -69,11 +69,14 @@ internal sealed class ProjectConfiguration : IEntityTypeConfiguration<Project>
 {
     public void Configure(EntityTypeBuilder<Project> builder)
     {
-        builder.ToTable("projects", t => t.HasCheckConstraint("ck_projects_status", "status IN ('ok', 'error')"));
-        builder.HasKey(x => new { x.Source, x.Key });
+        // The storage table behind the view runsaga.projects (see ProjectState): readers query the view.
+        builder.ToTable("project_rows", t => t.HasCheckConstraint("ck_projects_status", "status IN ('ok', 'error')"));
+        // The key and index keep the names they had before the table was renamed: renaming a million-row
+        // table's primary key would rebuild it for nothing.
+        builder.HasKey(x => new { x.Source, x.Key }).HasName("PK_projects");
         builder.Property(x => x.Data).HasColumnType("jsonb");
         builder.Property(x => x.Status).HasMaxLength(8);
-        builder.HasIndex(x => x.LastUpdatedByRunId);
+        builder.HasIndex(x => x.LastUpdatedByRunId).HasDatabaseName("IX_projects_last_updated_by_run_id");
         builder.Property(x => x.FollowsFullRuns).HasDefaultValue(false);
     }
 }

@@ -43,7 +43,10 @@ public sealed class FlushRequest
     public DateTime RequestedAt { get; set; }
 }
 
-/// <summary>The current state of one item of a source, with its lineage.</summary>
+/// <summary>
+/// The stored state of one item of a source (<c>runsaga.project_rows</c>); readers query the view
+/// <c>runsaga.projects</c>, which adds the effective last confirmation (see <see cref="ProjectState"/>).
+/// </summary>
 public sealed class Project
 {
     public string Source { get; set; } = null!;
@@ -59,14 +62,16 @@ public sealed class Project
 
     /// <summary>
     /// The run that last wrote this row's confirmation. Not always the item's last confirmation: read
-    /// <c>last_confirmed_run_id</c> from the view <c>runsaga.project_state</c> (see <see cref="FollowsFullRuns"/>).
+    /// <c>last_confirmed_run_id</c> from the view <c>runsaga.projects</c> (see <see cref="ProjectState"/>).
     /// </summary>
     public Guid ConfirmedRunId { get; set; }
 
     public string BatchId { get; set; } = null!;
     public DateTime FirstSeenAt { get; set; }
 
-    /// <summary>When <see cref="ConfirmedRunId"/> was written (the item's <c>last_seen_at</c> unless a later full run saw it).</summary>
+    /// <summary>
+    /// The <c>promoted_at</c> of <see cref="ConfirmedRunId"/> (the item's <c>last_seen_at</c> unless a later full run saw it).
+    /// </summary>
     public DateTime ConfirmedAt { get; set; }
 
     /// <summary>

@@ -28,17 +28,17 @@ public static class Sql
         await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>A digest of every row of <c>projects</c>: equal digests mean byte-identical tables.</summary>
+    /// <summary>A digest of every stored row of <c>projects</c> (<c>project_rows</c>, all columns): equal digests mean byte-identical tables.</summary>
     public static Task<string> ProjectsFingerprintAsync(this NpgsqlDataSource dataSource) =>
         dataSource.ScalarAsync<string>(
-            "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY source, key)), 'empty') FROM runsaga.projects t");
+            "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY source, key)), 'empty') FROM runsaga.project_rows t");
 
     public static async Task<ProjectRow?> ProjectAsync(this NpgsqlDataSource dataSource, string source, string key)
     {
         await using var command = dataSource.CreateCommand("""
             SELECT title, url, data::text, content_hash, status, error, created_by_run_id, last_updated_by_run_id,
                    last_confirmed_run_id, batch_id
-            FROM runsaga.project_state WHERE source = @source AND key = @key
+            FROM runsaga.projects WHERE source = @source AND key = @key
             """);
         command.Parameters.AddWithValue("source", source);
         command.Parameters.AddWithValue("key", key);

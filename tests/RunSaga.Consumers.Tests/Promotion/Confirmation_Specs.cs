@@ -8,7 +8,7 @@ namespace RunSaga.Consumers.Tests.Promotion;
 
 /// <summary>
 /// How <c>last_confirmed_run_id</c> stays cheap: a full run writes no row it finds unchanged, yet every item's last
-/// confirmation (read through <c>runsaga.project_state</c>) is exactly the last run that carried it, across full and
+/// confirmation (read through <c>runsaga.projects</c>) is exactly the last run that carried it, across full and
 /// sync runs, items that go missing and come back.
 /// </summary>
 public sealed class When_runs_confirm_unchanged_items(PostgresDatabase database) : IClassFixture<PostgresDatabase>
@@ -53,7 +53,7 @@ public sealed class When_runs_confirm_unchanged_items(PostgresDatabase database)
 
         // last_seen_at follows the same confirmation.
         var seen = await database.DataSource.ScalarAsync<DateTime>(
-            "SELECT last_seen_at FROM runsaga.project_state WHERE source = @source AND key = 'a'", ("source", source));
+            "SELECT last_seen_at FROM runsaga.projects WHERE source = @source AND key = 'a'", ("source", source));
         var promoted = await database.DataSource.ScalarAsync<DateTime>(
             "SELECT promoted_at FROM runsaga.run_promotions WHERE run_id = @run", ("run", r6));
         Assert.Equal(promoted, seen);
@@ -77,5 +77,5 @@ public sealed class When_runs_confirm_unchanged_items(PostgresDatabase database)
 
     /// <summary>The row version's transaction: unchanged when nothing rewrote the row.</summary>
     private Task<string> RowVersion(string source, string key) => database.DataSource.ScalarAsync<string>(
-        "SELECT xmin::text FROM runsaga.projects WHERE source = @source AND key = @key", ("source", source), ("key", key));
+        "SELECT xmin::text FROM runsaga.project_rows WHERE source = @source AND key = @key", ("source", source), ("key", key));
 }

@@ -174,8 +174,8 @@ public sealed class When_a_promotion_fails(PostgresDatabase database) : IClassFi
             END IF;
             RETURN NEW;
         END $$;
-        DROP TRIGGER IF EXISTS refuse_poison ON runsaga.projects;
-        CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON runsaga.projects
+        DROP TRIGGER IF EXISTS refuse_poison ON runsaga.project_rows;
+        CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON runsaga.project_rows
             FOR EACH ROW EXECUTE FUNCTION runsaga.refuse_poison();
         """);
 

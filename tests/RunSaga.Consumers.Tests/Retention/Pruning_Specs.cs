@@ -172,7 +172,7 @@ public sealed class When_a_cycle_fails(PostgresDatabase database) : IClassFixtur
                 IF OLD.key = 'keep-me' THEN RAISE EXCEPTION 'disk full (simulated)'; END IF;
                 RETURN OLD;
             END $$;
-            CREATE TRIGGER refuse_delete BEFORE DELETE ON runsaga.projects
+            CREATE TRIGGER refuse_delete BEFORE DELETE ON runsaga.project_rows
                 FOR EACH ROW EXECUTE FUNCTION runsaga.refuse_delete_{history.Source.Replace('-', '_')}();
             """);
         var before = await database.DataSource.ProjectsFingerprintAsync();
@@ -190,7 +190,7 @@ public sealed class When_a_cycle_fails(PostgresDatabase database) : IClassFixtur
         }
         finally
         {
-            await database.DataSource.ExecuteAsync("DROP TRIGGER refuse_delete ON runsaga.projects");
+            await database.DataSource.ExecuteAsync("DROP TRIGGER refuse_delete ON runsaga.project_rows");
         }
     }
 }

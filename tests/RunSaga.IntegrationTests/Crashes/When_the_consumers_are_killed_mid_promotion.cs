@@ -54,7 +54,7 @@ public sealed class When_the_consumers_are_killed_mid_promotion(RunSagaStack sta
         }
 
         Assert.Equal(ItemCount, await Db.Count("""
-            SELECT count(*) FROM runsaga.project_state
+            SELECT count(*) FROM runsaga.projects
             WHERE source = @p0 AND status = 'ok'
               AND created_by_run_id = @p1 AND last_updated_by_run_id = @p1 AND last_confirmed_run_id = @p1
             """, source, run.RunId));

@@ -53,19 +53,19 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
         return run!;
     }
 
-    /// <summary>md5 of every row of <c>projects</c> (all columns, in key order); of one source when given.</summary>
+    /// <summary>md5 of every stored row of <c>projects</c> (all columns of <c>project_rows</c>, in key order); of one source when given.</summary>
     public async Task<string> ProjectsChecksum(string? source = null)
     {
         const string sql = """
             SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY source, key)), '')
-            FROM runsaga.projects t
+            FROM runsaga.project_rows t
             WHERE @p0::text IS NULL OR t.source = @p0::text
             """;
         return (await Query(sql, r => r.GetString(0), (object?)source ?? DBNull.Value)).Single();
     }
 
     public Task<List<ProjectRow>> Projects(string source) =>
-        Query($"SELECT {ProjectColumns} FROM runsaga.project_state WHERE source = @p0 ORDER BY key", ReadProject, source);
+        Query($"SELECT {ProjectColumns} FROM runsaga.projects WHERE source = @p0 ORDER BY key", ReadProject, source);
 
     public Task<List<LineageRow>> Lineage(string source) =>
         Query("SELECT key, run_id, batch_id, change, content_hash FROM runsaga.project_lineage WHERE source = @p0 ORDER BY id",
@@ -135,9 +135,9 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
                 {plpgsql}
                 RETURN NEW;
             END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT ON runsaga.projects FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {function}();
+            CREATE TRIGGER {trigger} BEFORE INSERT ON runsaga.project_rows FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {function}();
             """);
-        return new Cleanup(() => Execute($"DROP TRIGGER IF EXISTS {trigger} ON runsaga.projects; DROP FUNCTION IF EXISTS {function}();"));
+        return new Cleanup(() => Execute($"DROP TRIGGER IF EXISTS {trigger} ON runsaga.project_rows; DROP FUNCTION IF EXISTS {function}();"));
     }
 
     private sealed class Cleanup(Func<Task> cleanup) : IAsyncDisposable

@@ -25,7 +25,7 @@ public sealed class When_promotion_faults(RunSagaStack stack, ITestOutputHelper 
             BEGIN
                 RAISE EXCEPTION '{Refusal}: %', NEW.key;
             END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON runsaga.projects
+            CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON runsaga.project_rows
                 FOR EACH ROW WHEN (NEW.source = '{source}' AND NEW.key = 'poison') EXECUTE FUNCTION {function}();
             """);
         try
@@ -41,7 +41,7 @@ public sealed class When_promotion_faults(RunSagaStack stack, ITestOutputHelper 
         }
         finally
         {
-            await Db.Execute($"DROP TRIGGER IF EXISTS {trigger} ON runsaga.projects; DROP FUNCTION IF EXISTS {function}();");
+            await Db.Execute($"DROP TRIGGER IF EXISTS {trigger} ON runsaga.project_rows; DROP FUNCTION IF EXISTS {function}();");
         }
     }
 }

@@ -390,7 +390,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         }
 
         var actual = (await Db.Query(
-                "SELECT key, created_by_run_id, last_updated_by_run_id, last_confirmed_run_id, title FROM runsaga.project_state WHERE source = @p0",
+                "SELECT key, created_by_run_id, last_updated_by_run_id, last_confirmed_run_id, title FROM runsaga.projects WHERE source = @p0",
                 r => (Key: r.GetString(0), Created: r.GetGuid(1), Updated: r.GetGuid(2), Confirmed: r.GetGuid(3), Title: r.GetString(4)), source))
             .ToDictionary(r => r.Key);
         var lineage = (await Db.Query(

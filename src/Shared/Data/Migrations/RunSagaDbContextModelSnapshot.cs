@@ -159,11 +159,13 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("url");
 
-                    b.HasKey("Source", "Key");
+                    b.HasKey("Source", "Key")
+                        .HasName("PK_projects");
 
-                    b.HasIndex("LastUpdatedByRunId");
+                    b.HasIndex("LastUpdatedByRunId")
+                        .HasDatabaseName("IX_projects_last_updated_by_run_id");
 
-                    b.ToTable("projects", "runsaga", t =>
+                    b.ToTable("project_rows", "runsaga", t =>
                         {
                             t.HasCheckConstraint("ck_projects_status", "status IN ('ok', 'error')");
                         });
