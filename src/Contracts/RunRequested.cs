@@ -3,8 +3,12 @@ namespace RunSaga.Contracts;
 /// <summary>
 /// A scraper asks for a run. Published by scrapers; consumed by the run saga, which creates the run in
 /// <c>Queued</c>. Idempotent by <see cref="RunId"/> and, when given, by <see cref="IdempotencyKey"/>
-/// (conventionally <c>source:inputVersion:pipelineVersion</c>): a key already held by a run creates no
-/// second run and is answered with <see cref="RunAccepted"/> naming the existing run.
+/// (conventionally <c>source:inputVersion:pipelineVersion</c>): a key held by a run of the same source that is
+/// queued, running, flushed or completed creates no second run; the request is answered with
+/// <see cref="RunAccepted"/> naming that run in <see cref="RunAccepted.DuplicateOf"/>, and this run id ends
+/// <c>Cancelled</c> (<c>DUPLICATE_RUN</c>) without ever being promoted. A key whose runs all failed or were cancelled
+/// makes a new attempt (<see cref="RunAccepted.RetryOf"/>). A key held by a run of another source fails this run
+/// with <c>IDEMPOTENCY_KEY_CONFLICT</c>.
 /// </summary>
 public sealed record RunRequested
 {

@@ -45,11 +45,110 @@ public sealed class When_a_request_repeats_a_known_idempotency_key : RunSagaHarn
     }
 
     [Fact]
-    public async Task Should_not_create_a_second_run()
+    public async Task Should_end_the_second_run_id_as_a_duplicate_that_never_runs()
     {
-        Assert.True(await WasPublished<RunAccepted>(m => m.RunId == secondRunId));
-        Assert.Null(await Saga.Exists(secondRunId, m => m.Queued, TimeSpan.FromMilliseconds(300)));
-        Assert.Single(Saga.Sagas.Select(x => x.IdempotencyKey == Key));
+        var duplicate = await RunIn(m => m.Duplicate, secondRunId);
+        Assert.Equal((RunStatus.Cancelled, ErrorCodes.DuplicateRun, RunId), (duplicate.Status, duplicate.ErrorCode, duplicate.DuplicateOf));
+        Assert.Single(Saga.Sagas.Select(x => x.IdempotencyKey == Key && !RunStatus.EndedUnfinished(x.Status)));
+
+        // The scraper starts it anyway, as docs/wire-format.md's checklist says: it stays a duplicate, nothing is flushed.
+        await Publish(Started(runId: secondRunId));
+        await Publish(new ScrapeCompleted { RunId = secondRunId, TotalItems = 1, TotalBatches = 1 });
+        Assert.True(await Consumed<ScrapeCompleted>(secondRunId));
+        await Harness.InactivityTask;
+        await RunIn(m => m.Duplicate, secondRunId);
+        Assert.False(await WasSent<FlushRun>(m => m.RunId == secondRunId));
+        Assert.False(await WasPublished<RunFailed>(m => m.RunId == secondRunId));
+    }
+}
+
+public sealed class When_a_run_starts_with_a_held_key_before_its_request : RunSagaHarness
+{
+    private readonly Guid secondRunId = Guid.NewGuid();
+    private string Key => $"{Source}:v1:p1";
+
+    protected override async Task Given()
+    {
+        await Publish(Requested(key: Key));
+        await RunIn(m => m.Queued);
+        await Publish(Started(key: Key, runId: secondRunId));
+    }
+
+    [Fact]
+    public async Task Should_end_as_a_duplicate_and_answer_the_late_request_with_the_holder()
+    {
+        await RunIn(m => m.Duplicate, secondRunId);
+        await Publish(Requested(key: Key, runId: secondRunId));
+        Assert.True(await Consumed<RunRequested>(secondRunId));
+        Assert.Equal(2, await Task.Run(async () =>
+        {
+            await Harness.InactivityTask;
+            return CountPublished<RunAccepted>(m => m.RunId == secondRunId && m.DuplicateOf == RunId);
+        }));
+    }
+}
+
+public sealed class When_a_failed_runs_key_is_requested_again : RunSagaHarness
+{
+    private readonly Guid retryId = Guid.NewGuid();
+    private string Key => $"{Source}:v1:p1";
+
+    protected override async Task Given()
+    {
+        await Publish(Requested(key: Key));
+        await Publish(new ScrapeFailed { RunId = RunId, ErrorCode = "BLOCKED", ErrorMessage = "site blocked us" });
+        await RunIn(m => m.Failed);
+        await Publish(Requested(key: Key, runId: retryId));
+    }
+
+    [Fact]
+    public async Task Should_make_a_new_attempt_linked_to_the_failed_run()
+    {
+        var retry = await RunIn(m => m.Queued, retryId);
+        Assert.Equal((Key, 2, (Guid?)RunId, (Guid?)null), (retry.IdempotencyKey, retry.Attempt, retry.RetryOf, retry.DuplicateOf));
+        Assert.True(await WasPublished<RunAccepted>(m => m.RunId == retryId && m.DuplicateOf == null && m.RetryOf == RunId && m.Attempt == 2));
+    }
+}
+
+public sealed class When_a_key_is_held_by_another_sources_run : RunSagaHarness
+{
+    private readonly Guid otherRunId = Guid.NewGuid();
+    private string Key => $"{Source}:v1:p1";
+
+    protected override async Task Given()
+    {
+        await Publish(Requested(key: Key));
+        await RunIn(m => m.Queued);
+        await Publish(Requested(key: Key, runId: otherRunId) with { Source = "another-source" });
+    }
+
+    [Fact]
+    public async Task Should_fail_the_request_with_a_key_conflict()
+    {
+        var other = await RunIn(m => m.Failed, otherRunId);
+        Assert.Equal(ErrorCodes.IdempotencyKeyConflict, other.ErrorCode);
+        Assert.Null(other.IdempotencyKey);
+        Assert.True(await WasPublished<RunFailed>(m => m.RunId == otherRunId && m.ErrorCode == ErrorCodes.IdempotencyKeyConflict));
+    }
+}
+
+public sealed class When_the_request_reaches_a_run_that_already_failed : RunSagaHarness
+{
+    protected override async Task Given()
+    {
+        await Publish(Started());
+        await Publish(new ScrapeFailed { RunId = RunId, ErrorCode = "BLOCKED", ErrorMessage = "site blocked us" });
+        await RunIn(m => m.Failed);
+        await Publish(Requested(key: $"{Source}:v1:p1"));
+    }
+
+    [Fact]
+    public async Task Should_record_its_key_and_request()
+    {
+        Assert.True(await Consumed<RunRequested>());
+        await Harness.InactivityTask;
+        var run = await RunIn(m => m.Failed);
+        Assert.Equal(($"{Source}:v1:p1", "specs"), (run.IdempotencyKey, run.RequestedBy));
     }
 }
 

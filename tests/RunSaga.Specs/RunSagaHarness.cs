@@ -18,6 +18,7 @@ public abstract class RunSagaHarness : IAsyncLifetime
 
     protected ITestHarness Harness { get; private set; } = null!;
     protected ISagaStateMachineTestHarness<RunStateMachine, RunState> Saga { get; private set; } = null!;
+    protected InMemoryRunLedger Ledger { get; private set; } = null!;
     protected RunStateMachine Machine => Saga.StateMachine;
     protected Guid RunId { get; } = Guid.NewGuid();
     protected string Source { get; } = $"spec-{Guid.NewGuid():N}"[..16];
@@ -45,12 +46,16 @@ public abstract class RunSagaHarness : IAsyncLifetime
                 o.ResendAfter = ResendAfter;
                 o.StagingSettle = StagingSettle;
             })
+            .AddSingleton(sp => new InMemoryRunLedger(
+                () => (sp.GetRequiredService<IQuerySagaRepository<RunState>>(), sp.GetRequiredService<ILoadSagaRepository<RunState>>())))
+            .AddSingleton<IRunLedger>(sp => sp.GetRequiredService<InMemoryRunLedger>())
             .AddMassTransitTestHarness(x => x.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>())
             .BuildServiceProvider(true);
         Harness = provider.GetRequiredService<ITestHarness>();
         Harness.TestTimeout = TimeSpan.FromSeconds(10);
         await Harness.Start();
         Saga = Harness.GetSagaStateMachineHarness<RunStateMachine, RunState>();
+        Ledger = provider.GetRequiredService<InMemoryRunLedger>();
         await Given();
     }
 
@@ -113,7 +118,8 @@ public abstract class RunSagaHarness : IAsyncLifetime
     protected RunRequested Requested(string? processType = null, string? key = null, Guid? runId = null) =>
         new() { RunId = runId ?? RunId, Source = Source, ProcessType = processType, IdempotencyKey = key, RequestedBy = "specs" };
 
-    protected RunStarted Started(string? processType = null) => new() { RunId = RunId, Source = Source, ProcessType = processType };
+    protected RunStarted Started(string? processType = null, string? key = null, Guid? runId = null) =>
+        new() { RunId = runId ?? RunId, Source = Source, ProcessType = processType, IdempotencyKey = key };
 
     protected ScrapeCompleted Completed(int items, int batches) => new() { RunId = RunId, TotalItems = items, TotalBatches = batches };
 

@@ -42,6 +42,12 @@ public sealed class PromoteRunConsumer(RunPromoter promoter, ILogger<PromoteRunC
             throw;
         }
 
+        if (result.Cancelled)
+        {
+            logger.LogWarning("the run was cancelled before its promotion started: nothing promoted, projects unchanged");
+            return;
+        }
+
         var counts = result.Counts;
         if (result.AlreadyPromoted)
         {

@@ -15,6 +15,11 @@ public static class PromotionSql
         WHERE run_id = @run
         """;
 
+    /// <summary>A row when the run was cancelled: it must not be promoted.</summary>
+    public const string Cancelled = """
+        SELECT 1 FROM runsaga.runs WHERE id = @run AND status = 'Cancelled'
+        """;
+
     /// <summary>How many keys the run staged (one row per batch, no scan of the items).</summary>
     public const string StagedCount = """
         SELECT coalesce(sum(staged_count), 0)::bigint FROM runsaga.staged_batches WHERE run_id = @run
@@ -55,7 +60,8 @@ public static class PromotionSql
     /// <c>promoted_at</c> is <c>clock_timestamp()</c>, read once (<c>stamp</c>) after the source lock was granted: it
     /// orders the promotions of a source as they were applied (retention and the view <c>projects</c> rely on that order).
     /// <c>now()</c> would be the transaction's start, which can come before the lock is granted to another promotion
-    /// that started a moment later.
+    /// that started a moment later. (The crash tests find the statement in <c>pg_stat_activity</c> by its opening,
+    /// <c>WITH stamp AS (</c>.)
     /// </summary>
     public const string Promote = $$"""
         WITH stamp AS (

@@ -11,7 +11,8 @@ namespace RunSaga.Consumers.Promotion;
 public sealed record PromotionCounts(int Inserted, int Updated, int Unchanged, int Errored);
 
 /// <param name="AlreadyPromoted">The run was promoted before: nothing changed, the counts are the recorded ones.</param>
-public sealed record PromotionResult(PromotionCounts Counts, bool AlreadyPromoted);
+/// <param name="Cancelled">The run was cancelled before its promotion took the source lock: nothing changed, no counts.</param>
+public sealed record PromotionResult(PromotionCounts Counts, bool AlreadyPromoted, bool Cancelled = false);
 
 /// <summary>
 /// Promotes a run's staged items into <c>projects</c> with item lineage, all in one transaction: any failure
@@ -28,13 +29,15 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
         await RefreshStatisticsForLargeRun(connection, runId, cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
 
-        // Lock first, then look: a promotion of this run that held the lock has committed by now.
+        // Lock first, then look: a promotion of this run that held the lock has committed by now, and so has a cancel of
+        // the run (the saga takes the same lock to cancel a flushed run, see IRunLedger).
         await using (var check = new NpgsqlBatch(connection, transaction)
         {
             BatchCommands =
             {
                 new NpgsqlBatchCommand(AdvisoryLocks.LockSource) { Parameters = { new("source", source) } },
                 new NpgsqlBatchCommand(PromotionSql.RecordedCounts) { Parameters = { new("run", runId) } },
+                new NpgsqlBatchCommand(PromotionSql.Cancelled) { Parameters = { new("run", runId) } },
             },
 
             // The lock waits for any promotion of this source that is running, which may be a long one.
@@ -49,6 +52,14 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
                 await reader.DisposeAsync();
                 await transaction.CommitAsync(cancellationToken);
                 return new PromotionResult(recorded, AlreadyPromoted: true);
+            }
+
+            await reader.NextResultAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                await reader.DisposeAsync();
+                await transaction.CommitAsync(cancellationToken);
+                return new PromotionResult(new PromotionCounts(0, 0, 0, 0), AlreadyPromoted: false, Cancelled: true);
             }
         }
 

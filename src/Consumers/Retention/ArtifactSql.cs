@@ -11,11 +11,11 @@ public static class ArtifactSql
     private const string FinishedAt = "coalesce(r.completed_at, r.failed_at, r.created_at)";
 
     private const string DeletionDue = $"""
-        ((r.status = 'Completed' AND {FinishedAt} <= @delete_cutoff) OR (r.status = 'Failed' AND {FinishedAt} <= @failed_delete_cutoff))
+        ((r.status = 'Completed' AND {FinishedAt} <= @delete_cutoff) OR (r.status IN ('Failed', 'Cancelled') AND {FinishedAt} <= @failed_delete_cutoff))
         """;
 
     private const string Eligible = """
-        r.status IN ('Completed', 'Failed') AND r.deleted_at IS NULL
+        r.status IN ('Completed', 'Failed', 'Cancelled') AND r.deleted_at IS NULL
         AND (r.pinned_until IS NULL OR r.pinned_until <= @now)
         AND r.source IS NOT DISTINCT FROM @source
         """;

@@ -347,14 +347,14 @@ public sealed partial class RunArtifacts(
             return Refuse(runId, row?.Source, refusal, manual);
         }
 
-        var deleteAfter = row!.Status == RunStatus.Failed ? Options.FailedDeleteAfter : Options.DeleteAfter;
+        var deleteAfter = RunStatus.EndedUnfinished(row!.Status) ? Options.FailedDeleteAfter : Options.DeleteAfter;
         if (!manual && row.FinishedAt > Now - deleteAfter)
         {
             return new ArtifactResult(runId, row.Source, "skipped", "no longer due");
         }
 
-        reason ??= row.Status == RunStatus.Failed
-            ? FormattableString.Invariant($"retention: failed more than FAILED_DELETE_AFTER_DAYS={Options.FailedDeleteAfter.TotalDays} days ago")
+        reason ??= RunStatus.EndedUnfinished(row.Status)
+            ? FormattableString.Invariant($"retention: failed or cancelled more than FAILED_DELETE_AFTER_DAYS={Options.FailedDeleteAfter.TotalDays} days ago")
             : FormattableString.Invariant($"retention: completed more than DELETE_AFTER_DAYS={Options.DeleteAfterDays} days ago");
         var hard = Options.DeletionStrategy == "hard";
         await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Audit, cancellationToken,
@@ -390,7 +390,7 @@ public sealed partial class RunArtifacts(
     private string? Refusal(RunRow? row, Guid runId, string verb) => row switch
     {
         null => $"run {runId} is not in the ledger",
-        { Status: not (RunStatus.Completed or RunStatus.Failed) } => $"run {runId} is {row.Status}; only a Completed or Failed run is {verb}",
+        { Status: not (RunStatus.Completed or RunStatus.Failed or RunStatus.Cancelled) } => $"run {runId} is {row.Status}; only a Completed, Failed or Cancelled run is {verb}",
         { DeletedAt: { } deletedAt } => $"run {runId} was deleted at {deletedAt:u}",
         { PinnedUntil: { } until } when until > Now =>
             $"run {runId} is pinned until {until:u} and is not {verb}; send PinRun with no 'until' to unpin it first",

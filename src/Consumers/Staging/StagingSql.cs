@@ -11,14 +11,15 @@ public static class StagingSql
     /// republish) and nothing of it is staged again. <c>staged_count</c> is filled in by <see cref="UpsertItems"/>.
     /// A run whose artifacts retention archived or deleted takes no batches either: its staging stays what the
     /// archive holds (staging holds <c>AdvisoryLocks.ShareRunArtifacts</c>, archival the exclusive lock, so the
-    /// two never cross).
+    /// two never cross). Nor does a Cancelled run (cancelled, or a duplicate run id): it will never be promoted.
     /// </summary>
     public const string ClaimBatch = """
         INSERT INTO runsaga.staged_batches
             (run_id, batch_id, item_count, staged_count, duplicate_count, rejected_count, rejections, staged_at)
         SELECT @run, @batch, @item_count, 0, @duplicates, @rejected_count, @rejections::jsonb, now()
         WHERE NOT EXISTS (
-            SELECT 1 FROM runsaga.runs r WHERE r.id = @run AND (r.archived_at IS NOT NULL OR r.deleted_at IS NOT NULL))
+            SELECT 1 FROM runsaga.runs r
+            WHERE r.id = @run AND (r.archived_at IS NOT NULL OR r.deleted_at IS NOT NULL OR r.status = 'Cancelled'))
         ON CONFLICT (run_id, batch_id) DO NOTHING
         """;
 

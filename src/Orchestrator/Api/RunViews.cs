@@ -17,7 +17,9 @@ public sealed record RunView(
     RunError? Error,
     bool RetentionWithheld,
     RunArchive Archive,
-    JsonElement? Steps)
+    JsonElement? Steps,
+    RunAttempt Attempt,
+    string? CancelledBy)
 {
     public static RunView From(RunState run, bool withSteps) => new(
         run.CorrelationId,
@@ -33,8 +35,17 @@ public sealed record RunView(
         run.ErrorCode is null ? null : new RunError(run.ErrorCode, run.ErrorMessage, run.ErrorDetail),
         run.RetentionWithheld,
         new RunArchive(run.ArchivedAt, run.ArchivePath, run.PinnedUntil, run.RestoredAt, run.DeletedAt, run.DeletionReason),
-        withSteps ? JsonDocument.Parse(run.Metrics).RootElement.Clone() : null);
+        withSteps ? JsonDocument.Parse(run.Metrics).RootElement.Clone() : null,
+        new RunAttempt(run.Attempt, run.RetryOf, run.DuplicateOf),
+        run.CancelledBy);
 }
+
+/// <summary>
+/// The run among its idempotency key's runs: <see cref="Number"/> 1 for the first, one more than <see cref="RetryOf"/>'s
+/// for a retry of a failed or cancelled run; <see cref="DuplicateOf"/> names the run that holds the key when this run id
+/// was never run.
+/// </summary>
+public sealed record RunAttempt(int Number, Guid? RetryOf, Guid? DuplicateOf);
 
 public sealed record RunTimes(
     DateTime CreatedAt, DateTime? RequestedAt, DateTime? StartedAt, DateTime? FlushedAt, DateTime? CompletedAt, DateTime? FailedAt);

@@ -18,7 +18,9 @@ public static class RunsApi
         runs.MapGet("/", List).RequireAuthorization(ApiRoles.Reader).WithSummary("Runs, newest first, with filters and keyset pagination");
         runs.MapGet("/{id:guid}", Get).RequireAuthorization(ApiRoles.Reader).WithSummary("One run with its steps, counts, error and archive state");
         runs.MapPost("/", Request).RequireAuthorization(ApiRoles.Operator).AddEndpointFilter<AuditFilter>()
-            .WithSummary("Request a run (idempotent by idempotencyKey): 201 with the new run, 200 with the existing one");
+            .WithSummary("Request a run (idempotent by idempotencyKey): 201 with the new run, 200 with the existing one, 409 for another source's key");
+        runs.MapPost("/{id:guid}/cancel", Cancel).RequireAuthorization(ApiRoles.Operator).AddEndpointFilter<AuditFilter>()
+            .WithSummary("Cancel a run that has not completed: 200 with the Cancelled run, 409 when it ended or its promotion committed");
         return runs;
     }
 
@@ -113,7 +115,7 @@ public static class RunsApi
         var requestedBy = body.RequestedBy ?? http.User.Identity?.Name;
         if (await FindAsync(db, runId, body.IdempotencyKey, cancellationToken) is { } known)
         {
-            return TypedResults.Ok(RunView.From(known, withSteps: true));
+            return await Answer(db, known, runId, body.Source, cancellationToken);
         }
 
         using (logger.BeginScope(new Dictionary<string, object> { ["RunId"] = runId, ["Source"] = body.Source }))
@@ -139,9 +141,7 @@ public static class RunsApi
         {
             if (await FindAsync(db, runId, body.IdempotencyKey, cancellationToken) is { } run)
             {
-                // Another request with the same key won the race when the run carries another id.
-                var view = RunView.From(run, withSteps: true);
-                return run.CorrelationId == runId ? TypedResults.Created($"/runs/{run.CorrelationId}", view) : TypedResults.Ok(view);
+                return await Answer(db, run, runId, body.Source, cancellationToken);
             }
 
             await Task.Delay(50, cancellationToken);
@@ -152,13 +152,91 @@ public static class RunsApi
             statusCode: 503, title: "Run not recorded yet");
     }
 
-    /// <summary>The run this request names, once the saga has applied a request to it (by id, or holding the key).</summary>
+    /// <summary>
+    /// Sends <see cref="CancelRun"/> and waits for the saga's answer: 200 with the run once it is Cancelled; 409 when it
+    /// already ended, or its promotion committed first (it completes); 404 for an unknown run.
+    /// </summary>
+    public static async Task<Results<Ok<RunView>, ProblemHttpResult>> Cancel(
+        Guid id, CancelBody? body, RunSagaDbContext db, IPublishEndpoint publish, HttpContext http, CancellationToken cancellationToken)
+    {
+        var run = await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.CorrelationId == id, cancellationToken);
+        if (run is null)
+        {
+            return TypedResults.Problem($"No run {id}.", statusCode: 404, title: "Not found");
+        }
+
+        if (RunStatus.IsFinal(run.Status))
+        {
+            return TypedResults.Problem($"Run {id} already ended {run.Status}; only a run that has not ended can be cancelled.",
+                statusCode: 409, title: "Run already ended");
+        }
+
+        await publish.Publish(new CancelRun { RunId = id, Reason = body?.Reason, RequestedBy = http.User.Identity?.Name }, cancellationToken);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            run = await db.Runs.AsNoTracking().FirstAsync(r => r.CorrelationId == id, cancellationToken);
+            if (run.Status == RunStatus.Cancelled)
+            {
+                return TypedResults.Ok(RunView.From(run, withSteps: true));
+            }
+
+            if (RunStatus.IsFinal(run.Status) || await db.RunPromotions.AnyAsync(p => p.RunId == id, cancellationToken))
+            {
+                return TypedResults.Problem(
+                    $"Run {id} was not cancelled: it is {run.Status}{(run.Status == RunStatus.Flushed ? " and its promotion has committed, so it completes" : string.Empty)}.",
+                    statusCode: 409, title: "Too late to cancel");
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+
+        return TypedResults.Problem(
+            $"CancelRun for {id} was published but the saga has not answered within 30 s (it waits for a promotion of the source in progress); "
+            + "look at the run again, and at the Orchestrator's log.",
+            statusCode: 503, title: "Cancel not answered yet");
+    }
+
+    /// <summary>
+    /// The run this request names once the saga has applied a request to it, or the run holding its idempotency key
+    /// (a run that is not Failed or Cancelled: a key whose runs all ended so may be retried).
+    /// </summary>
     private static Task<RunState?> FindAsync(RunSagaDbContext db, Guid runId, string? idempotencyKey, CancellationToken cancellationToken) =>
         db.Runs.AsNoTracking()
-            .Where(r => (r.CorrelationId == runId && r.RequestedAt != null) || (idempotencyKey != null && r.IdempotencyKey == idempotencyKey))
-            .OrderBy(r => r.CreatedAt)
+            .Where(r => (r.CorrelationId == runId && r.RequestedAt != null)
+                || (idempotencyKey != null && r.IdempotencyKey == idempotencyKey && r.Status != RunStatus.Failed && r.Status != RunStatus.Cancelled))
+            .OrderBy(r => r.CorrelationId == runId ? 0 : 1)
             .FirstOrDefaultAsync(cancellationToken);
+
+    /// <summary>
+    /// 201 with the run this request created; 200 with the run that holds its key (this run id, if it was made, ended as a
+    /// duplicate of it); 409 when the key is held by another source's run.
+    /// </summary>
+    private static async Task<Results<Created<RunView>, Ok<RunView>, ProblemHttpResult>> Answer(
+        RunSagaDbContext db, RunState run, Guid runId, string source, CancellationToken cancellationToken)
+    {
+        if (run.CorrelationId == runId && run.DuplicateOf is { } holderId
+            && await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.CorrelationId == holderId, cancellationToken) is { } holder)
+        {
+            run = holder;
+        }
+
+        if (run.Source != source || run.ErrorCode == "IDEMPOTENCY_KEY_CONFLICT")
+        {
+            return TypedResults.Problem(
+                run.ErrorCode == "IDEMPOTENCY_KEY_CONFLICT" ? run.ErrorMessage
+                    : $"The idempotency key is held by run {run.CorrelationId} of source '{run.Source}'; a key names one source's run.",
+                statusCode: 409, title: "Idempotency key held by another source");
+        }
+
+        var view = RunView.From(run, withSteps: true);
+        return run.CorrelationId == runId ? TypedResults.Created($"/runs/{run.CorrelationId}", view) : TypedResults.Ok(view);
+    }
 }
+
+/// <summary>The body of POST /runs/{id}/cancel.</summary>
+public sealed record CancelBody(string? Reason);
 
 /// <summary>The body of POST /runs: a <see cref="RunRequested"/> whose run id RunSaga may choose.</summary>
 public sealed record RunRequestBody

@@ -32,7 +32,7 @@ public sealed class DeadlineWatcher(
         SELECT id, source,
                CASE WHEN run_deadline <= now() THEN 'run' WHEN flush_deadline <= now() THEN 'flush' ELSE 'resend' END
         FROM runsaga.runs
-        WHERE status NOT IN ('Completed', 'Failed')
+        WHERE status NOT IN ('Completed', 'Failed', 'Cancelled')
           AND (flush_deadline <= now() OR run_deadline <= now() OR resend_at <= now())
         ORDER BY id
         LIMIT 1000

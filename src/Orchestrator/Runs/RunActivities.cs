@@ -18,28 +18,88 @@ internal static class RunActivities
         binder
             .Then(context =>
             {
-                var now = DateTime.UtcNow;
-                var (code, message, detail) = error(context);
-                var run = context.Saga;
-                run.ErrorCode = code;
-                run.ErrorMessage = message;
-                run.ErrorDetail = detail;
-                run.FailedAt = now;
-                run.FlushDeadline = null;
-                run.RunDeadline = null;
-                run.ResendAt = null;
-                run.FolderName ??= $"{(run.StartedAt ?? now):yyyyMMdd_HHmmss}_{run.CorrelationId}";
-                RunMetrics.FailRunningStep(run, now, $"{code}: {message}");
-                machine.LogFailure(run);
+                End(context.Saga, error(context));
+                machine.LogFailure(context.Saga);
             })
             .TransitionTo(machine.Failed)
-            .Publish(context => new RunFailed
+            .PublishRunFailed();
+
+    /// <summary>
+    /// An operator's <see cref="CancelRun"/>: ends the run Cancelled (CANCELLED, the reason and who asked recorded) and
+    /// publishes RunFailed with that code, as a failure would; nothing of the run is promoted after this.
+    /// </summary>
+    public static EventActivityBinder<RunState, CancelRun> CancelRun(this EventActivityBinder<RunState, CancelRun> binder, RunStateMachine machine) =>
+        binder
+            .Then(context =>
             {
-                RunId = context.Saga.CorrelationId,
-                Source = context.Saga.Source ?? string.Empty,
-                ErrorCode = context.Saga.ErrorCode!,
-                ErrorMessage = context.Saga.ErrorMessage!,
-            });
+                var requestedBy = context.Message.RequestedBy ?? "an unnamed sender";
+                End(context.Saga, new RunError(ErrorCodes.Cancelled,
+                    $"Cancelled by {requestedBy}: {context.Message.Reason ?? "no reason given"}"));
+                context.Saga.CancelledBy = requestedBy;
+                machine.LogFailure(context.Saga);
+            })
+            .TransitionTo(machine.Cancelled)
+            .PublishRunFailed();
+
+    /// <summary>
+    /// The run id's idempotency key is held by <see cref="RunState.DuplicateOf"/>: this run id ends (Cancelled,
+    /// DUPLICATE_RUN) before anything of it is promoted, and the answer is a RunAccepted naming the holder. No RunFailed:
+    /// a scheduler that retries on failure would only ask again.
+    /// </summary>
+    public static EventActivityBinder<RunState, T> EndAsDuplicate<T>(this EventActivityBinder<RunState, T> binder, RunStateMachine machine)
+        where T : class =>
+        binder
+            .Then(context => End(context.Saga, new RunError(ErrorCodes.DuplicateRun,
+                $"The idempotency key '{context.Saga.IdempotencyKey}' is held by run {context.Saga.DuplicateOf}; this run id was "
+                + "not run and takes no batches. Follow that run, or retry the key with a new run id once it failed or was cancelled.")))
+            .TransitionTo(machine.Duplicate)
+            .Publish(context => machine.Accepted(context.Saga))
+            .Then(context => machine.Log(context.Saga, "Duplicate of run {DuplicateOf} (idempotency key {IdempotencyKey}); this run id ends here",
+                context.Saga.DuplicateOf, context.Saga.IdempotencyKey));
+
+    /// <summary>
+    /// Claims the message's idempotency key for the run (<see cref="RunStateMachine.ClaimKey{T}"/>), then goes on with
+    /// <paramref name="claimed"/> unless the key made the run a duplicate (it ends here) or conflicts with another
+    /// source's run (it fails).
+    /// </summary>
+    public static EventActivityBinder<RunState, T> ClaimingKey<T>(
+        this EventActivityBinder<RunState, T> binder,
+        RunStateMachine machine,
+        Func<T, string?> key,
+        Func<EventActivityBinder<RunState, T>, EventActivityBinder<RunState, T>> claimed)
+        where T : class =>
+        binder
+            .ThenAsync(context => machine.ClaimKey(context, key(context.Message)))
+            .IfElse(context => context.Saga.KeyConflict is not null,
+                conflict => conflict.FailRun(machine, context => new RunError(ErrorCodes.IdempotencyKeyConflict, context.Saga.KeyConflict!)),
+                noConflict => noConflict.IfElse(context => context.Saga.DuplicateOf is not null,
+                    duplicate => duplicate.EndAsDuplicate(machine),
+                    claimed));
+
+    /// <summary>What every unfinished end records: the error, the time, no more deadlines, the running step failed.</summary>
+    private static void End(RunState run, RunError error)
+    {
+        var now = DateTime.UtcNow;
+        run.ErrorCode = error.Code;
+        run.ErrorMessage = error.Message;
+        run.ErrorDetail = error.Detail;
+        run.FailedAt = now;
+        run.FlushDeadline = null;
+        run.RunDeadline = null;
+        run.ResendAt = null;
+        run.FolderName ??= $"{(run.StartedAt ?? now):yyyyMMdd_HHmmss}_{run.CorrelationId}";
+        RunMetrics.FailRunningStep(run, now, $"{error.Code}: {error.Message}");
+    }
+
+    private static EventActivityBinder<RunState, T> PublishRunFailed<T>(this EventActivityBinder<RunState, T> binder)
+        where T : class =>
+        binder.Publish(context => new RunFailed
+        {
+            RunId = context.Saga.CorrelationId,
+            Source = context.Saga.Source ?? string.Empty,
+            ErrorCode = context.Saga.ErrorCode!,
+            ErrorMessage = context.Saga.ErrorMessage!,
+        });
 
     /// <summary>Asks the flush consumer to confirm the staged output; waits at most FLUSH_TIMEOUT.</summary>
     public static EventActivityBinder<RunState, T> RequestFlush<T>(this EventActivityBinder<RunState, T> binder, RunStateMachine machine)

@@ -10,11 +10,19 @@ using RunSaga.Shared.Messaging;
 namespace RunSaga.Orchestrator.Runs;
 
 /// <summary>
-/// The run lifecycle: <c>Queued → Running → Flushed → Completed</c>, or <c>Failed</c> from any state that is
-/// not final. Two internal waiting states map onto public statuses: <c>AwaitingStart</c> (shown as Queued:
-/// a completion arrived for a run nobody has requested or started yet) and <c>Flushing</c> (shown as
-/// Running: the scrape is complete, the flush check waits for batches). Finished runs are kept: this
-/// table is the run ledger. Events that mean nothing in the current state are logged and ignored.
+/// The run lifecycle: <c>Queued → Running → Flushed → Completed</c>, or <c>Failed</c> (or <c>Cancelled</c>, by a
+/// <c>CancelRun</c>) from any state that is not final. Three internal states map onto public statuses:
+/// <c>AwaitingStart</c> (shown as Queued: a completion arrived for a run nobody has requested or started yet),
+/// <c>Flushing</c> (shown as Running: the scrape is complete, the flush check waits for batches) and <c>Duplicate</c>
+/// (shown as Cancelled: a run id whose idempotency key another run holds). Finished runs are kept: this table is the
+/// run ledger. Events that mean nothing in the current state are logged and ignored.
+/// <para>
+/// Idempotency keys: <c>RunRequested</c> and <c>RunStarted</c> correlate by run id only; the first of them that
+/// carries a key claims it for the run (<see cref="ClaimKey{T}"/>) unless another run of the source holds it, in
+/// which case the run id ends as a duplicate before anything of it can be promoted, whatever the order of arrival.
+/// The partial unique index on <c>runs.idempotency_key</c> settles two claims at once: the loser's transaction fails,
+/// is retried, and then finds the holder.
+/// </para>
 /// </summary>
 public sealed class RunStateMachine : MassTransitStateMachine<RunState>
 {
@@ -28,13 +36,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
 
         InstanceState(x => x.CurrentState);
 
-        // A request is the same run when it names the same run id or repeats a known idempotency key.
-        Event(() => RunRequested, x =>
-        {
-            x.CorrelateBy((run, context) => run.CorrelationId == context.Message.RunId
-                || (context.Message.IdempotencyKey != null && run.IdempotencyKey == context.Message.IdempotencyKey));
-            x.SelectId(context => context.Message.RunId);
-        });
+        Event(() => RunRequested, x => CreateOnFirstSight(x, m => m.RunId));
         Event(() => RunStarted, x => CreateOnFirstSight(x, m => m.RunId));
         Event(() => ScrapeCompleted, x => CreateOnFirstSight(x, m => m.RunId));
         Event(() => ScrapeFailed, x => CreateOnFirstSight(x, m => m.RunId));
@@ -45,25 +47,29 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         Event(() => LineageStamped, x => ExistingOnly(x, m => m.RunId));
         Event(() => PromotionFaulted, x => ExistingOnly(x, m => m.Message.RunId));
         Event(() => DeadlinePassed, x => ExistingOnly(x, m => m.RunId));
+        Event(() => CancelRun, x => ExistingOnly(x, m => m.RunId));
 
         OnUnhandledEvent(IgnoreLateEvent);
 
         Initially(
             When(RunRequested)
                 .Then(context => ApplyRequest(context.Saga, context.Message))
-                .IfElse(context => ProcessType.IsKnown(context.Saga.ProcessType),
-                    valid => valid
-                        .TransitionTo(Queued)
-                        .Publish(context => Accepted(context.Saga, context.Message))
-                        .Then(context => Log(context.Saga, "Run requested by {RequestedBy}", context.Saga.RequestedBy ?? "-")),
-                    invalid => invalid.FailRun(this, InvalidProcessType)),
+                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed
+                    .IfElse(context => ProcessType.IsKnown(context.Saga.ProcessType),
+                        valid => valid
+                            .TransitionTo(Queued)
+                            .Publish(context => Accepted(context.Saga))
+                            .Then(context => Log(context.Saga, "Run requested by {RequestedBy} (attempt {Attempt})",
+                                context.Saga.RequestedBy ?? "-", context.Saga.Attempt)),
+                        invalid => invalid.FailRun(this, InvalidProcessType))),
             When(RunStarted)
                 .Then(context => ApplyStart(context.Saga, context.Message))
-                .IfElse(context => ProcessType.IsKnown(context.Saga.ProcessType),
-                    valid => valid
-                        .TransitionTo(Running)
-                        .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType)),
-                    invalid => invalid.FailRun(this, InvalidProcessType)),
+                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed
+                    .IfElse(context => ProcessType.IsKnown(context.Saga.ProcessType),
+                        valid => valid
+                            .TransitionTo(Running)
+                            .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType)),
+                        invalid => invalid.FailRun(this, InvalidProcessType))),
             When(ScrapeCompleted)
                 .Then(context => RecordCompletion(context.Saga, context.Message))
                 .Then(context => context.Saga.FlushDeadline = DateTime.UtcNow + this.options.FlushTimeout)
@@ -75,11 +81,12 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         During(AwaitingStart,
             When(RunRequested)
                 .Then(context => ApplyRequest(context.Saga, context.Message))
-                .Publish(context => Accepted(context.Saga, context.Message))
-                .RequestFlush(this),
+                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed
+                    .Publish(context => Accepted(context.Saga))
+                    .RequestFlush(this)),
             When(RunStarted)
                 .Then(context => ApplyStart(context.Saga, context.Message))
-                .RequestFlush(this),
+                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.RequestFlush(this)),
             When(ScrapeFailed).FailRun(this, ScraperError),
             When(BatchRejected).FailRun(this, Rejected),
             When(DeadlinePassed, context => FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is not null)
@@ -92,11 +99,17 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         During(Queued,
             When(RunStarted)
                 .Then(context => ApplyStart(context.Saga, context.Message))
-                .TransitionTo(Running)
-                .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType)));
+                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed
+                    .TransitionTo(Running)
+                    .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType))));
+
+        During(AwaitingStart, Queued, Running, Flushing,
+            When(CancelRun).CancelRun(this));
 
         During(Queued, Running,
-            When(RunRequested).Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true)).Publish(context => Accepted(context.Saga, context.Message)),
+            When(RunRequested)
+                .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true))
+                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.Publish(context => Accepted(context.Saga))),
             When(ScrapeCompleted)
                 .Then(context => RecordCompletion(context.Saga, context.Message))
                 .RequestFlush(this),
@@ -105,7 +118,9 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut));
 
         During(Flushing,
-            When(RunRequested).Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true)).Publish(context => Accepted(context.Saga, context.Message)),
+            When(RunRequested)
+                .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true))
+                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.Publish(context => Accepted(context.Saga))),
             When(FlushConfirmed, context => ProcessType.IsFull(context.Saga.ProcessType) && context.Message.StagedItems == 0)
                 .Then(context => RecordFlush(context.Saga, context.Message))
                 .FailRun(this, _ => new RunError(ErrorCodes.NoItems,
@@ -139,7 +154,16 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .Then(context => Log(context.Saga, "No flush verdict yet; FlushRun sent again")));
 
         During(Flushed,
-            When(RunRequested).Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false)).Publish(context => Accepted(context.Saga, context.Message)),
+            When(RunRequested)
+                .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false))
+                .ThenAsync(context => RecordKeyAfterTheFact(context, context.Message.IdempotencyKey))
+                .Publish(context => Accepted(context.Saga)),
+            When(CancelRun)
+                .ThenAsync(async context => context.Saga.PromotionCommitted = await context.GetServiceOrCreateInstance<IRunLedger>()
+                    .HoldPromotionsAndCheckAsync(context.Saga.CorrelationId, context.Saga.Source!, context.CancellationToken))
+                .IfElse(context => context.Saga.PromotionCommitted,
+                    committed => committed.Then(context => LogRefusedCancel(context.Saga, "its promotion has committed; it completes")),
+                    notYet => notYet.CancelRun(this)),
             When(ProjectsUpserted, context => context.Saga.Inserted is null)
                 .Then(context => RecordPromotion(context.Saga, context.Message))
                 .Then(context => ResendLater(context.Saga))
@@ -171,8 +195,19 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 + "See the promotion fault in the runsaga.promotion_error queue and the Consumers log.",
                 FaultDetail(context.Message))));
 
+        // A late request of the run's own (it lost the creation race and was retried meanwhile) still records its key
+        // and request data: a completed run that lost its key would let a retry scrape again.
         During(Completed, Failed,
-            When(RunRequested).Publish(context => Accepted(context.Saga, context.Message)));
+            When(RunRequested)
+                .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false))
+                .ThenAsync(context => RecordKeyAfterTheFact(context, context.Message.IdempotencyKey))
+                .Publish(context => Accepted(context.Saga)));
+
+        During(Cancelled, Duplicate,
+            When(RunRequested).Publish(context => Accepted(context.Saga)));
+
+        During(Completed, Failed, Cancelled, Duplicate,
+            When(CancelRun).Then(context => LogRefusedCancel(context.Saga, $"it already ended {context.Saga.Status}")));
     }
 
     public State AwaitingStart { get; } = null!;
@@ -182,6 +217,8 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     public State Flushed { get; } = null!;
     public State Completed { get; } = null!;
     public State Failed { get; } = null!;
+    public State Cancelled { get; } = null!;
+    public State Duplicate { get; } = null!;
 
     public Event<RunRequested> RunRequested { get; } = null!;
     public Event<RunStarted> RunStarted { get; } = null!;
@@ -194,6 +231,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     public Event<LineageStamped> LineageStamped { get; } = null!;
     public Event<Fault<PromoteRun>> PromotionFaulted { get; } = null!;
     public Event<RunDeadlinePassed> DeadlinePassed { get; } = null!;
+    public Event<CancelRun> CancelRun { get; } = null!;
 
     internal TimeSpan FlushTimeout => options.FlushTimeout;
 
@@ -264,7 +302,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         var now = DateTime.UtcNow;
         run.Source ??= message.Source;
         run.ProcessType = message.ProcessType ?? run.ProcessType;
-        run.IdempotencyKey ??= message.IdempotencyKey;
         run.InputVersion ??= message.InputVersion;
         run.PipelineVersion ??= message.PipelineVersion;
         run.RequestedBy ??= message.RequestedBy;
@@ -369,13 +406,85 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
 
     private static bool FlushDeadlinePassed(RunState run) => run.FlushDeadline is { } deadline && deadline <= DateTime.UtcNow;
 
-    private static RunAccepted Accepted(RunState run, RunRequested message) => new()
+    internal RunAccepted Accepted(RunState run) => new()
     {
-        RunId = message.RunId,
-        Source = run.Source ?? message.Source,
-        IdempotencyKey = run.IdempotencyKey ?? message.IdempotencyKey,
-        DuplicateOf = message.RunId == run.CorrelationId ? null : run.CorrelationId,
+        RunId = run.CorrelationId,
+        Source = run.Source!,
+        IdempotencyKey = run.IdempotencyKey,
+        DuplicateOf = run.DuplicateOf,
+        Attempt = run.Attempt,
+        RetryOf = run.RetryOf,
     };
+
+    /// <summary>
+    /// Claims <paramref name="key"/> for a run that has no key yet, before the run can be flushed: free, it becomes the
+    /// run's (a new attempt when the key's runs all failed or were cancelled); held by another run of the source, this
+    /// run id is a duplicate of it (<see cref="RunState.DuplicateOf"/>); held by a run of another source, the run
+    /// fails with IDEMPOTENCY_KEY_CONFLICT. See <see cref="RunActivities.ClaimingKey{T}"/>.
+    /// </summary>
+    internal async Task ClaimKey<T>(BehaviorContext<RunState, T> context, string? key)
+        where T : class
+    {
+        var run = context.Saga;
+        if (key is null || run.IdempotencyKey is not null)
+        {
+            return;
+        }
+
+        var standing = await context.GetServiceOrCreateInstance<IRunLedger>()
+            .KeyStandingAsync(key, run.CorrelationId, run.CreatedAt, context.CancellationToken);
+        if (standing.Holder is { } holder && holder.Source != run.Source)
+        {
+            run.KeyConflict = $"The idempotency key '{key}' is held by run {holder.RunId} of source '{holder.Source}'; a key names "
+                + "one source's run. Use a key that includes the source (source:inputVersion:pipelineVersion).";
+            return;
+        }
+
+        run.IdempotencyKey = key;
+        run.DuplicateOf = standing.Holder?.RunId;
+        if (standing.Holder is null && standing.LastAttempt is { } last)
+        {
+            run.RetryOf = last.RunId;
+            run.Attempt = last.Attempt + 1;
+        }
+    }
+
+    /// <summary>
+    /// A key that reaches a run after it could still end as a duplicate (Flushed or later: it was started without its
+    /// key): recorded when no other run holds it, or when this run failed; otherwise only logged.
+    /// </summary>
+    private async Task RecordKeyAfterTheFact(BehaviorContext<RunState, RunRequested> context, string? key)
+    {
+        var run = context.Saga;
+        if (key is null || run.IdempotencyKey is not null)
+        {
+            return;
+        }
+
+        var standing = await context.GetServiceOrCreateInstance<IRunLedger>()
+            .KeyStandingAsync(key, run.CorrelationId, run.CreatedAt, context.CancellationToken);
+        if (standing.Holder is { } holder && !RunStatus.EndedUnfinished(run.Status))
+        {
+            using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
+            logger.LogWarning(
+                "The run's request with idempotency key {IdempotencyKey} arrived after the run was flushed, and run {Holder} holds that key; "
+                + "this run keeps no key. Scrapers should send the key on RunStarted too (docs/wire-format.md)", key, holder.RunId);
+            return;
+        }
+
+        run.IdempotencyKey = key;
+        if (standing.LastAttempt is { } last)
+        {
+            run.RetryOf = last.RunId;
+            run.Attempt = last.Attempt + 1;
+        }
+    }
+
+    private void LogRefusedCancel(RunState run, string why)
+    {
+        using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
+        logger.LogWarning("CancelRun refused: {Why}", why);
+    }
 
     private static string FaultDetail(Fault fault) =>
         string.Join(Environment.NewLine, (fault.Exceptions ?? []).OfType<ExceptionInfo>().Select(e => $"{e.ExceptionType}: {e.Message}"));

@@ -1,13 +1,18 @@
 using MassTransit;
 using MassTransit.Configuration;
 using MassTransit.Saga;
+using Microsoft.Extensions.DependencyInjection;
+using RunSaga.Orchestrator.Runs;
 using RunSaga.Shared.Data;
 
 namespace RunSaga.Orchestrator.SagaRepository;
 
 public static class SagaRepositoryRegistration
 {
-    /// <summary>Stores the run saga in <c>runsaga.runs</c> through <see cref="PostgresSagaRepositoryContextFactory"/>.</summary>
+    /// <summary>
+    /// Stores the run saga in <c>runsaga.runs</c> through <see cref="PostgresSagaRepositoryContextFactory"/>; the saga reads
+    /// other runs through <see cref="PostgresRunLedger"/> in the same per-message scope and transaction.
+    /// </summary>
     public static void UsePostgres(this ISagaRegistrationConfigurator<RunState> saga) =>
         saga.Repository(r =>
         {
@@ -15,5 +20,6 @@ public static class SagaRepositoryRegistration
             r.RegisterQuerySagaRepository<RunState, PostgresSagaRepositoryContextFactory>();
             r.RegisterSagaRepository<RunState, RunSagaDbContext, SagaConsumeContextFactory<RunSagaDbContext, RunState>,
                 PostgresSagaRepositoryContextFactory>();
+            r.AddScoped<IRunLedger, PostgresRunLedger>();
         });
 }

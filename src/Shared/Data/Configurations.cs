@@ -20,19 +20,27 @@ internal sealed class RunStateConfiguration : IEntityTypeConfiguration<RunState>
         builder.Property(x => x.Metrics).HasColumnType("jsonb").IsRequired();
         builder.Property(x => x.Metadata).HasColumnType("jsonb");
 
-        builder.HasIndex(x => x.IdempotencyKey).IsUnique().HasFilter("idempotency_key IS NOT NULL");
+        builder.Ignore(x => x.KeyConflict);
+        builder.Ignore(x => x.PromotionCommitted);
+        builder.Property(x => x.CancelledBy).HasMaxLength(256);
+        builder.Property(x => x.Attempt).HasDefaultValue(1);
+        // A key is held by at most one run that has not failed or been cancelled; those may be retried.
+        builder.HasIndex(x => x.IdempotencyKey).IsUnique()
+            .HasFilter("idempotency_key IS NOT NULL AND status NOT IN ('Failed', 'Cancelled')");
+        builder.HasIndex(x => new { x.IdempotencyKey, x.CreatedAt }).HasDatabaseName("IX_runs_idempotency_key_attempts")
+            .HasFilter("idempotency_key IS NOT NULL");
         builder.HasIndex(x => new { x.Source, x.CreatedAt });
         builder.HasIndex(x => new { x.Status, x.CreatedAt });
         // The deadline watcher scans only open runs with a deadline.
-        builder.HasIndex(x => x.FlushDeadline).HasFilter("flush_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
-        builder.HasIndex(x => x.RunDeadline).HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
-        builder.HasIndex(x => x.ResendAt).HasFilter("resend_at IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
+        builder.HasIndex(x => x.FlushDeadline).HasFilter("flush_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed', 'Cancelled')");
+        builder.HasIndex(x => x.RunDeadline).HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed', 'Cancelled')");
+        builder.HasIndex(x => x.ResendAt).HasFilter("resend_at IS NOT NULL AND status NOT IN ('Completed', 'Failed', 'Cancelled')");
         builder.Property(x => x.ArchivePath).HasMaxLength(1024);
         builder.Property(x => x.ArchiveSha256).HasMaxLength(64);
         // Two runs never share an archive file.
         builder.HasIndex(x => x.ArchivePath).IsUnique().HasFilter("archive_path IS NOT NULL");
         // Retention's scan: finished runs whose artifacts are not deleted yet.
-        builder.HasIndex(x => new { x.Status, x.CompletedAt, x.FailedAt }).HasFilter("deleted_at IS NULL AND status IN ('Completed', 'Failed')");
+        builder.HasIndex(x => new { x.Status, x.CompletedAt, x.FailedAt }).HasFilter("deleted_at IS NULL AND status IN ('Completed', 'Failed', 'Cancelled')");
     }
 }
 

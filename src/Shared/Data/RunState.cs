@@ -29,7 +29,20 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     public string Status { get; set; } = RunStatus.Queued;
     public string? Source { get; set; }
     public string ProcessType { get; set; } = Data.ProcessType.Ingestion;
+    /// <summary>
+    /// Unique among runs that are not Failed or Cancelled (a partial unique index): those are the runs that hold it.
+    /// Set by the saga once it knows whether another run holds the key (see <see cref="DuplicateOf"/>).
+    /// </summary>
     public string? IdempotencyKey { get; set; }
+
+    /// <summary>1 for the first run of its idempotency key; one more than <see cref="RetryOf"/>'s for a retry.</summary>
+    public int Attempt { get; set; } = 1;
+    /// <summary>The key's newest failed or cancelled run when this run was created: the attempt this one retries.</summary>
+    public Guid? RetryOf { get; set; }
+    /// <summary>The run holding this run's idempotency key: this run id was never run (Cancelled, DUPLICATE_RUN).</summary>
+    public Guid? DuplicateOf { get; set; }
+    /// <summary>Who cancelled the run (a <c>CancelRun</c>'s requestedBy).</summary>
+    public string? CancelledBy { get; set; }
     public string? InputVersion { get; set; }
     public string? PipelineVersion { get; set; }
     public string? RequestedBy { get; set; }
@@ -40,6 +53,7 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     public DateTime? StartedAt { get; set; }
     public DateTime? FlushedAt { get; set; }
     public DateTime? CompletedAt { get; set; }
+    /// <summary>When the run ended without completing: failed or cancelled.</summary>
     public DateTime? FailedAt { get; set; }
 
     /// <summary>When the flush (or an unidentified run) stops waiting; read by the deadline watcher.</summary>
@@ -88,6 +102,13 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     /// <summary>Soft deletion: the artifacts are gone, the row stays (see <c>run_audit</c>).</summary>
     public DateTime? DeletedAt { get; set; }
     public string? DeletionReason { get; set; }
+
+    // Transient: decided while the saga applies one message, never stored (see RunStateConfiguration).
+
+    /// <summary>Why the idempotency key the message carried cannot be this run's: another source's run holds it.</summary>
+    public string? KeyConflict { get; set; }
+    /// <summary>A cancel found the run's promotion committed (it completes).</summary>
+    public bool PromotionCommitted { get; set; }
 
     public List<string> BatchIds { get; set; } = [];
     /// <summary>JSON array of step records <c>{name, status, started_at, finished_at, error, ...}</c>.</summary>

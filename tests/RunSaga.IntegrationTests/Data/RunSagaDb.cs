@@ -25,7 +25,7 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
 
     /// <summary>Polls until the run is <c>Completed</c> or <c>Failed</c>; fails with the row and the hosts' log otherwise.</summary>
     public Task<RunRow> WaitForFinalStatus(Guid runId, TimeSpan? timeout = null) =>
-        WaitForRun(runId, run => run.Status is "Completed" or "Failed", "Completed or Failed", timeout);
+        WaitForRun(runId, run => run.Status is "Completed" or "Failed" or "Cancelled", "Completed, Failed or Cancelled", timeout);
 
     public async Task<RunRow> WaitForRun(Guid runId, Func<RunRow, bool> condition, string description, TimeSpan? timeout = null)
     {
@@ -120,7 +120,7 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
         await Count("""
             SELECT count(*) FROM pg_stat_activity
             WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
-              AND query LIKE 'WITH classified AS (%'
+              AND query LIKE 'WITH stamp AS (%'
             """) > 0;
 
     public async Task<IAsyncDisposable> OnProjectsInsert(string source, string? key, string plpgsql)

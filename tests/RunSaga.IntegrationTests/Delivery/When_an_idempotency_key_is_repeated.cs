@@ -24,11 +24,12 @@ public sealed class When_an_idempotency_key_is_repeated(RunSagaStack stack, ITes
 
         var answers = await accepted.WaitFor(m => RunIdOf(m) == first.RunId || RunIdOf(m) == second.RunId, 2, Timeout,
             "RunAccepted for the two requests");
-        var holders = await Db.Query("SELECT id FROM runsaga.runs WHERE idempotency_key = @p0", r => r.GetGuid(0), key);
+        var holders = await Db.Query(
+            "SELECT id FROM runsaga.runs WHERE idempotency_key = @p0 AND status <> 'Cancelled'", r => r.GetGuid(0), key);
         var winner = Assert.Single(holders);
         Assert.Contains(winner, new[] { first.RunId, second.RunId });
         var loser = winner == first.RunId ? second.RunId : first.RunId;
-        Assert.Null(await Db.FindRun(loser));
+        Assert.Equal(("Cancelled", "DUPLICATE_RUN"), await StatusOf(loser));
         Assert.Null(MessageWatcher.GuidOf(answers.Single(m => RunIdOf(m) == winner), "duplicateOf"));
         Assert.Equal(winner, MessageWatcher.GuidOf(answers.Single(m => RunIdOf(m) == loser), "duplicateOf"));
         Assert.All(answers, m => Assert.Equal(key, m.GetProperty("idempotencyKey").GetString()));
@@ -43,10 +44,14 @@ public sealed class When_an_idempotency_key_is_repeated(RunSagaStack stack, ITes
         await Publisher.Publish(third.Requested(key));
         var late = await accepted.WaitFor(m => RunIdOf(m) == third.RunId, 1, Timeout, "RunAccepted for the late request");
         Assert.Equal(winner, MessageWatcher.GuidOf(Assert.Single(late), "duplicateOf"));
-        Assert.Equal(1, await Db.Count("SELECT count(*) FROM runsaga.runs WHERE idempotency_key = @p0", key));
-        Assert.Null(await Db.FindRun(third.RunId));
+        Assert.Equal(1, await Db.Count("SELECT count(*) FROM runsaga.runs WHERE idempotency_key = @p0 AND status <> 'Cancelled'", key));
+        Assert.Equal(("Cancelled", "DUPLICATE_RUN"), await StatusOf(third.RunId));
         Assert.Equal("Completed", (await Db.FindRun(winner))!.Status);
     }
 
     private static Guid? RunIdOf(JsonElement message) => MessageWatcher.GuidOf(message, "runId");
+
+    private async Task<(string?, string?)> StatusOf(Guid runId) => (await Db.Query(
+        "SELECT status, error_code FROM runsaga.runs WHERE id = @p0", r => ((string?)r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)), runId))
+        .DefaultIfEmpty((null, null)).Single();
 }

@@ -68,7 +68,9 @@ public sealed class ScrapeRun(string source, string processType = "ingestion", G
         metadata = new Dictionary<string, string> { ["test"] = "integration" },
     }, RunId);
 
-    public OutgoingMessage Started() => new("RunStarted", new { runId = RunId, source = Source, processType = ProcessType }, RunId);
+    /// <summary>RunStarted, with the run's idempotency key when it has one (docs/wire-format.md's checklist).</summary>
+    public OutgoingMessage Started(string? idempotencyKey = null) =>
+        new("RunStarted", new { runId = RunId, source = Source, processType = ProcessType, idempotencyKey }, RunId);
 
     public OutgoingMessage Scraped(Batch batch) => new("ItemsScraped", new { runId = RunId, batchId = batch.BatchId, items = batch.Items }, RunId);
 

@@ -522,10 +522,21 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("archived_at");
 
+                    b.Property<int>("Attempt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer")
+                        .HasDefaultValue(1)
+                        .HasColumnName("attempt");
+
                     b.PrimitiveCollection<List<string>>("BatchIds")
                         .IsRequired()
                         .HasColumnType("text[]")
                         .HasColumnName("batch_ids");
+
+                    b.Property<string>("CancelledBy")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("cancelled_by");
 
                     b.Property<DateTime?>("CompletedAt")
                         .HasColumnType("timestamp with time zone")
@@ -548,6 +559,10 @@ namespace RunSaga.Shared.Data.Migrations
                     b.Property<string>("DeletionReason")
                         .HasColumnType("text")
                         .HasColumnName("deletion_reason");
+
+                    b.Property<Guid?>("DuplicateOf")
+                        .HasColumnType("uuid")
+                        .HasColumnName("duplicate_of");
 
                     b.Property<string>("ErrorCode")
                         .HasColumnType("text")
@@ -649,6 +664,10 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("boolean")
                         .HasColumnName("retention_withheld");
 
+                    b.Property<Guid?>("RetryOf")
+                        .HasColumnType("uuid")
+                        .HasColumnName("retry_of");
+
                     b.Property<DateTime?>("RunDeadline")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("run_deadline");
@@ -696,24 +715,28 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasFilter("archive_path IS NOT NULL");
 
                     b.HasIndex("FlushDeadline")
-                        .HasFilter("flush_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
+                        .HasFilter("flush_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed', 'Cancelled')");
 
                     b.HasIndex("IdempotencyKey")
                         .IsUnique()
-                        .HasFilter("idempotency_key IS NOT NULL");
+                        .HasFilter("idempotency_key IS NOT NULL AND status NOT IN ('Failed', 'Cancelled')");
 
                     b.HasIndex("ResendAt")
-                        .HasFilter("resend_at IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
+                        .HasFilter("resend_at IS NOT NULL AND status NOT IN ('Completed', 'Failed', 'Cancelled')");
 
                     b.HasIndex("RunDeadline")
-                        .HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed')");
+                        .HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed', 'Cancelled')");
+
+                    b.HasIndex("IdempotencyKey", "CreatedAt")
+                        .HasDatabaseName("IX_runs_idempotency_key_attempts")
+                        .HasFilter("idempotency_key IS NOT NULL");
 
                     b.HasIndex("Source", "CreatedAt");
 
                     b.HasIndex("Status", "CreatedAt");
 
                     b.HasIndex("Status", "CompletedAt", "FailedAt")
-                        .HasFilter("deleted_at IS NULL AND status IN ('Completed', 'Failed')");
+                        .HasFilter("deleted_at IS NULL AND status IN ('Completed', 'Failed', 'Cancelled')");
 
                     b.ToTable("runs", "runsaga");
                 });

@@ -1,0 +1,70 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
+using RunSaga.Orchestrator.Runs;
+using RunSaga.Shared.Data;
+
+namespace RunSaga.Orchestrator.SagaRepository;
+
+/// <summary>
+/// <see cref="IRunLedger"/> on the message's own <see cref="RunSagaDbContext"/> (scoped per message, like the
+/// repository), so it reads and locks inside the transaction that will save the run.
+/// </summary>
+public sealed class PostgresRunLedger(RunSagaDbContext db) : IRunLedger
+{
+    private const string KeyRuns = """
+        SELECT id, source, status, attempt, created_at
+        FROM runsaga.runs
+        WHERE idempotency_key = @key AND id <> @run AND duplicate_of IS NULL
+        ORDER BY created_at DESC, id DESC
+        """;
+
+    private const string Promoted = "SELECT EXISTS (SELECT 1 FROM runsaga.run_promotions WHERE run_id = @run)";
+
+    public async Task<KeyStanding> KeyStandingAsync(string idempotencyKey, Guid runId, DateTime createdAt, CancellationToken cancellationToken)
+    {
+        await using var command = await Command(KeyRuns, cancellationToken);
+        command.Parameters.AddWithValue("key", idempotencyKey);
+        command.Parameters.AddWithValue("run", runId);
+        KeyHolder? holder = null;
+        (Guid, int)? lastAttempt = null;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var status = reader.GetString(2);
+            if (!RunStatus.EndedUnfinished(status))
+            {
+                holder ??= new KeyHolder(reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetString(1), status);
+            }
+            else if (lastAttempt is null && reader.GetDateTime(4) <= createdAt)
+            {
+                lastAttempt = (reader.GetGuid(0), reader.GetInt32(3));
+            }
+        }
+
+        return new KeyStanding(holder, lastAttempt);
+    }
+
+    public async Task<bool> HoldPromotionsAndCheckAsync(Guid runId, string source, CancellationToken cancellationToken)
+    {
+        await using (var lockSource = await Command(AdvisoryLocks.LockSource, cancellationToken))
+        {
+            lockSource.Parameters.AddWithValue("source", source);
+            lockSource.CommandTimeout = 0;
+            await lockSource.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var promoted = await Command(Promoted, cancellationToken);
+        promoted.Parameters.AddWithValue("run", runId);
+        return (bool)(await promoted.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>A command in the saga's transaction; there must be one, or the lock and reads would be outside it.</summary>
+    private async Task<NpgsqlCommand> Command(string sql, CancellationToken cancellationToken)
+    {
+        var transaction = db.Database.CurrentTransaction?.GetDbTransaction() as NpgsqlTransaction
+            ?? throw new InvalidOperationException("The run ledger is read inside the saga repository's transaction; none is open.");
+        await db.Database.OpenConnectionAsync(cancellationToken);
+        return new NpgsqlCommand(sql, (NpgsqlConnection)db.Database.GetDbConnection(), transaction);
+    }
+}
