@@ -35,10 +35,14 @@ public sealed class When_initial_events_race(RunSagaStack stack, ITestOutputHelp
         await WaitUntilSettled(RunsQueue);
 
         Assert.Equal(1, await Db.Count("SELECT count(*) FROM runsaga.runs WHERE id = @p0", started.RunId));
-        var holders = await Db.Query("SELECT id FROM runsaga.runs WHERE idempotency_key = @p0", r => r.GetGuid(0), key);
+        var holders = await Db.Query(
+            "SELECT id FROM runsaga.runs WHERE idempotency_key = @p0 AND status <> 'Cancelled'", r => r.GetGuid(0), key);
         var winner = Assert.Single(holders);
         Assert.Contains(winner, requestedIds);
-        Assert.Equal(1, await Db.Count("SELECT count(*) FROM runsaga.runs WHERE id = ANY(@p0)", requestedIds.ToArray()));
+        // Every other run id is a duplicate of the winner: ended, never to be run.
+        Assert.Equal(9, await Db.Count(
+            "SELECT count(*) FROM runsaga.runs WHERE id = ANY(@p0) AND status = 'Cancelled' AND error_code = 'DUPLICATE_RUN' AND duplicate_of = @p1",
+            requestedIds.ToArray(), winner));
 
         // Exactly one answer per request: the winner's without duplicateOf, the others naming the winner.
         Assert.Equal(10, accepted.Received.Count(m => requestedIds.Contains(RunIdOf(m))));
