@@ -156,7 +156,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         During(Flushed,
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false))
-                .ThenAsync(context => RecordKeyAfterTheFact(context, context.Message.IdempotencyKey))
+                .ThenAsync(context => ClaimKey(context, context.Message.IdempotencyKey, mayEndRun: false))
                 .Publish(context => Accepted(context.Saga)),
             When(CancelRun)
                 .ThenAsync(async context => context.Saga.PromotionCommitted = await context.GetServiceOrCreateInstance<IRunLedger>()
@@ -200,7 +200,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         During(Completed, Failed,
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false))
-                .ThenAsync(context => RecordKeyAfterTheFact(context, context.Message.IdempotencyKey))
+                .ThenAsync(context => ClaimKey(context, context.Message.IdempotencyKey, mayEndRun: false))
                 .Publish(context => Accepted(context.Saga)));
 
         During(Cancelled, Duplicate,
@@ -421,39 +421,13 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     /// run's (a new attempt when the key's runs all failed or were cancelled); held by another run of the source, this
     /// run id is a duplicate of it (<see cref="RunState.DuplicateOf"/>); held by a run of another source, the run
     /// fails with IDEMPOTENCY_KEY_CONFLICT. See <see cref="RunActivities.ClaimingKey{T}"/>.
+    /// <para>
+    /// <paramref name="mayEndRun"/> false: the key reaches a run too late to end it (Flushed or later: it was started
+    /// without its key). It is recorded when no other run holds it, or when this run failed; otherwise only logged.
+    /// </para>
     /// </summary>
-    internal async Task ClaimKey<T>(BehaviorContext<RunState, T> context, string? key)
+    internal async Task ClaimKey<T>(BehaviorContext<RunState, T> context, string? key, bool mayEndRun = true)
         where T : class
-    {
-        var run = context.Saga;
-        if (key is null || run.IdempotencyKey is not null)
-        {
-            return;
-        }
-
-        var standing = await context.GetServiceOrCreateInstance<IRunLedger>()
-            .KeyStandingAsync(key, run.CorrelationId, run.CreatedAt, context.CancellationToken);
-        if (standing.Holder is { } holder && holder.Source != run.Source)
-        {
-            run.KeyConflict = $"The idempotency key '{key}' is held by run {holder.RunId} of source '{holder.Source}'; a key names "
-                + "one source's run. Use a key that includes the source (source:inputVersion:pipelineVersion).";
-            return;
-        }
-
-        run.IdempotencyKey = key;
-        run.DuplicateOf = standing.Holder?.RunId;
-        if (standing.Holder is null && standing.LastAttempt is { } last)
-        {
-            run.RetryOf = last.RunId;
-            run.Attempt = last.Attempt + 1;
-        }
-    }
-
-    /// <summary>
-    /// A key that reaches a run after it could still end as a duplicate (Flushed or later: it was started without its
-    /// key): recorded when no other run holds it, or when this run failed; otherwise only logged.
-    /// </summary>
-    private async Task RecordKeyAfterTheFact(BehaviorContext<RunState, RunRequested> context, string? key)
     {
         var run = context.Saga;
         if (key is null || run.IdempotencyKey is not null)
@@ -465,10 +439,24 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             .KeyStandingAsync(key, run.CorrelationId, run.CreatedAt, context.CancellationToken);
         if (standing.Holder is { } holder && !RunStatus.EndedUnfinished(run.Status))
         {
-            using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
-            logger.LogWarning(
-                "The run's request with idempotency key {IdempotencyKey} arrived after the run was flushed, and run {Holder} holds that key; "
-                + "this run keeps no key. Scrapers should send the key on RunStarted too (docs/wire-format.md)", key, holder.RunId);
+            if (!mayEndRun)
+            {
+                using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
+                logger.LogWarning(
+                    "The run's request with idempotency key {IdempotencyKey} arrived after the run was flushed, and run {Holder} holds that key; "
+                    + "this run keeps no key. Scrapers should send the key on RunStarted too (docs/wire-format.md)", key, holder.RunId);
+                return;
+            }
+
+            if (holder.Source != run.Source)
+            {
+                run.KeyConflict = $"The idempotency key '{key}' is held by run {holder.RunId} of source '{holder.Source}'; a key names "
+                    + "one source's run. Use a key that includes the source (source:inputVersion:pipelineVersion).";
+                return;
+            }
+
+            run.IdempotencyKey = key;
+            run.DuplicateOf = holder.RunId;
             return;
         }
 

@@ -173,7 +173,10 @@ public sealed class When_operators_use_the_api(RunSagaStack stack, ITestOutputHe
         Assert.Equal(1, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
         Assert.Equal(9, responses.Count(r => r.StatusCode == HttpStatusCode.OK));
         Assert.Single(bodies.Select(b => b.GetProperty("id").GetGuid()).Distinct());
-        Assert.Equal(1, await Db.Count("SELECT count(*) FROM runsaga.runs WHERE idempotency_key = @p0", key));
+        Assert.Equal(1, await Db.Count("SELECT count(*) FROM runsaga.runs WHERE idempotency_key = @p0 AND status <> 'Cancelled'", key));
+        // The other nine run ids ended as duplicates of it, never to run.
+        Assert.Equal(0, await Db.Count(
+            "SELECT count(*) FROM runsaga.runs WHERE idempotency_key = @p0 AND status = 'Cancelled' AND error_code <> 'DUPLICATE_RUN'", key));
         var again = await api.PostAsJsonAsync("runs", new { source, idempotencyKey = key });
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         Assert.True(await Db.Count("SELECT count(*) FROM runsaga.api_audit WHERE key_name = 'it-operator' AND method = 'POST' AND path = '/runs'") >= 11);
