@@ -93,7 +93,8 @@ void PrintRun(ParseResult parse, JsonElement run) => Print(parse, run, r => Outp
     ("started", "times.startedAt"), ("finished", "times.completedAt"), ("failed", "times.failedAt"), ("staged items", "counts.stagedItems"),
     ("inserted", "counts.inserted"), ("updated", "counts.updated"), ("unchanged", "counts.unchanged"), ("errored", "counts.errored"),
     ("error", "error.code"), ("error message", "error.message"), ("archived", "archive.archivedAt"), ("archive", "archive.archivePath"),
-    ("pinned until", "archive.pinnedUntil"), ("deleted", "archive.deletedAt")));
+    ("pinned until", "archive.pinnedUntil"), ("deleted", "archive.deletedAt"), ("attempt", "attempt.number"),
+    ("retry of", "attempt.retryOf"), ("duplicate of", "attempt.duplicateOf"), ("cancelled by", "cancelledBy")));
 
 void PrintAccepted(ParseResult parse, JsonElement accepted) => Print(parse, accepted, a =>
     Console.WriteLine($"{a.GetProperty("command").GetString()} sent (by {a.GetProperty("requestedBy").GetString()}); the retention consumer carries it out"));
@@ -102,14 +103,15 @@ string Query(params (string Name, string? Value)[] parameters) =>
     string.Join("&", parameters.Where(p => !string.IsNullOrEmpty(p.Value)).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}"));
 
 var source = new Option<string?>("--source") { Description = "Only this source" };
-var status = new Option<string?>("--status") { Description = "Queued, Running, Flushed, Completed or Failed" };
+var status = new Option<string?>("--status") { Description = "Queued, Running, Flushed, Completed, Failed or Cancelled" };
 var processType = new Option<string?>("--process-type") { Description = "ingestion, sync or manual_reindex" };
 var limit = new Option<int?>("--limit") { Description = "Rows per page (1-500, default 50)" };
 var cursor = new Option<string?>("--cursor") { Description = "The page after this cursor (printed under a full page)" };
 var runId = new Argument<Guid>("run-id") { Description = "The run's id" };
 var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "A second request with this key returns the first run" };
+var cancelReason = new Option<string?>("--reason") { Description = "Why (recorded as the run's error message)" };
 
-Group("runs", "List, show and request runs",
+Group("runs", "List, show, request and cancel runs",
     Leaf("list", "Runs, newest first", async (p, api, ct) => PrintRuns(p, await api.GetAsync(
             $"runs?{Query(("source", p.GetValue(source)), ("status", p.GetValue(status)), ("processType", p.GetValue(processType)),
                 ("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct)),
@@ -122,7 +124,9 @@ Group("runs", "List, show and request runs",
             source = p.GetValue(source) ?? throw new ApiException(ExitCodes.Usage, "--source is required"),
             processType = p.GetValue(processType),
             idempotencyKey = p.GetValue(idempotencyKey),
-        }, ct)), source, processType, idempotencyKey));
+        }, ct)), source, processType, idempotencyKey),
+    Leaf("cancel", "Cancel a run that has not completed (exit 5 when it already ended or its promotion committed)", async (p, api, ct) =>
+        PrintRun(p, await api.PostAsync($"runs/{p.GetValue(runId)}/cancel", new { reason = p.GetValue(cancelReason) }, ct)), runId, cancelReason));
 
 root.Subcommands.Add(Leaf("sources", "Every source with its last run and health", async (p, api, ct) =>
     Print(p, await api.GetAsync("sources", ct), s => Output.Table(Console.Out, s.EnumerateArray(),

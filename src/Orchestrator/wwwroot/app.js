@@ -6,8 +6,11 @@ const state = { cursor: null, timer: null };
 
 function key() { return sessionStorage.getItem("runsaga-key") || ""; }
 
-async function api(path) {
-  const response = await fetch(path, { headers: { "X-Api-Key": key() } });
+async function api(path, body) {
+  const init = body === undefined
+    ? { headers: { "X-Api-Key": key() } }
+    : { method: "POST", headers: { "X-Api-Key": key(), "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const response = await fetch(path, init);
   if (!response.ok) {
     let detail = response.statusText;
     try { detail = (await response.json()).detail || detail; } catch { /* not a problem body */ }
@@ -118,6 +121,12 @@ async function loadRun(id) {
   fact("Archived", r.archive.archivedAt && `${when(r.archive.archivedAt)} (${r.archive.archivePath})`);
   fact("Pinned until", when(r.archive.pinnedUntil));
   fact("Deleted", r.archive.deletedAt && `${when(r.archive.deletedAt)}: ${r.archive.deletionReason}`);
+  fact("Attempt", r.attempt.number > 1 ? `${r.attempt.number} (retries ${r.attempt.retryOf})` : "");
+  fact("Duplicate of", r.attempt.duplicateOf);
+  fact("Cancelled by", r.cancelledBy);
+  // Cancelling needs an operator key; with a reader key the API's 403 is shown.
+  $("#run-cancel").hidden = ["Completed", "Failed", "Cancelled"].includes(r.status);
+  $("#run-cancel").dataset.run = r.id;
 
   const counts = $("#run-counts tbody");
   counts.replaceChildren();
@@ -224,6 +233,18 @@ $("#filter-source").addEventListener("change", () => loadRuns(false).catch((e) =
 $("#filter-status").addEventListener("change", () => loadRuns(false).catch((e) => show(e.message)));
 $("#more").addEventListener("click", () => loadRuns(true).catch((e) => show(e.message)));
 $("#live").addEventListener("change", live);
+$("#run-cancel").addEventListener("click", async () => {
+  const id = $("#run-cancel").dataset.run;
+  const reason = prompt(`Cancel run ${id}? Nothing of it will be promoted. Reason:`);
+  if (reason === null) return;
+  try {
+    await api(`runs/${id}/cancel`, { reason });
+    await loadRun(id);
+    show(`Run ${id} cancelled.`);
+  } catch (error) {
+    show(`Not cancelled: ${error.message}`);
+  }
+});
 $("#lineage-form").addEventListener("submit", (event) => {
   event.preventDefault();
   location.hash = `#/lineage/${encodeURIComponent($("#lineage-source").value)}/${encodeURIComponent($("#lineage-key").value)}`;

@@ -60,6 +60,37 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         await Assertions.Expect(page.Locator("#item-facts")).ToContainTextAsync(run.Id.ToString());
     }
 
+    [Fact]
+    public async Task Should_cancel_a_running_run_from_its_page_with_an_operators_key()
+    {
+        var source = NewSource("page-cancel");
+        var running = new ScrapeRun(source);
+        await Stack.Publisher.Publish([running.Requested(), running.Started()]);
+        await Db.WaitForRun(running.RunId, r => r.Status == "Running", "Running");
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium(),
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-dev-shm-usage"],
+        });
+        var page = await browser.NewPageAsync();
+        page.Dialog += async (_, dialog) => await dialog.AcceptAsync("cancelled from the page");
+        await page.GotoAsync(Stack.OrchestratorUrl.ToString());
+        await page.FillAsync("#key", Stack.ApiKeys["operator"]);
+        await page.ClickAsync("#key-form button");
+        await page.GotoAsync($"{Stack.OrchestratorUrl}#/runs/{running.RunId}");
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("Running");
+
+        await page.ClickAsync("#run-cancel");
+
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("Cancelled", new() { Timeout = 40_000 });
+        await Assertions.Expect(page.Locator("#run-facts")).ToContainTextAsync("cancelled from the page");
+        await Assertions.Expect(page.Locator("#run-cancel")).ToBeHiddenAsync();
+        Assert.Equal("CANCELLED", (await Db.FindRun(running.RunId))!.ErrorCode);
+    }
+
     private static string Chromium() =>
         Environment.GetEnvironmentVariable("RUNSAGA_CHROMIUM") is { Length: > 0 } configured ? configured
         : Candidates.FirstOrDefault(File.Exists)

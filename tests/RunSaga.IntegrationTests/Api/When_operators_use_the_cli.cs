@@ -58,6 +58,25 @@ public sealed class When_operators_use_the_cli(RunSagaStack stack, ITestOutputHe
     }
 
     [Fact]
+    public async Task Should_cancel_a_running_run_and_exit_5_for_one_that_ended()
+    {
+        var source = NewSource("cli-cancel");
+        var done = await Seed(source, Items.Numbered(2));
+        var running = new ScrapeRun(source);
+        await Stack.Publisher.Publish([running.Requested(), running.Started()]);
+        await Db.WaitForRun(running.RunId, r => r.Status == "Running", "Running");
+
+        var cancelled = await Cli("operator", "runs", "cancel", running.RunId.ToString(), "--reason", "bad input", "--json");
+        Assert.Equal(0, cancelled.ExitCode);
+        Assert.Equal("Cancelled", JsonDocument.Parse(cancelled.Stdout).RootElement.GetProperty("status").GetString());
+
+        var refused = await Cli("operator", "runs", "cancel", done.Id.ToString());
+        Assert.Equal(5, refused.ExitCode);
+        Assert.Contains("already ended Completed", refused.Stderr, StringComparison.Ordinal);
+        Assert.Equal(3, (await Cli("operator", "runs", "cancel", Guid.NewGuid().ToString())).ExitCode);
+    }
+
+    [Fact]
     public async Task Should_exit_with_codes_scripts_can_rely_on()
     {
         Assert.Equal(3, (await Cli("reader", "runs", "show", Guid.NewGuid().ToString())).ExitCode);
