@@ -299,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
                     requested["idempotencyKey"] = args.idempotency_key
                 send("RunRequested", requested)
                 log("RunRequested")
-            send("RunStarted", {"runId": run_id, "source": args.source, "processType": args.process_type})
+            started = {"runId": run_id, "source": args.source, "processType": args.process_type}
+            if args.idempotency_key:
+                # The key on RunStarted too: a duplicate run id then never runs, whichever message arrives first.
+                started["idempotencyKey"] = args.idempotency_key
+            send("RunStarted", started)
             log("RunStarted")
         if args.complete_first:
             send_end()

@@ -450,3 +450,14 @@ upgrade_classic_queues() {
     _runsaga_rabbit rabbitmqctl -q delete_queue "$name" >/dev/null </dev/null
   done < <(_runsaga_rabbit rabbitmqctl -q list_queues -p / name type messages 2>/dev/null || true)
 }
+
+# Node.js and npm for examples/typescript: Debian's packages when missing.
+ensure_node() {
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    return 0
+  fi
+  runsaga_log "installing Node.js and npm (Debian's nodejs, npm) for examples/typescript"
+  runsaga_apt_install nodejs npm
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+    runsaga_die "node/npm still not found after installing nodejs and npm"
+}

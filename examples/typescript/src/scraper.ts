@@ -316,7 +316,13 @@ async function main(): Promise<number> {
     }
     await publisher.publish("RunRequested", requested);
     log("RunRequested");
-    await publisher.publish("RunStarted", { runId, source: options.source, processType: options.processType });
+    // The key on RunStarted too: a duplicate run id then never runs, whichever message arrives first.
+    await publisher.publish("RunStarted", {
+      runId,
+      source: options.source,
+      processType: options.processType,
+      ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+    });
     log("RunStarted");
 
     for (const { batchId, items } of batches) {

@@ -7,7 +7,8 @@ namespace RunSaga.IntegrationTests.Api;
 /// <summary>
 /// The page at <c>/</c> in real headless Chromium (Debian's, driven by Playwright; RUNSAGA_CHROMIUM names another
 /// binary): a completed run shows with its status and counts, the filters narrow the table, the run's detail and an
-/// item's lineage open. The screenshot goes to docs/img/page.png for the README.
+/// item's lineage open. The screenshots go to a temporary folder, so the test leaves the work tree alone; with
+/// RUNSAGA_SCREENSHOTS=docs/img (relative to the repository) they refresh the README's pictures.
 /// </summary>
 [Collection(RunSagaCollection.Name)]
 public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
@@ -45,14 +46,14 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         await page.SelectOptionAsync("#filter-status", "Completed");
         await Assertions.Expect(page.Locator("#runs tbody tr")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#runs tbody tr").First).ToHaveAttributeAsync("data-run", run.Id.ToString());
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepositoryRoot(), "docs", "img", "page.png"), FullPage = true });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Screenshot("page.png"), FullPage = true });
 
         await row.Locator("a").ClickAsync();
         await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("Completed");
         await Assertions.Expect(page.Locator("#run-id")).ToHaveTextAsync(run.Id.ToString());
         await Assertions.Expect(page.Locator("#run-steps li").First).ToContainTextAsync("flush");
         await Assertions.Expect(page.Locator("#run-counts")).ToContainTextAsync("inserted");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepositoryRoot(), "docs", "img", "run.png"), FullPage = true });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Screenshot("run.png"), FullPage = true });
 
         await page.GotoAsync($"{Stack.OrchestratorUrl}#/lineage/{source}/item-00003");
         await Assertions.Expect(page.Locator("#item-changes tbody tr")).ToHaveCountAsync(1);
@@ -96,6 +97,11 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         : Candidates.FirstOrDefault(File.Exists)
           ?? throw new InvalidOperationException(
               $"No Chromium at {string.Join(", ", Candidates)}: apt-get install chromium (scripts/test does), or set RUNSAGA_CHROMIUM");
+
+    private static string Screenshot(string name) =>
+        Environment.GetEnvironmentVariable("RUNSAGA_SCREENSHOTS") is { Length: > 0 } folder
+            ? Path.Combine(RepositoryRoot(), folder, name)
+            : Path.Combine(Path.GetTempPath(), $"runsaga-page-{Environment.ProcessId}-{name}");
 
     private static string RepositoryRoot()
     {

@@ -34,6 +34,9 @@ internal sealed record RepositoryLayout(string Root, string Configuration, strin
 
     public string PythonExample => Path.Combine(Root, "examples", "python", "scraper.py");
 
+    /// <summary>The TypeScript example as <c>npm run build</c> leaves it (scripts/test builds it).</summary>
+    public string TypeScriptExample => Path.Combine(Root, "examples", "typescript", "dist", "scraper.js");
+
     /// <summary>The dotnet muxer running these tests, so the hosts run on the same runtime.</summary>
     public static string Dotnet
     {

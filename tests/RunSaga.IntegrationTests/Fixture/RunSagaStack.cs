@@ -43,6 +43,8 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 
     public string PythonExample => layout.PythonExample;
 
+    public string TypeScriptExample => layout.TypeScriptExample;
+
     /// <summary>The <c>runsaga</c> CLI built next to the hosts.</summary>
     public string CliAssembly => layout.HostAssembly("Cli", "runsaga");
 

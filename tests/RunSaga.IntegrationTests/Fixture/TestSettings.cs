@@ -20,6 +20,9 @@ internal static class TestSettings
     /// <summary>The interpreter for <c>examples/python/scraper.py</c>; it must be able to import pika.</summary>
     public static string Python => Read("RUNSAGA_PYTHON") ?? "/usr/bin/python3";
 
+    /// <summary>The Node.js that runs <c>examples/typescript</c> (scripts/test sets it to the one that built it).</summary>
+    public static string Node => Read("RUNSAGA_NODE") ?? "/usr/bin/node";
+
     /// <summary>The user and password in the AMQP URI, used for the management API too.</summary>
     public static (string User, string Password) RabbitMqCredentials
     {

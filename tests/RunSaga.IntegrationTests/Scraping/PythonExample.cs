@@ -12,13 +12,21 @@ public static class PythonExample
     public static string? WhyNotRunnable => MissingReason.Value;
 
     /// <summary>Publishes one run with the example; returns the run id it prints last (<c>run_id=&lt;uuid&gt;</c>).</summary>
-    public static async Task<Guid> Run(string script, Uri amqp, params string[] arguments)
+    public static Task<Guid> Run(string script, Uri amqp, params string[] arguments) =>
+        RunExample(TestSettings.Python, script, amqp, arguments);
+
+    /// <summary>
+    /// Runs an example scraper (<paramref name="script"/> with <paramref name="interpreter"/>; the Python and TypeScript
+    /// examples take the same options) and returns the run id it prints last.
+    /// </summary>
+    public static async Task<Guid> RunExample(string interpreter, string script, Uri amqp, params string[] arguments)
     {
-        var (exitCode, stdout, stderr) = await Execute(TestSettings.Python, [script, "--amqp", amqp.ToString(), "--quiet", .. arguments]);
-        Assert.True(exitCode == 0, $"scraper.py exited with {exitCode}.{Environment.NewLine}stdout: {stdout}{Environment.NewLine}stderr: {stderr}");
+        var name = Path.GetFileName(script);
+        var (exitCode, stdout, stderr) = await Execute(interpreter, [script, "--amqp", amqp.ToString(), "--quiet", .. arguments]);
+        Assert.True(exitCode == 0, $"{name} exited with {exitCode}.{Environment.NewLine}stdout: {stdout}{Environment.NewLine}stderr: {stderr}");
         var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? string.Empty;
         Assert.True(last.StartsWith("run_id=", StringComparison.Ordinal) && Guid.TryParse(last["run_id=".Length..], out _),
-            $"scraper.py's last line should be run_id=<uuid>, was '{last}'. stderr: {stderr}");
+            $"{name}'s last line should be run_id=<uuid>, was '{last}'. stderr: {stderr}");
         return Guid.Parse(last["run_id=".Length..]);
     }
 
