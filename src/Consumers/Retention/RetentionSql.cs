@@ -28,13 +28,18 @@ public static class RetentionSql
         SELECT id, status FROM runsaga.runs WHERE source = @source ORDER BY created_at DESC, id LIMIT 1
         """;
 
-    /// <summary>The source's completed full runs, newest promotion first (promotions of a source are serialized).</summary>
+    /// <summary>
+    /// The source's completed full runs, newest promotion first (promotions of a source are serialized). Read from
+    /// <c>run_promotions</c>, which deletion never removes: a run whose row hard deletion removed still counts towards
+    /// KEEP_RUNS, with its staged items as promoted (every staged item is counted once as inserted, updated, unchanged
+    /// or errored). A promoted run whose row remains counts once it is Completed.
+    /// </summary>
     public const string CompletedFullRuns = """
-        SELECT r.id, coalesce(r.staged_items, 0), rp.promoted_at
-        FROM runsaga.runs r
-        JOIN runsaga.run_promotions rp ON rp.run_id = r.id
-        WHERE r.source = @source AND r.status = 'Completed' AND r.process_type IN ('ingestion', 'manual_reindex')
-        ORDER BY rp.promoted_at DESC, r.id
+        SELECT rp.run_id, coalesce(r.staged_items, rp.inserted + rp.updated + rp.unchanged + rp.errored), rp.promoted_at
+        FROM runsaga.run_promotions rp
+        LEFT JOIN runsaga.runs r ON r.id = rp.run_id
+        WHERE rp.source = @source AND rp.full_run AND (r.id IS NULL OR r.status = 'Completed')
+        ORDER BY rp.promoted_at DESC, rp.run_id
         """;
 
     public const string SourceStanding = """

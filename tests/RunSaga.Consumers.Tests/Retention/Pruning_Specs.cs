@@ -29,6 +29,31 @@ public sealed class When_an_item_goes_missing_from_consecutive_full_runs(Postgre
     }
 
     [Fact]
+    public async Task Should_still_count_full_runs_whose_rows_hard_deletion_removed()
+    {
+        // A source scraped rarely: by the time the third run without c completes, the runs before it are past
+        // DELETE_AFTER_DAYS and DELETION_STRATEGY=hard removed their rows.
+        var history = new SourceHistory(database.DataSource, keepRuns: 3);
+        var old = new[]
+        {
+            await history.Completed("ingestion", "a", "b", "c"),
+            await history.Completed("ingestion", "a", "b"),
+            await history.Completed("ingestion", "a", "b"),
+        };
+        foreach (var run in old)
+        {
+            await database.DataSource.ExecuteAsync(Consumers.Retention.ArtifactSql.HardDelete, ("run", run));
+        }
+
+        var newest = await history.Completed("ingestion", "a", "b");
+        var result = await history.Prune();
+
+        Assert.Equal(("succeeded", 1, newest), (result.Outcome, result.ProjectsDeleted, result.AppliedBy));
+        Assert.False(await history.Has("c"));
+        Assert.True(await history.Has("a"));
+    }
+
+    [Fact]
     public async Task Should_prune_nothing_while_fewer_than_keep_runs_full_runs_completed()
     {
         var history = new SourceHistory(database.DataSource, keepRuns: 3);
