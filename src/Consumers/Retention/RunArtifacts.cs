@@ -189,7 +189,7 @@ public sealed partial class RunArtifacts(
             return new ArtifactResult(runId, row.Source, "skipped", "no longer due");
         }
 
-        var folder = MonthFolder(row.CreatedAt);
+        var folder = MonthFolder(row);
         Directory.CreateDirectory(folder);
         DirectorySync.FlushUpTo(folder, Options.ArchiveBasePath);
         RemovePartials(folder, runId);
@@ -361,7 +361,7 @@ public sealed partial class RunArtifacts(
             ("run", runId), ("action", hard ? "hard-deleted" : "deleted"), ("reason", reason), ("requested_by", requestedBy), ("now", Now));
         await TransactionCommands.ExecuteAsync(connection, transaction, hard ? ArtifactSql.HardDelete : ArtifactSql.SoftDelete, cancellationToken,
             ("run", runId), ("now", Now), ("reason", reason));
-        return new ArtifactResult(runId, row.Source, "deleted", hard ? "hard" : "soft", row.ArchivePath, Leftovers: MonthFolder(row.CreatedAt));
+        return new ArtifactResult(runId, row.Source, "deleted", hard ? "hard" : "soft", row.ArchivePath, Leftovers: MonthFolder(row));
     }
 
     /// <summary>
@@ -430,12 +430,19 @@ public sealed partial class RunArtifacts(
         return (current.Items, current.ItemsSha256, current.Batches, current.BatchesSha256) == (items.Lines, items.Sha256, batches.Lines, batches.Sha256);
     }
 
-    private string MonthFolder(DateTime createdAt) =>
-        Path.GetFullPath(Path.Combine(Options.ArchiveBasePath, createdAt.ToString("yyyy", System.Globalization.CultureInfo.InvariantCulture),
-            createdAt.ToString("MM", System.Globalization.CultureInfo.InvariantCulture)));
+    private string MonthFolder(RunRow row) => Path.GetFullPath(Path.Combine(Options.ArchiveBasePath, ArchiveMonth(row)));
 
     /// <summary>
-    /// <c>{YYYY}/{MM}/{folder_name}{ext}</c> by the run's creation date; the run id when the folder name is missing or
+    /// <c>YYYY/MM</c> of the run's archive: from the same timestamp as its folder name (<c>YYYYMMDD_HHMMSS_{runId}</c>,
+    /// the run's start), so the two never disagree across a month's end; the creation date when there is no such name.
+    /// </summary>
+    private static string ArchiveMonth(RunRow row) =>
+        row.FolderName is { } folder && FolderNameDate().Match(folder) is { Success: true } date
+            ? $"{date.Groups[1].Value}/{date.Groups[2].Value}"
+            : FormattableString.Invariant($"{row.CreatedAt:yyyy}/{row.CreatedAt:MM}");
+
+    /// <summary>
+    /// <c>{YYYY}/{MM}/{folder_name}{ext}</c> (see <see cref="ArchiveMonth"/>); the run id when the folder name is missing or
     /// not a plain file name. A name another run's row holds, or this run's own current file, is not used: the run id,
     /// then the time, is added. Each candidate is checked under its path lock, held to the commit.
     /// </summary>
@@ -443,7 +450,7 @@ public sealed partial class RunArtifacts(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, RunRow row, CancellationToken cancellationToken)
     {
         var extension = ArchiveFile.Extension(Options.ArchiveCompression);
-        var month = FormattableString.Invariant($"{row.CreatedAt:yyyy}/{row.CreatedAt:MM}");
+        var month = ArchiveMonth(row);
         var name = row.FolderName is { } folder && SafeFileName().IsMatch(folder) ? folder : runId.ToString("N");
         string[] candidates =
         [
@@ -471,6 +478,9 @@ public sealed partial class RunArtifacts(
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
     private static partial Regex SafeFileName();
+
+    [GeneratedRegex("^([0-9]{4})([0-9]{2})[0-9]{2}_[0-9]{6}_")]
+    private static partial Regex FolderNameDate();
 
     private static async Task<(int Lines, string Sha256)> WriteLinesAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, Guid runId, string file, CancellationToken cancellationToken)

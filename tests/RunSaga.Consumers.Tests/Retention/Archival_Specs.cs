@@ -114,6 +114,20 @@ public sealed class When_a_finished_run_ages_past_archive_after_days(PostgresDat
     }
 
     [Fact]
+    public async Task Should_take_the_month_folder_from_the_same_moment_as_the_folder_name()
+    {
+        // Requested on 10 March, started (the folder name's moment) on 1 April: both parts of the path say April.
+        using var ledger = new ArtifactLedger(database.DataSource);
+        var runId = Guid.NewGuid();
+        var run = await ledger.Finished(folder: $"20260401_000500_{runId}");
+        ledger.Advance(8);
+
+        Assert.Equal(1, (await ledger.Cycle()).RunsArchived);
+
+        Assert.Equal($"2026/04/20260401_000500_{runId}.tar.gz", (await ledger.Row(run))!.ArchivePath);
+    }
+
+    [Fact]
     public async Task Should_name_the_file_by_run_id_when_the_folder_name_is_missing_unsafe_or_taken()
     {
         using var ledger = new ArtifactLedger(database.DataSource);
