@@ -142,6 +142,8 @@ public sealed class When_a_retention_knob_is_bad(RunSagaStack stack, ITestOutput
 {
     [Theory]
     [InlineData("ARCHIVE_COMPRESSION", "lz4", "ARCHIVE_COMPRESSION must be gzip, brotli or zstd")]
+    [InlineData("ARCHIVE_COMPRESSION", "bz2", "ARCHIVE_COMPRESSION must be gzip, brotli or zstd (bz2 and xz are not offered")]
+    [InlineData("ARCHIVE_COMPRESSION", "xz", "ARCHIVE_COMPRESSION must be gzip, brotli or zstd (bz2 and xz are not offered")]
     [InlineData("DELETION_STRATEGY", "shred", "DELETION_STRATEGY must be soft or hard")]
     [InlineData("ARCHIVE_AFTER_DAYS", "-1", "ARCHIVE_AFTER_DAYS must be a number of days")]
     [InlineData("KEEP_RUNS", "0", "KEEP_RUNS must be a whole number")]
