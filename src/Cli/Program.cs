@@ -92,6 +92,7 @@ void PrintRun(ParseResult parse, JsonElement run) => Print(parse, run, r => Outp
     ("id", "id"), ("source", "source"), ("type", "processType"), ("status", "status"), ("created", "times.createdAt"),
     ("started", "times.startedAt"), ("finished", "times.completedAt"), ("failed", "times.failedAt"), ("staged items", "counts.stagedItems"),
     ("inserted", "counts.inserted"), ("updated", "counts.updated"), ("unchanged", "counts.unchanged"), ("errored", "counts.errored"),
+    ("deleted by its retention", "counts.deleted"),
     ("error", "error.code"), ("error message", "error.message"), ("archived", "archive.archivedAt"), ("archive", "archive.archivePath"),
     ("pinned until", "archive.pinnedUntil"), ("deleted", "archive.deletedAt"), ("attempt", "attempt.number"),
     ("retry of", "attempt.retryOf"), ("duplicate of", "attempt.duplicateOf"), ("cancelled by", "cancelledBy")));
@@ -107,6 +108,7 @@ var status = new Option<string?>("--status") { Description = "Queued, Running, F
 var processType = new Option<string?>("--process-type") { Description = "ingestion, sync or manual_reindex" };
 var limit = new Option<int?>("--limit") { Description = "Rows per page (1-500, default 50)" };
 var cursor = new Option<string?>("--cursor") { Description = "The page after this cursor (printed under a full page)" };
+var include = new Option<string?>("--include") { Description = "Also list runs whose artifacts are archived and/or deleted: archived, deleted or archived,deleted" };
 var runId = new Argument<Guid>("run-id") { Description = "The run's id" };
 var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "A second request with this key returns the first run" };
 var cancelReason = new Option<string?>("--reason") { Description = "Why (recorded as the run's error message)" };
@@ -114,8 +116,9 @@ var cancelReason = new Option<string?>("--reason") { Description = "Why (recorde
 Group("runs", "List, show, request and cancel runs",
     Leaf("list", "Runs, newest first", async (p, api, ct) => PrintRuns(p, await api.GetAsync(
             $"runs?{Query(("source", p.GetValue(source)), ("status", p.GetValue(status)), ("processType", p.GetValue(processType)),
-                ("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct)),
-        source, status, processType, limit, cursor),
+                ("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)),
+                ("include", p.GetValue(include)))}", ct)),
+        source, status, processType, limit, cursor, include),
     Leaf("show", "One run with its counts, error and archive state", async (p, api, ct) =>
         PrintRun(p, await api.GetAsync($"runs/{p.GetValue(runId)}", ct)), runId),
     Leaf("request", "Request a run (idempotent by --idempotency-key)", async (p, api, ct) =>

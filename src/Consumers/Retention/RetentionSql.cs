@@ -114,6 +114,17 @@ public static class RetentionSql
         """;
 
     /// <summary>
+    /// The run that applied a cycle counts what it deleted in its lineage summary (seed 004's per-run <c>deleted</c>):
+    /// the summary was stamped before retention ran, so it is recounted from <c>project_lineage</c> in the cycle's
+    /// transaction. Retention is <c>run_lineage</c>'s second writer, for this column only.
+    /// </summary>
+    public const string RecountDeleted = """
+        UPDATE runsaga.run_lineage
+        SET deleted = (SELECT count(*)::int FROM runsaga.project_lineage WHERE run_id = @run AND change = 'deleted')
+        WHERE run_id = @run
+        """;
+
+    /// <summary>
     /// Every source with a run, and null when some run never got a source: what a cycle without a source goes
     /// through (pruning skips sources without a completed run; their runs' artifacts still age).
     /// </summary>

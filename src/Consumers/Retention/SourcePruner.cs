@@ -170,6 +170,11 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
         var cutoff = fullRuns[keepRuns - 1].PromotedAt;
         var (count, sample) = await CountOrDeleteAsync(
             connection, transaction, dryRun ? RetentionSql.CountStale : RetentionSql.DeleteStale, source, appliedBy!.Value, cutoff, cancellationToken);
+        if (!dryRun && count > 0)
+        {
+            await TransactionCommands.ExecuteAsync(connection, transaction, RetentionSql.RecountDeleted, cancellationToken, ("run", appliedBy.Value));
+        }
+
         return new PruneResult(cycleId, source, "succeeded", appliedBy, count, sample, null);
     }
 

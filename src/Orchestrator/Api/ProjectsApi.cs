@@ -38,7 +38,8 @@ public static class ProjectsApi
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
-            return NotFound(source, key);
+            await reader.DisposeAsync();
+            return await ItemNotFound(dataSource, source, key, cancellationToken);
         }
 
         string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
@@ -94,8 +95,27 @@ public static class ProjectsApi
     /// <summary>Route values keep <c>%2F</c> encoded; a key may contain '/'.</summary>
     private static string Unescape(string value) => value.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>A 404 that says what is true of the item: deleted by retention (when, by which run), or never promoted.</summary>
+    private static async Task<ProblemHttpResult> ItemNotFound(NpgsqlDataSource dataSource, string source, string key, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT change, run_id, recorded_at FROM runsaga.project_lineage
+            WHERE source = @source AND key = @key ORDER BY id DESC LIMIT 1
+            """);
+        command.Parameters.AddWithValue("source", source);
+        command.Parameters.AddWithValue("key", key);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var detail = !await reader.ReadAsync(cancellationToken)
+            ? $"No item '{key}' in source '{source}': it was never promoted (no run of the source carried it)."
+            : reader.GetString(0) == "deleted"
+                ? $"Item '{key}' of source '{source}' was deleted by retention at {reader.GetDateTime(2):O} (the cycle run {reader.GetGuid(1)} applied): "
+                  + $"it was missing from the source's last KEEP_RUNS full runs. Its changes: /projects/{Uri.EscapeDataString(source)}/{Uri.EscapeDataString(key)}/lineage."
+                : $"Item '{key}' of source '{source}' is not in projects although its lineage has changes; see its lineage.";
+        return TypedResults.Problem(detail, statusCode: 404, title: "Not found");
+    }
+
     private static ProblemHttpResult NotFound(string source, string key) =>
-        TypedResults.Problem($"No item '{key}' in source '{source}': never scraped, or deleted by retention (its lineage says when).",
+        TypedResults.Problem($"No item '{key}' in source '{source}': it was never promoted (no run of the source carried it).",
             statusCode: 404, title: "Not found");
 
     /// <summary>Item data may nest 64 levels (staging's rule), deeper than System.Text.Json's default once inside a response.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using RunSaga.Shared.Data;
 
 namespace RunSaga.Orchestrator.Api;
@@ -21,7 +22,8 @@ public sealed record RunView(
     RunAttempt Attempt,
     string? CancelledBy)
 {
-    public static RunView From(RunState run, bool withSteps) => new(
+    /// <param name="counts">The counts to show instead of the run row's (the detail view fills in staging's and retention's).</param>
+    public static RunView From(RunState run, bool withSteps, RunCounts? counts = null) => new(
         run.CorrelationId,
         run.Source,
         run.ProcessType,
@@ -30,14 +32,28 @@ public sealed record RunView(
         run.FolderName,
         run.RequestedBy,
         new RunTimes(run.CreatedAt, run.RequestedAt, run.StartedAt, run.FlushedAt, run.CompletedAt, run.FailedAt),
-        new RunCounts(run.ExpectedItems, run.ExpectedBatches, run.StagedItems, run.StagedBatches, run.RejectedItems,
+        counts ?? new RunCounts(run.ExpectedItems, run.ExpectedBatches, run.StagedItems, run.StagedBatches, run.RejectedItems,
             run.Inserted, run.Updated, run.Unchanged, run.Errored),
         run.ErrorCode is null ? null : new RunError(run.ErrorCode, run.ErrorMessage, run.ErrorDetail),
         run.RetentionWithheld,
         new RunArchive(run.ArchivedAt, run.ArchivePath, run.PinnedUntil, run.RestoredAt, run.DeletedAt, run.DeletionReason),
-        withSteps ? JsonDocument.Parse(run.Metrics).RootElement.Clone() : null,
+        withSteps ? CamelCase(JsonNode.Parse(run.Metrics)) is { } steps ? JsonSerializer.SerializeToElement(steps) : null : null,
         new RunAttempt(run.Attempt, run.RetryOf, run.DuplicateOf),
         run.CancelledBy);
+
+    /// <summary>The run's step records are stored with snake_case keys; the API speaks camelCase everywhere.</summary>
+    private static JsonNode? CamelCase(JsonNode? node) => node switch
+    {
+        JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(CamelCase(p.Key), CamelCase(p.Value?.DeepClone())))),
+        JsonArray a => new JsonArray([.. a.Select(x => CamelCase(x?.DeepClone()))]),
+        _ => node,
+    };
+
+    private static string CamelCase(string key)
+    {
+        var parts = key.Split('_', StringSplitOptions.RemoveEmptyEntries);
+        return parts.Length <= 1 ? key : parts[0] + string.Concat(parts.Skip(1).Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
+    }
 }
 
 /// <summary>
@@ -50,9 +66,11 @@ public sealed record RunAttempt(int Number, Guid? RetryOf, Guid? DuplicateOf);
 public sealed record RunTimes(
     DateTime CreatedAt, DateTime? RequestedAt, DateTime? StartedAt, DateTime? FlushedAt, DateTime? CompletedAt, DateTime? FailedAt);
 
+/// <param name="Deleted">Items retention deleted in the cycle this run applied (the detail view; null in lists).</param>
+/// <param name="FromStaging">The staged counts were read from staging: the run ended before its flush recorded them.</param>
 public sealed record RunCounts(
     int? ExpectedItems, int? ExpectedBatches, int? StagedItems, int? StagedBatches, int? RejectedItems,
-    int? Inserted, int? Updated, int? Unchanged, int? Errored);
+    int? Inserted, int? Updated, int? Unchanged, int? Errored, int? Deleted = null, bool FromStaging = false);
 
 public sealed record RunError(string Code, string? Message, string? Detail);
 

@@ -24,9 +24,13 @@ public static class RunsApi
         return runs;
     }
 
-    /// <summary>GET /runs?source=&amp;status=&amp;processType=&amp;from=&amp;to=&amp;limit=&amp;cursor=</summary>
+    /// <summary>
+    /// GET /runs?source=&amp;status=&amp;processType=&amp;from=&amp;to=&amp;limit=&amp;cursor=&amp;include=archived,deleted. Runs whose
+    /// artifacts were archived or deleted are left out unless <paramref name="include"/> names them (seed 003).
+    /// </summary>
     public static async Task<Results<Ok<Page<RunView>>, ProblemHttpResult>> List(
         RunSagaDbContext db,
+        string? include,
         string? source,
         string? status,
         string? processType,
@@ -36,7 +40,16 @@ public static class RunsApi
         string? cursor,
         CancellationToken cancellationToken)
     {
-        return await ListAsync(db.Runs.AsNoTracking(), source, status, processType, from, to, limit, cursor, cancellationToken);
+        var included = (include ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (included.Except(["archived", "deleted"]).FirstOrDefault() is { } unknown)
+        {
+            return TypedResults.Problem($"include takes archived and/or deleted (comma-separated), not '{unknown}'", statusCode: 400, title: "Bad request");
+        }
+
+        var query = db.Runs.AsNoTracking();
+        query = included.Contains("deleted") ? query : query.Where(r => r.DeletedAt == null);
+        query = included.Contains("archived") ? query : query.Where(r => r.ArchivedAt == null || r.DeletedAt != null);
+        return await ListAsync(query, source, status, processType, from, to, limit, cursor, cancellationToken);
     }
 
     /// <summary>Filters and one keyset page of <paramref name="query"/>, newest first.</summary>
@@ -84,7 +97,7 @@ public static class RunsApi
 
     public static async Task<Results<Ok<RunView>, ProblemHttpResult>> Get(Guid id, RunSagaDbContext db, CancellationToken cancellationToken) =>
         await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.CorrelationId == id, cancellationToken) is { } run
-            ? TypedResults.Ok(RunView.From(run, withSteps: true))
+            ? TypedResults.Ok(RunView.From(run, withSteps: true, await RunQueries.DetailCountsAsync(db, run, cancellationToken)))
             : TypedResults.Problem($"No run {id}: it was never requested or started, or it was hard-deleted (see runsaga.run_audit).",
                 statusCode: 404, title: "Not found");
 

@@ -145,8 +145,8 @@ async function loadRun(id) {
     title.textContent = `${step.name}: ${step.status}`;
     const time = document.createElement("div");
     time.className = "when";
-    const took = step.started_at && step.finished_at ? ` (${((new Date(step.finished_at) - new Date(step.started_at)) / 1000).toFixed(2)} s)` : "";
-    time.textContent = `${when(step.started_at)} → ${when(step.finished_at)}${took}`;
+    const took = step.startedAt && step.finishedAt ? ` (${((new Date(step.finishedAt) - new Date(step.startedAt)) / 1000).toFixed(2)} s)` : "";
+    time.textContent = `${when(step.startedAt)} → ${when(step.finishedAt)}${took}`;
     li.append(title, time);
     if (step.error) {
       const error = document.createElement("div");

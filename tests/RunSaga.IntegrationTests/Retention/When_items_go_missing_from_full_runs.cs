@@ -36,6 +36,12 @@ public sealed class When_items_go_missing_from_full_runs(RunSagaStack stack, ITe
             await Db.Query(
                 "SELECT key FROM runsaga.project_lineage WHERE source = @p0 AND change = 'deleted' AND run_id = @p1 ORDER BY key",
                 reader => reader.GetString(0), source, third));
+
+        // The run's lineage summary, and its page in the API, count what its retention cycle deleted.
+        Assert.Equal(2, await Db.Count("SELECT deleted FROM runsaga.run_lineage WHERE run_id = @p0", third));
+        using var api = Stack.Api("reader");
+        var view = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(api, $"runs/{third}");
+        Assert.Equal(2, view.GetProperty("counts").GetProperty("deleted").GetInt32());
     }
 
     [Fact]

@@ -1,0 +1,32 @@
+using Microsoft.EntityFrameworkCore;
+using RunSaga.Shared.Data;
+
+namespace RunSaga.Orchestrator.Api;
+
+/// <summary>What the run detail reads besides the run's own row.</summary>
+public static class RunQueries
+{
+    /// <summary>
+    /// The run's counts for its detail view: what its retention cycle deleted (<c>run_lineage.deleted</c>), and, for a
+    /// run that ended before its flush recorded them (a failed or cancelled run), what staging holds of it now.
+    /// </summary>
+    public static async Task<RunCounts> DetailCountsAsync(RunSagaDbContext db, RunState run, CancellationToken cancellationToken)
+    {
+        var deleted = await db.RunLineage.AsNoTracking().Where(l => l.RunId == run.CorrelationId)
+            .Select(l => (int?)l.Deleted).FirstOrDefaultAsync(cancellationToken);
+        var counts = new RunCounts(run.ExpectedItems, run.ExpectedBatches, run.StagedItems, run.StagedBatches, run.RejectedItems,
+            run.Inserted, run.Updated, run.Unchanged, run.Errored, deleted);
+        if (run.StagedItems is not null)
+        {
+            return counts;
+        }
+
+        var staged = await db.StagedBatches.AsNoTracking().Where(b => b.RunId == run.CorrelationId)
+            .GroupBy(b => b.RunId)
+            .Select(g => new { Batches = g.Count(), Items = g.Sum(b => b.StagedCount), Rejected = g.Sum(b => b.RejectedCount) })
+            .FirstOrDefaultAsync(cancellationToken);
+        return staged is null
+            ? counts
+            : counts with { StagedItems = staged.Items, StagedBatches = staged.Batches, RejectedItems = staged.Rejected, FromStaging = true };
+    }
+}
