@@ -79,14 +79,7 @@ void Print(ParseResult parse, JsonElement value, Action<JsonElement> table)
 (string, string)[] runColumns = [("ID", "id"), ("SOURCE", "source"), ("TYPE", "processType"), ("STATUS", "status"), ("CREATED", "times.createdAt"),
     ("ITEMS", "counts.stagedItems"), ("NEW", "counts.inserted"), ("UPDATED", "counts.updated"), ("ERROR", "error.code")];
 
-void PrintRuns(ParseResult parse, JsonElement page) => Print(parse, page, p =>
-{
-    Output.Table(Console.Out, p.GetProperty("items").EnumerateArray(), runColumns);
-    if (p.GetProperty("nextCursor").GetString() is { } next)
-    {
-        Console.WriteLine($"(more: --cursor {next})");
-    }
-});
+void PrintRuns(ParseResult parse, JsonElement page) => Print(parse, page, p => PrintPage(p, runColumns));
 
 void PrintRun(ParseResult parse, JsonElement run) => Print(parse, run, r => Output.Fields(Console.Out, r,
     ("id", "id"), ("source", "source"), ("type", "processType"), ("status", "status"), ("created", "times.createdAt"),
@@ -96,6 +89,15 @@ void PrintRun(ParseResult parse, JsonElement run) => Print(parse, run, r => Outp
     ("error", "error.code"), ("error message", "error.message"), ("archived", "archive.archivedAt"), ("archive", "archive.archivePath"),
     ("pinned until", "archive.pinnedUntil"), ("deleted", "archive.deletedAt"), ("attempt", "attempt.number"),
     ("retry of", "attempt.retryOf"), ("duplicate of", "attempt.duplicateOf"), ("cancelled by", "cancelledBy")));
+
+void PrintPage(JsonElement page, params (string Header, string Path)[] columns)
+{
+    Output.Table(Console.Out, page.GetProperty("items").EnumerateArray(), columns);
+    if (page.GetProperty("nextCursor").GetString() is { } next)
+    {
+        Console.WriteLine($"(more: --cursor {next})");
+    }
+}
 
 void PrintAccepted(ParseResult parse, JsonElement accepted) => Print(parse, accepted, a =>
     Console.WriteLine($"{a.GetProperty("command").GetString()} sent (by {a.GetProperty("requestedBy").GetString()}); the retention consumer carries it out"));
@@ -128,6 +130,9 @@ Group("runs", "List, show, request and cancel runs",
             processType = p.GetValue(processType),
             idempotencyKey = p.GetValue(idempotencyKey),
         }, ct)), source, processType, idempotencyKey),
+    Leaf("items", "A run's staged items by key (a restored run's, or one still in staging)", async (p, api, ct) =>
+        Print(p, await api.GetAsync($"runs/{p.GetValue(runId)}/items?{Query(("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct),
+            page => PrintPage(page, ("KEY", "key"), ("BATCH", "batchId"), ("TITLE", "title"), ("ERROR", "error"))), runId, limit, cursor),
     Leaf("cancel", "Cancel a run that has not completed (exit 5 when it already ended or its promotion committed)", async (p, api, ct) =>
         PrintRun(p, await api.PostAsync($"runs/{p.GetValue(runId)}/cancel", new { reason = p.GetValue(cancelReason) }, ct)), runId, cancelReason));
 
@@ -174,7 +179,19 @@ Group("retention", "Retention cycles",
     Leaf("apply", "Run a retention cycle now (one source or all)", async (p, api, ct) =>
         PrintAccepted(p, await api.PostAsync("retention/apply", new { source = p.GetValue(source), dryRun = p.GetValue(dryRun) }, ct)), source, dryRun),
     Leaf("release", "Release a source's withheld retention", async (p, api, ct) =>
-        PrintAccepted(p, await api.PostAsync($"sources/{Uri.EscapeDataString(p.GetValue(sourceArg)!)}/retention/release", null, ct)), sourceArg));
+        PrintAccepted(p, await api.PostAsync($"sources/{Uri.EscapeDataString(p.GetValue(sourceArg)!)}/retention/release", null, ct)), sourceArg),
+    Leaf("cycles", "Retention cycles with their outcome, counts and error, newest first", async (p, api, ct) =>
+        Print(p, await api.GetAsync($"retention/cycles?{Query(("source", p.GetValue(source)), ("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct),
+            page => PrintPage(page, ("ID", "id"), ("SOURCE", "source"), ("TRIGGER", "trigger"), ("STARTED", "startedAt"), ("OUTCOME", "outcome"),
+                ("ITEMS DELETED", "projectsDeleted"), ("ARCHIVED", "runsArchived"), ("RUNS DELETED", "runsDeleted"), ("WHY", "reason"), ("ERROR", "error"))),
+        source, limit, cursor));
+
+Group("audit", "What retention and operators deleted",
+    Leaf("list", "Deleted runs: who, why, when, newest first (run_audit)", async (p, api, ct) =>
+        Print(p, await api.GetAsync($"audit/runs?{Query(("source", p.GetValue(source)), ("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct),
+            page => PrintPage(page, ("RUN", "runId"), ("SOURCE", "source"), ("ACTION", "action"), ("BY", "requestedBy"), ("AT", "recordedAt"),
+                ("STATUS", "status"), ("WHY", "reason"))),
+        source, limit, cursor));
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

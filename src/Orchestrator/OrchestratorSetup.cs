@@ -83,6 +83,7 @@ public static class OrchestratorSetup
         app.MapOperationsApi();
         app.MapSourcesApi();
         app.MapProjectsApi();
+        app.MapAuditApi();
         return app;
     }
 

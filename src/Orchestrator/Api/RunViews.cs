@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using RunSaga.Shared.Data;
 
 namespace RunSaga.Orchestrator.Api;
@@ -37,23 +36,9 @@ public sealed record RunView(
         run.ErrorCode is null ? null : new RunError(run.ErrorCode, run.ErrorMessage, run.ErrorDetail),
         run.RetentionWithheld,
         new RunArchive(run.ArchivedAt, run.ArchivePath, run.PinnedUntil, run.RestoredAt, run.DeletedAt, run.DeletionReason),
-        withSteps ? CamelCase(JsonNode.Parse(run.Metrics)) is { } steps ? JsonSerializer.SerializeToElement(steps) : null : null,
+        withSteps ? JsonCase.CamelCased(run.Metrics) : null,
         new RunAttempt(run.Attempt, run.RetryOf, run.DuplicateOf),
         run.CancelledBy);
-
-    /// <summary>The run's step records are stored with snake_case keys; the API speaks camelCase everywhere.</summary>
-    private static JsonNode? CamelCase(JsonNode? node) => node switch
-    {
-        JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(CamelCase(p.Key), CamelCase(p.Value?.DeepClone())))),
-        JsonArray a => new JsonArray([.. a.Select(x => CamelCase(x?.DeepClone()))]),
-        _ => node,
-    };
-
-    private static string CamelCase(string key)
-    {
-        var parts = key.Split('_', StringSplitOptions.RemoveEmptyEntries);
-        return parts.Length <= 1 ? key : parts[0] + string.Concat(parts.Skip(1).Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
-    }
 }
 
 /// <summary>

@@ -72,6 +72,37 @@ async function loadSources() {
   select.value = chosen;
 }
 
+// What retention did lately: its cycles and the runs it (or an operator) deleted, newest first.
+async function loadRetention() {
+  const [cycles, deleted] = await Promise.all([api("retention/cycles?limit=10"), api("audit/runs?limit=10")]);
+  const cycleRows = $("#cycles tbody");
+  cycleRows.replaceChildren();
+  for (const c of cycles.items) {
+    const row = cycleRows.insertRow();
+    cell(row, when(c.startedAt));
+    cell(row, c.source ?? "(runs without a source)");
+    cell(row, c.dryRun ? `${c.trigger} (dry run)` : c.trigger);
+    badge(cell(row, ""), c.outcome, "status");
+    cell(row, c.projectsDeleted, "num");
+    cell(row, c.runsArchived, "num");
+    cell(row, c.runsDeleted, "num");
+    cell(row, c.error ?? c.reason);
+  }
+  const deletedRows = $("#deleted-runs tbody");
+  deletedRows.replaceChildren();
+  for (const a of deleted.items) {
+    const row = deletedRows.insertRow();
+    row.dataset.run = a.runId;
+    cell(row, a.runId.slice(0, 8));
+    cell(row, a.source);
+    cell(row, a.action);
+    cell(row, a.requestedBy);
+    cell(row, when(a.recordedAt));
+    cell(row, a.status);
+    cell(row, a.reason);
+  }
+}
+
 async function loadRuns(append) {
   const query = new URLSearchParams({ limit: "25" });
   if ($("#filter-source").value) query.set("source", $("#filter-source").value);
@@ -208,7 +239,7 @@ async function route() {
       await loadLineage(parts[1], parts.slice(2).join("/"));
     } else {
       $("#home").hidden = false;
-      await Promise.all([loadSources(), loadRuns(false)]);
+      await Promise.all([loadSources(), loadRuns(false), loadRetention()]);
     }
     $("#refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {

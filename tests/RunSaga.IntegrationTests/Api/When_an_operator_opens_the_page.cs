@@ -41,6 +41,7 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         await Assertions.Expect(row).ToContainTextAsync("Completed");
         await Assertions.Expect(row.Locator("td").Nth(5)).ToHaveTextAsync("7");
         await Assertions.Expect(page.Locator("#sources tbody")).ToContainTextAsync(source);
+        await Assertions.Expect(page.Locator("#cycles tbody")).ToContainTextAsync(source);
 
         await page.SelectOptionAsync("#filter-source", source);
         await page.SelectOptionAsync("#filter-status", "Completed");

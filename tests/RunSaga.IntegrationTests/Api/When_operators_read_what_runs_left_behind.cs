@@ -91,5 +91,41 @@ public sealed class When_operators_read_what_runs_left_behind(RunSagaStack stack
         Assert.Equal(new[] { plain.Id, archived.Id, deleted.Id }.Order(), (await Ids("&include=archived,deleted")).Order());
         using var bad = await api.GetAsync($"runs?include=everything");
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+
+        // Who deleted it and why, and the run's last row, page by page.
+        var audit = await api.GetFromJsonAsync<JsonElement>($"audit/runs?source={source}&limit=1");
+        var row = Assert.Single(audit.GetProperty("items").EnumerateArray());
+        Assert.Equal((deleted.Id, "deleted", "test", "it"), (row.GetProperty("runId").GetGuid(), row.GetProperty("action").GetString(),
+            row.GetProperty("reason").GetString(), row.GetProperty("requestedBy").GetString()));
+        Assert.Equal("Completed", row.GetProperty("runRow").GetProperty("status").GetString());
+        Assert.True(row.GetProperty("runRow").TryGetProperty("processType", out _), "the run's row speaks camelCase");
+
+        // Every cycle of the source, newest first, with its outcome.
+        var cycles = await api.GetFromJsonAsync<JsonElement>($"retention/cycles?source={source}&limit=2");
+        Assert.Equal(2, cycles.GetProperty("items").GetArrayLength());
+        var next = cycles.GetProperty("nextCursor").GetString();
+        Assert.NotNull(next);
+        var older = await api.GetFromJsonAsync<JsonElement>($"retention/cycles?source={source}&limit=2&cursor={next}");
+        Assert.True(older.GetProperty("items")[0].GetProperty("id").GetInt64() < cycles.GetProperty("items")[1].GetProperty("id").GetInt64());
+        Assert.All(cycles.GetProperty("items").EnumerateArray(), c => Assert.False(string.IsNullOrEmpty(c.GetProperty("outcome").GetString())));
+    }
+
+    [Fact]
+    public async Task Should_show_a_restored_runs_items_page_by_page()
+    {
+        var source = NewSource("api-restored");
+        var run = await Seed(source, Items.Numbered(5));
+        await Send("ArchiveRun", new { runId = run.Id, requestedBy = "it" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND archived_at IS NOT NULL", run.Id);
+        await Send("RestoreRun", new { runId = run.Id, requestedBy = "it" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND restored_at IS NOT NULL", run.Id);
+
+        using var api = Stack.Api("reader");
+        var first = await api.GetFromJsonAsync<JsonElement>($"runs/{run.Id}/items?limit=3");
+        var second = await api.GetFromJsonAsync<JsonElement>($"runs/{run.Id}/items?limit=3&cursor={first.GetProperty("nextCursor").GetString()}");
+        var keys = first.GetProperty("items").EnumerateArray().Concat(second.GetProperty("items").EnumerateArray())
+            .Select(i => i.GetProperty("key").GetString()).ToList();
+        Assert.Equal(Items.Numbered(5).Select(i => i.Key), keys);
+        Assert.Equal(JsonValueKind.Null, second.GetProperty("nextCursor").ValueKind);
     }
 }
