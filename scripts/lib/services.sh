@@ -461,3 +461,26 @@ ensure_node() {
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
     runsaga_die "node/npm still not found after installing nodejs and npm"
 }
+
+# promtool, to check deploy/prometheus/alerts.yml. Only promtool is needed, not a Prometheus server: Debian's
+# prometheus package is downloaded and unpacked into .run/promtool (not installed, so no service is started).
+ensure_promtool() {
+  if command -v promtool >/dev/null 2>&1; then
+    PROMTOOL=$(command -v promtool)
+    return 0
+  fi
+  local dir
+  dir="$(pwd)/.run/promtool"
+  if [[ ! -x "$dir/usr/bin/promtool" ]]; then
+    command -v apt-get >/dev/null 2>&1 || runsaga_die "promtool not found and no apt-get to fetch it: install Prometheus's promtool"
+    if [[ "$_RUNSAGA_APT_UPDATED" -eq 0 ]]; then
+      _runsaga_root apt-get update -qq || runsaga_die "apt-get update failed: check network access to the Debian mirrors"
+      _RUNSAGA_APT_UPDATED=1
+    fi
+    mkdir -p "$dir"
+    runsaga_log "fetching promtool (Debian's prometheus package, unpacked into .run/promtool)"
+    (cd "$dir" && apt-get download -q prometheus) || runsaga_die "apt-get download prometheus failed: see above"
+    dpkg -x "$dir"/prometheus_*.deb "$dir" || runsaga_die "could not unpack the prometheus package in $dir"
+  fi
+  PROMTOOL="$dir/usr/bin/promtool"
+}

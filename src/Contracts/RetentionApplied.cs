@@ -16,4 +16,6 @@ public sealed record RetentionApplied
     public bool DryRun { get; init; }
     /// <summary>Why nothing was done, when nothing was (e.g. fewer than KEEP_RUNS completed full runs).</summary>
     public string? SkippedBecause { get; init; }
+    /// <summary><c>succeeded</c>, <c>skipped</c> or <c>withheld</c> (then a <see cref="RetentionWithheld"/> says why), as in <c>retention_cycles.outcome</c>.</summary>
+    public string Outcome { get; init; } = "succeeded";
 }

@@ -192,6 +192,7 @@ public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifact
             RunsDeleted = result.RunsDeleted,
             DryRun = dryRun,
             SkippedBecause = result.Outcome == "succeeded" ? null : result.Reason,
+            Outcome = result.Outcome,
         }, context.CancellationToken);
     }
 }

@@ -15,7 +15,8 @@ namespace RunSaga.Orchestrator.Observability;
 public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
     IConsumer<RunCompleted>,
     IConsumer<RunFailed>,
-    IConsumer<RetentionApplied>
+    IConsumer<RetentionApplied>,
+    IConsumer<RetentionFailed>
 {
     public async Task Consume(ConsumeContext<RunCompleted> context)
     {
@@ -47,8 +48,18 @@ public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
             meters.RetentionDeleted.Add(context.Message.ProjectsDeleted, new KeyValuePair<string, object?>("kind", "items"));
             meters.RetentionDeleted.Add(context.Message.RunsArchived, new KeyValuePair<string, object?>("kind", "runs_archived"));
             meters.RetentionDeleted.Add(context.Message.RunsDeleted, new KeyValuePair<string, object?>("kind", "runs_deleted"));
+            meters.CycleItemsDeleted.Record(context.Message.ProjectsDeleted);
+            meters.RetentionCycles.Add(1, new KeyValuePair<string, object?>("outcome", context.Message.Outcome));
         }
 
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<RetentionFailed> context)
+    {
+        // A failed cycle, or a refused or failed run command (it names the run).
+        meters.RetentionCycles.Add(1,
+            new KeyValuePair<string, object?>("outcome", "failed"), new KeyValuePair<string, object?>("kind", context.Message.RunId is null ? "cycle" : "run_command"));
         return Task.CompletedTask;
     }
 

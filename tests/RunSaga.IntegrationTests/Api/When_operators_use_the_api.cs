@@ -276,6 +276,36 @@ public sealed class When_operators_use_the_api(RunSagaStack stack, ITestOutputHe
     }
 
     [Fact]
+    public async Task Should_export_every_metric_the_shipped_alert_rules_name()
+    {
+        // A retention cycle that deletes an item, and an archive folder to measure.
+        var source = NewSource("api-alerts");
+        for (var i = 0; i < 3; i++)
+        {
+            await Seed(source, Items.Numbered(3));
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            await Seed(source, Items.Numbered(2));
+        }
+
+        Directory.CreateDirectory(Stack.ArchiveDirectory);
+        var rules = await File.ReadAllTextAsync(Path.Combine(RepositoryLayout.Discover().Root, "deploy", "prometheus", "alerts.yml"));
+        var named = System.Text.RegularExpressions.Regex.Matches(rules, "runsaga_[a-z_]+").Select(m => m.Value).Distinct().ToList();
+        Assert.True(named.Count >= 6, $"the rules name RunSaga's metrics: {string.Join(", ", named)}");
+        using var anonymous = Stack.Api(null);
+
+        var missing = named;
+        await Eventually(async () =>
+        {
+            var text = await anonymous.GetStringAsync("metrics");
+            missing = [.. named.Where(name => !System.Text.RegularExpressions.Regex.IsMatch(text, $"(?m)^{name}[{{ ]"))];
+            return missing.Count == 0;
+        }, $"every metric deploy/prometheus/alerts.yml names at /metrics; missing: {string.Join(", ", missing)}", TimeSpan.FromSeconds(60));
+    }
+
+    [Fact]
     public async Task Should_serve_its_openapi_document()
     {
         using var anonymous = Stack.Api(null);
