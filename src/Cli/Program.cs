@@ -172,7 +172,19 @@ Group("run", "Steer one run",
     Leaf("pin", "Keep a run from archival and deletion until --until (no --until: unpin)", async (p, api, ct) =>
         PrintAccepted(p, await api.PostAsync($"runs/{p.GetValue(runId)}/pin", new { until = p.GetValue(until) }, ct)), runId, until),
     Leaf("delete", "Delete a run's artifacts now (admin key)", async (p, api, ct) =>
-        PrintAccepted(p, await api.DeleteAsync($"runs/{p.GetValue(runId)}?{Query(("reason", p.GetValue(reason)))}", ct)), runId, reason));
+        PrintAccepted(p, await api.DeleteAsync($"runs/{p.GetValue(runId)}?{Query(("reason", p.GetValue(reason)))}", ct)), runId, reason),
+    Leaf("undelete", "Bring back a soft-deleted run while its archive is in the trash (admin key; exit 5 when it cannot come back)", async (p, api, ct) =>
+    {
+        var answer = await api.PostAsync($"runs/{p.GetValue(runId)}/undelete", null, ct);
+        if (answer.TryGetProperty("command", out _))
+        {
+            PrintAccepted(p, answer);
+        }
+        else
+        {
+            PrintRun(p, answer);
+        }
+    }, runId));
 
 var dryRun = new Option<bool>("--dry-run") { Description = "Report what would be pruned, archived and deleted; change nothing" };
 Group("retention", "Retention cycles",

@@ -22,7 +22,9 @@ public static class ConsumersRegistration
         x.TryAddSingleton<RunPromoter>();
         x.TryAddSingleton<LineageStamper>();
         x.TryAddSingleton<SourcePruner>();
+        x.TryAddSingleton<ArchiveFolder>();
         x.TryAddSingleton<RunArtifacts>();
+        x.TryAddSingleton<ArtifactCycle>();
         x.TryAddSingleton(TimeProvider.System);
 
         x.AddConsumer<StageItemsConsumer, StageItemsConsumerDefinition>();
@@ -30,6 +32,7 @@ public static class ConsumersRegistration
         x.AddConsumer<PromoteRunConsumer, PromoteRunConsumerDefinition>();
         x.AddConsumer<StampLineageConsumer, StampLineageConsumerDefinition>();
         x.AddConsumer<RetentionConsumer, RetentionConsumerDefinition>();
+        x.AddConsumer<RunCommandsConsumer, RunCommandsConsumerDefinition>();
         return x;
     }
 }

@@ -37,3 +37,12 @@ public sealed record RunPinned
     public Guid RunId { get; init; }
     public DateTimeOffset? Until { get; init; }
 }
+
+/// <summary>A soft-deleted run is back (<see cref="UndeleteRun"/>): archived again under <see cref="ArchivePath"/>.</summary>
+public sealed record RunUndeleted
+{
+    public Guid RunId { get; init; }
+    public string? Source { get; init; }
+    public string ArchivePath { get; init; } = null!;
+    public string RequestedBy { get; init; } = null!;
+}

@@ -131,6 +131,51 @@ public static class ArtifactSql
         WHERE id = @run;
         """;
 
+    /// <summary>The archive a soft-deleted run had: its newest <c>deleted</c> audit row (the row as it was, with its SHA-256).</summary>
+    public const string DeletedArchive = """
+        SELECT a.archive_path, a.run_row->>'archive_sha256'
+        FROM runsaga.run_audit a
+        WHERE a.run_id = @run AND a.action = 'deleted'
+        ORDER BY a.id DESC
+        LIMIT 1
+        """;
+
+    /// <summary>A soft-deleted run back: archived again under its old file (RestoreRun brings the items back).</summary>
+    public const string Undelete = """
+        UPDATE runsaga.runs
+        SET deleted_at = NULL, deletion_reason = NULL, archive_path = @path, archive_sha256 = @sha256, version = version + 1
+        WHERE id = @run
+        """;
+
+    /// <summary>
+    /// Soft-deleted runs of the source whose archive has been in the trash longer than TRASH_KEEP_DAYS and was not purged
+    /// yet: the run's id and its archive's relative path.
+    /// </summary>
+    public const string TrashDue = """
+        SELECT DISTINCT ON (a.run_id) a.run_id, a.archive_path
+        FROM runsaga.run_audit a
+        JOIN runsaga.runs r ON r.id = a.run_id
+        WHERE a.action = 'deleted' AND a.archive_path IS NOT NULL AND r.deleted_at IS NOT NULL
+          AND r.deleted_at <= @trash_cutoff AND r.source IS NOT DISTINCT FROM @source
+          AND NOT EXISTS (
+              SELECT 1 FROM runsaga.run_audit p
+              WHERE p.run_id = a.run_id AND p.action = 'trash-purged' AND p.recorded_at >= r.deleted_at)
+        ORDER BY a.run_id, a.id DESC
+        LIMIT @limit
+        """;
+
+    /// <summary>
+    /// The <c>trash-purged</c> audit row, unless another cycle wrote it first (call under the run's artifact lock):
+    /// one row inserted means this cycle purges the file.
+    /// </summary>
+    public const string AuditTrashPurge = $$"""
+        {{Audit}}
+          AND r.deleted_at IS NOT NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM runsaga.run_audit p
+              WHERE p.run_id = r.id AND p.action = 'trash-purged' AND p.recorded_at >= r.deleted_at)
+        """;
+
     public const string HardDelete = """
         DELETE FROM runsaga.staged_items WHERE run_id = @run;
         DELETE FROM runsaga.staged_batches WHERE run_id = @run;

@@ -7,20 +7,16 @@ using RunSaga.Shared.Messaging;
 namespace RunSaga.Consumers.Retention;
 
 /// <summary>
-/// Retention's entry points. After every completed run its source is pruned. A scheduled or manual
-/// <see cref="ApplyRetention"/> (one source or all) archives and deletes due run artifacts, then prunes; each
-/// source's cycle is recorded in <c>runsaga.retention_cycles</c> and its outcome published. The operator's
-/// commands — <see cref="ReleaseRetention"/>, <see cref="ArchiveRun"/>, <see cref="DeleteRun"/>,
-/// <see cref="PinRun"/>, <see cref="RestoreRun"/> — act on one source or run and publish what they did.
+/// Retention cycles. After every completed run its source is pruned. A scheduled or manual <see cref="ApplyRetention"/>
+/// (one source or all) archives and deletes due run artifacts and purges the trash (<see cref="ArtifactCycle"/>), then
+/// prunes; each source's cycle is recorded in <c>runsaga.retention_cycles</c> and its outcome published.
+/// <see cref="ReleaseRetention"/> lets a withheld source be pruned again. Commands on one run are
+/// <see cref="RunCommandsConsumer"/>'s.
 /// </summary>
-public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifacts, ILogger<RetentionConsumer> logger) :
+public sealed class RetentionConsumer(SourcePruner pruner, ArtifactCycle cycle, ILogger<RetentionConsumer> logger) :
     IConsumer<RunCompleted>,
     IConsumer<ApplyRetention>,
-    IConsumer<ReleaseRetention>,
-    IConsumer<ArchiveRun>,
-    IConsumer<DeleteRun>,
-    IConsumer<PinRun>,
-    IConsumer<RestoreRun>
+    IConsumer<ReleaseRetention>
 {
     public async Task Consume(ConsumeContext<RunCompleted> context)
     {
@@ -41,7 +37,7 @@ public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifact
         {
             var result = await pruner.RunCycleAsync(
                 source, trigger, null, message.DryRun,
-                artifacts.PhasesFor(source, message.DryRun),
+                cycle.PhasesFor(source, message.DryRun),
                 context.CancellationToken);
             await ReportAsync(context, result, null, message.DryRun);
             if (result.MoreDue)
@@ -65,110 +61,30 @@ public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifact
         logger.LogWarning("Retention released by {ReleasedBy}; runs completed before now no longer withhold it", context.Message.ReleasedBy ?? "(unnamed)");
     }
 
-    public Task Consume(ConsumeContext<ArchiveRun> context) =>
-        RunCommandAsync(context, context.Message.RunId, "ArchiveRun", async cancellationToken =>
-        {
-            var result = await artifacts.ArchiveAsync(context.Message.RunId, manual: true, cancellationToken);
-            artifacts.Log(result);
-            if (result.Outcome == "archived")
-            {
-                await context.Publish(
-                    new RunArchived { RunId = result.RunId, Source = result.Source, ArchivePath = result.ArchivePath!, Items = result.Items, Batches = result.Batches },
-                    cancellationToken);
-            }
-        });
-
-    public Task Consume(ConsumeContext<DeleteRun> context) =>
-        RunCommandAsync(context, context.Message.RunId, "DeleteRun", async cancellationToken =>
-        {
-            var message = context.Message;
-            if (string.IsNullOrWhiteSpace(message.Reason) || string.IsNullOrWhiteSpace(message.RequestedBy))
-            {
-                throw new RetentionRefusedException("DeleteRun needs a reason and requestedBy: both go into runsaga.run_audit");
-            }
-
-            var result = await artifacts.DeleteAsync(message.RunId, message.Reason, message.RequestedBy, manual: true, cancellationToken);
-            artifacts.Log(result);
-            if (result.Outcome == "deleted")
-            {
-                await context.Publish(
-                    new RunDeleted { RunId = result.RunId, Source = result.Source, Strategy = result.Detail!, Reason = message.Reason, RequestedBy = message.RequestedBy },
-                    cancellationToken);
-            }
-        });
-
-    public Task Consume(ConsumeContext<RestoreRun> context) =>
-        RunCommandAsync(context, context.Message.RunId, "RestoreRun", async cancellationToken =>
-        {
-            var result = await artifacts.RestoreAsync(context.Message.RunId, cancellationToken);
-            artifacts.Log(result);
-            await context.Publish(
-                new RunRestored { RunId = result.RunId, Source = result.Source, Items = result.Items, Batches = result.Batches },
-                cancellationToken);
-        });
-
-    public Task Consume(ConsumeContext<PinRun> context) =>
-        RunCommandAsync(context, context.Message.RunId, "PinRun", async cancellationToken =>
-        {
-            var until = context.Message.Until;
-            var source = await artifacts.PinAsync(context.Message.RunId, until, cancellationToken);
-            using var scope = RunLogScope.Begin(context.Message.RunId, source);
-            logger.LogInformation(
-                until is null ? "Run unpinned by {RequestedBy}" : "Run pinned until {Until:O} by {RequestedBy}; retention leaves its artifacts until then",
-                context.Message.RequestedBy ?? "(unnamed)", until);
-            await context.Publish(new RunPinned { RunId = context.Message.RunId, Until = until }, cancellationToken);
-        });
-
-    /// <summary>
-    /// An operator's command on one run: a refusal or a lasting error (say, ARCHIVE_BASE_PATH not writable) is
-    /// logged and published as <see cref="RetentionFailed"/>; transient database errors go to the retry policy.
-    /// </summary>
-    private async Task RunCommandAsync(ConsumeContext context, Guid runId, string command, Func<CancellationToken, Task> action)
-    {
-        try
-        {
-            await action(context.CancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException && !TransientDatabaseErrors.IsTransient(ex))
-        {
-            using var scope = RunLogScope.Begin(runId, null);
-            if (ex is RetentionRefusedException)
-            {
-                logger.LogWarning("{Command} refused, nothing changed: {Reason}", command, ex.Message);
-            }
-            else
-            {
-                logger.LogError(ex, "{Command} failed and was rolled back: {Reason}", command, ex.Message);
-            }
-
-            await context.Publish(new RetentionFailed { RunId = runId, Reason = $"{command}: {ex.Message}" }, context.CancellationToken);
-        }
-    }
-
     private async Task ReportAsync(ConsumeContext context, PruneResult result, Guid? runId, bool dryRun)
     {
         using var scope = RunLogScope.Begin(runId ?? Guid.Empty, result.Source);
         switch (result.Outcome)
         {
-            case "failed":
+            case CycleOutcome.Failed:
                 logger.LogError(
                     "Retention cycle {CycleId} failed and stopped there ({Archived} runs archived before the error; nothing deleted after it): {Reason}",
                     result.CycleId, result.RunsArchived, result.Reason);
                 await context.Publish(new RetentionFailed { Source = result.Source, Reason = result.Reason ?? "unknown error" }, context.CancellationToken);
                 return;
-            case "withheld":
+            case CycleOutcome.Withheld:
                 logger.LogWarning("Retention cycle {CycleId} withheld: {Reason}", result.CycleId, result.Reason);
                 await context.Publish(
                     new RetentionWithheld { Source = result.Source!, RunId = result.WithheldBy ?? Guid.Empty, Reason = result.Reason! },
                     context.CancellationToken);
                 break;
-            case "skipped":
+            case CycleOutcome.Skipped:
                 logger.LogInformation("Retention cycle {CycleId} pruned nothing: {Reason}", result.CycleId, result.Reason);
                 break;
-            case "succeeded" when result.Source is null:
+            case CycleOutcome.Succeeded when result.Source is null:
                 logger.LogInformation("Retention cycle {CycleId} for runs without a source: no items to prune", result.CycleId);
                 break;
-            case "succeeded" when result.ProjectsDeleted == 0:
+            case CycleOutcome.Succeeded when result.ProjectsDeleted == 0:
                 logger.LogInformation("Retention cycle {CycleId} found no stale items", result.CycleId);
                 break;
             default:
@@ -191,8 +107,8 @@ public sealed class RetentionConsumer(SourcePruner pruner, RunArtifacts artifact
             RunsArchived = result.RunsArchived,
             RunsDeleted = result.RunsDeleted,
             DryRun = dryRun,
-            SkippedBecause = result.Outcome == "succeeded" ? null : result.Reason,
-            Outcome = result.Outcome,
+            SkippedBecause = result.Outcome == CycleOutcome.Succeeded ? null : result.Reason,
+            Outcome = result.Outcome.DbName(),
         }, context.CancellationToken);
     }
 }

@@ -18,3 +18,16 @@ public sealed class RetentionConsumerDefinition : ConsumerDefinition<RetentionCo
         IRegistrationContext context) =>
         endpointConfigurator.UseRunSagaRetry();
 }
+
+/// <summary>
+/// The run commands share the retention queue (and so its order with the cycles). The endpoint's retry policy is
+/// configured once, by <see cref="RetentionConsumerDefinition"/>: a second one here would nest the two.
+/// </summary>
+public sealed class RunCommandsConsumerDefinition : ConsumerDefinition<RunCommandsConsumer>
+{
+    public RunCommandsConsumerDefinition()
+    {
+        EndpointName = QueueNames.Retention;
+        ConcurrentMessageLimit = 2;
+    }
+}

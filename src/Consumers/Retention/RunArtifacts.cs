@@ -1,6 +1,5 @@
 using System.Data;
 using System.Text;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -10,133 +9,20 @@ using RunSaga.Shared.Hosting;
 
 namespace RunSaga.Consumers.Retention;
 
-/// <summary>What happened to one run's artifacts: <c>archived</c>, <c>deleted</c>, <c>restored</c> or <c>skipped</c> (with why).</summary>
-/// <param name="Leftovers">After a deletion: the folder where the run's archive and any partial files of it were.</param>
-public sealed record ArtifactResult(
-    Guid RunId, string? Source, string Outcome, string? Detail = null, string? ArchivePath = null, int Items = 0, int Batches = 0, string? Leftovers = null);
-
-/// <summary>An operator's command that cannot be carried out as asked (unknown run, open run, pinned run…); nothing changed.</summary>
-public sealed class RetentionRefusedException(string message) : Exception(message);
-
-/// <summary>The two artifact phases of a retention cycle, as <see cref="SourcePruner.RunCycleAsync"/> runs them.</summary>
-/// <param name="ArchiveAsync">Before the cycle's transaction: archives due runs, one transaction each.</param>
-/// <param name="DeleteAsync">Inside the cycle's transaction: deletes due runs; returns what to do once it committed.</param>
-public sealed record ArtifactPhases(
-    Func<ArtifactProgress, CancellationToken, Task> ArchiveAsync,
-    Func<NpgsqlConnection, NpgsqlTransaction, ArtifactProgress, CancellationToken, Task<Action>> DeleteAsync);
-
 /// <summary>
-/// The lifecycle of a finished run's artifacts (its staged items and batches): archive to a verified file and
-/// empty staging; delete (staging, file, and with <c>hard</c> the row) leaving a <c>run_audit</c> row; restore an
-/// archive back into staging; pin. Every operation on a run holds <c>AdvisoryLocks.LockRunArtifacts</c> (which
-/// staging shares) and the run's row lock, so two cycles, a late batch and an operator's command never cross.
+/// What can happen to one finished run's artifacts (its staged items and batches), for a retention cycle
+/// (<see cref="ArtifactCycle"/> decides which runs are due) and for an operator's commands: archive to a verified file
+/// and empty staging; delete (staging, and with <c>hard</c> the row; a soft deletion's file goes to the trash) leaving a
+/// <c>run_audit</c> row; undelete a soft-deleted run while its file is in the trash; restore an archive back into
+/// staging; pin. Every operation on a run holds <c>AdvisoryLocks.LockRunArtifacts</c> (which staging shares) and the
+/// run's row lock, so two cycles, a late batch and an operator's command never cross. The files are
+/// <see cref="ArchiveFolder"/>'s, the SQL <see cref="ArtifactSql"/>'s.
 /// </summary>
-public sealed partial class RunArtifacts(
-    NpgsqlDataSource dataSource, IOptions<RetentionOptions> options, TimeProvider clock, ILogger<RunArtifacts> logger)
+public sealed class RunArtifacts(
+    NpgsqlDataSource dataSource, ArchiveFolder folder, IOptions<RetentionOptions> options, TimeProvider clock, ILogger<RunArtifacts> logger)
 {
     private RetentionOptions Options => options.Value;
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
-
-    /// <summary>The archive file's absolute path for a stored (relative) <c>archive_path</c>.</summary>
-    public string FullPath(string relative) => Path.GetFullPath(Path.Combine(Options.ArchiveBasePath, relative));
-
-    /// <summary>The artifact phases of a cycle for one source (null: the runs without one, and run ids never named).</summary>
-    public ArtifactPhases PhasesFor(string? source, bool dryRun) => new(
-        (progress, cancellationToken) => ArchiveDueAsync(source, dryRun, progress, cancellationToken),
-        async (connection, transaction, progress, cancellationToken) =>
-        {
-            var deleted = await DeleteDueAsync(connection, transaction, source, dryRun, progress, cancellationToken);
-            return () => Deleted(deleted);
-        });
-
-    /// <summary>
-    /// Archives up to RETENTION_BATCH_RUNS due runs of the source, oldest first, each in its own transaction. The first
-    /// error stops the cycle (runs archived before it stay archived: their rows are in verified files). A dry run counts.
-    /// </summary>
-    public async Task ArchiveDueAsync(string? source, bool dryRun, ArtifactProgress progress, CancellationToken cancellationToken)
-    {
-        if (dryRun)
-        {
-            progress.Archived = (await DueAsync(ArtifactSql.ArchiveDue, source, int.MaxValue, cancellationToken)).Count;
-            return;
-        }
-
-        var due = await DueAsync(ArtifactSql.ArchiveDue, source, Options.BatchRuns, cancellationToken);
-        foreach (var runId in due)
-        {
-            ArtifactResult result;
-            try
-            {
-                result = await ArchiveAsync(runId, manual: false, cancellationToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                throw new InvalidOperationException(
-                    $"archiving run {runId} failed, so the cycle stopped there and deleted nothing (the run keeps its staging rows): {ex.Message}", ex);
-            }
-
-            Log(result);
-            progress.Archived += result.Outcome == "archived" ? 1 : 0;
-        }
-
-        progress.MoreDue |= due.Count == Options.BatchRuns;
-        if (due.Count > 0)
-        {
-            logger.LogInformation("Run artifacts of {Scope}: {Archived} runs archived{More}", source ?? "runs without a source", progress.Archived, More);
-        }
-    }
-
-    /// <summary>
-    /// Deletes up to RETENTION_BATCH_RUNS due runs of the source inside the cycle's transaction (so a cycle that fails
-    /// later, in pruning, deletes none of them) and, for the runs without a source, the staging of run ids never named.
-    /// Returns the deleted runs, whose files go once the transaction committed. A dry run counts.
-    /// </summary>
-    public async Task<IReadOnlyList<ArtifactResult>> DeleteDueAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string? source, bool dryRun, ArtifactProgress progress, CancellationToken cancellationToken)
-    {
-        if (dryRun)
-        {
-            progress.Deleted = (await DueAsync(ArtifactSql.DeleteDue, source, int.MaxValue, cancellationToken)).Count
-                + (source is null ? (await DueAsync(ArtifactSql.OrphansDue, null, int.MaxValue, cancellationToken)).Count : 0);
-            return [];
-        }
-
-        var deleted = new List<ArtifactResult>();
-        var due = await DueAsync(ArtifactSql.DeleteDue, source, Options.BatchRuns, cancellationToken);
-        foreach (var runId in due)
-        {
-            var result = await DeleteInAsync(connection, transaction, runId, reason: null, "retention", manual: false, cancellationToken);
-            if (result.Outcome == "deleted")
-            {
-                deleted.Add(result);
-            }
-        }
-
-        var orphans = source is null ? await DueAsync(ArtifactSql.OrphansDue, null, Options.BatchRuns, cancellationToken) : [];
-        foreach (var runId in orphans)
-        {
-            if (await DeleteOrphanInAsync(connection, transaction, runId, cancellationToken) is { } result)
-            {
-                deleted.Add(result);
-            }
-        }
-
-        progress.Deleted = deleted.Count;
-        progress.MoreDue |= due.Count == Options.BatchRuns || orphans.Count == Options.BatchRuns;
-        return deleted;
-    }
-
-    /// <summary>After the deleting transaction committed: the runs' files go, and a line for each.</summary>
-    public void Deleted(IReadOnlyList<ArtifactResult> deleted)
-    {
-        foreach (var result in deleted)
-        {
-            RemoveFiles(result);
-            Log(result);
-        }
-    }
-
-    private string More => $"; more are due than RETENTION_BATCH_RUNS={Options.BatchRuns}, the next message continues";
 
     /// <summary>One line per run, under the run's id and source.</summary>
     public void Log(ArtifactResult result)
@@ -144,16 +30,19 @@ public sealed partial class RunArtifacts(
         using var scope = RunLogScope.Begin(result.RunId, result.Source);
         switch (result.Outcome)
         {
-            case "archived":
+            case ArtifactOutcome.Archived:
                 logger.LogInformation("Run archived to {ArchivePath} ({Items} items, {Batches} batches); its staging rows are deleted",
                     result.ArchivePath, result.Items, result.Batches);
                 break;
-            case "deleted":
+            case ArtifactOutcome.Deleted:
                 logger.LogInformation("Run artifacts deleted ({Detail}); runsaga.run_audit keeps its summary", result.Detail);
                 break;
-            case "restored":
+            case ArtifactOutcome.Restored:
                 logger.LogInformation("Run restored from {ArchivePath} into staging ({Items} items, {Batches} batches), read-only",
                     result.ArchivePath, result.Items, result.Batches);
+                break;
+            case ArtifactOutcome.Undeleted:
+                logger.LogInformation("Run undeleted: its archive {ArchivePath} is back from the trash; RestoreRun brings its items back", result.ArchivePath);
                 break;
             default:
                 logger.LogInformation("Run artifacts left as they are: {Reason}", result.Detail);
@@ -181,21 +70,19 @@ public sealed partial class RunArtifacts(
 
         if (row!.ArchivedAt is { } archivedAt && row.RestoredAt is null)
         {
-            return new ArtifactResult(runId, row.Source, "skipped", $"already archived at {archivedAt:u} ({row.ArchivePath})", row.ArchivePath);
+            return new ArtifactResult(runId, row.Source, ArtifactOutcome.Skipped, $"already archived at {archivedAt:u} ({row.ArchivePath})", row.ArchivePath);
         }
 
         if (!manual && row.RestoredAt is null && row.FinishedAt > Now - Options.ArchiveAfter)
         {
-            return new ArtifactResult(runId, row.Source, "skipped", "no longer due");
+            return new ArtifactResult(runId, row.Source, ArtifactOutcome.Skipped, "no longer due");
         }
 
-        var folder = MonthFolder(row);
-        Directory.CreateDirectory(folder);
-        DirectorySync.FlushUpTo(folder, Options.ArchiveBasePath);
-        RemovePartials(folder, runId);
-        var partial = Path.Combine(folder, $".partial-{runId:N}{ArchiveFile.Extension(Options.ArchiveCompression)}");
-        var itemsFile = Path.Combine(folder, $".partial-{runId:N}.items.jsonl");
-        var batchesFile = Path.Combine(folder, $".partial-{runId:N}.batches.jsonl");
+        var month = folder.MonthFolder(row.FolderName, row.CreatedAt);
+        folder.Prepare(month, runId);
+        var partial = ArchiveFolder.PartialFile(month, runId, ArchiveFile.Extension(Options.ArchiveCompression));
+        var itemsFile = ArchiveFolder.PartialFile(month, runId, ".items.jsonl");
+        var batchesFile = ArchiveFolder.PartialFile(month, runId, ".batches.jsonl");
         try
         {
             var items = await WriteLinesAsync(connection, transaction, ArtifactSql.ItemLines, runId, itemsFile, cancellationToken);
@@ -219,8 +106,8 @@ public sealed partial class RunArtifacts(
                 }
 
                 sha256 = ArchiveFile.FileSha256(partial);
-                File.Move(partial, FullPath(relative), overwrite: true);
-                DirectorySync.Flush(folder);
+                File.Move(partial, folder.FullPath(relative), overwrite: true);
+                DirectorySync.Flush(month);
             }
 
             await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.MarkArchived, cancellationToken,
@@ -229,14 +116,14 @@ public sealed partial class RunArtifacts(
 
             if (row.ArchivePath is { } previous && previous != relative)
             {
-                TryDelete(FullPath(previous), runId, row.Source);
+                folder.TryDelete(folder.FullPath(previous), runId, row.Source);
             }
 
-            return new ArtifactResult(runId, row.Source, "archived", null, relative, items.Lines, batches.Lines);
+            return new ArtifactResult(runId, row.Source, ArtifactOutcome.Archived, null, relative, items.Lines, batches.Lines);
         }
         finally
         {
-            RemovePartials(folder, runId);
+            ArchiveFolder.RemovePartials(month, runId);
         }
     }
 
@@ -251,11 +138,7 @@ public sealed partial class RunArtifacts(
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
         var result = await DeleteInAsync(connection, transaction, runId, reason, requestedBy, manual, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        if (result.Outcome == "deleted")
-        {
-            RemoveFiles(result);
-        }
-
+        Deleted(result);
         return result;
     }
 
@@ -281,7 +164,7 @@ public sealed partial class RunArtifacts(
             throw new RetentionRefusedException($"run {runId} is not archived; its items are still in runsaga.staged_items");
         }
 
-        var file = FullPath(row.ArchivePath);
+        var file = folder.FullPath(row.ArchivePath);
         if (!File.Exists(file))
         {
             throw new RetentionRefusedException($"the archive of run {runId} is missing: {file}. Restore the file from backup and send RestoreRun again");
@@ -310,7 +193,112 @@ public sealed partial class RunArtifacts(
 
         await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.RestoreRows, cancellationToken, ("run", runId), ("now", Now));
         await transaction.CommitAsync(cancellationToken);
-        return new ArtifactResult(runId, row.Source, "restored", null, row.ArchivePath, items, batches);
+        return new ArtifactResult(runId, row.Source, ArtifactOutcome.Restored, null, row.ArchivePath, items, batches);
+    }
+
+    /// <summary>
+    /// After the deleting transaction committed: a soft deletion's file goes to the trash (undeletable until
+    /// TRASH_KEEP_DAYS have passed), a hard deletion's is removed; partial files go either way; a line for the run.
+    /// </summary>
+    public void Deleted(ArtifactResult result)
+    {
+        if (result.Outcome != ArtifactOutcome.Deleted)
+        {
+            return;
+        }
+
+        if (result.ArchivePath is { } path)
+        {
+            if (result.Detail == "soft")
+            {
+                folder.MoveToTrash(path, result.RunId, result.Source);
+            }
+            else
+            {
+                folder.TryDelete(folder.FullPath(path), result.RunId, result.Source);
+            }
+        }
+
+        if (result.Leftovers is { } leftovers)
+        {
+            ArchiveFolder.RemovePartials(leftovers, result.RunId);
+        }
+
+        Log(result);
+    }
+
+    /// <summary>
+    /// Brings a soft-deleted run back while its archive is in the trash: the file (checked against the SHA-256 recorded
+    /// when it was written) returns to its place, the run is archived again (RestoreRun then brings its items back into
+    /// staging), and a <c>run_audit</c> row says who did it. Refused, saying why, for a run that is not deleted, was
+    /// hard-deleted, was deleted before it was ever archived, or whose file is gone from the trash.
+    /// </summary>
+    public async Task<ArtifactResult> UndeleteAsync(Guid runId, string requestedBy, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+        var row = await LockAsync(connection, transaction, runId, cancellationToken)
+            ?? throw new RetentionRefusedException(
+                $"run {runId} is not in the ledger: a hard-deleted run cannot be undeleted (runsaga.run_audit keeps its summary)");
+        if (row.DeletedAt is null)
+        {
+            throw new RetentionRefusedException($"run {runId} is not deleted; nothing to undelete");
+        }
+
+        var (archivePath, sha256) = await DeletedArchiveAsync(connection, transaction, runId, cancellationToken);
+        if (archivePath is null || sha256 is null)
+        {
+            throw new RetentionRefusedException(
+                $"run {runId} was deleted before it was ever archived: its items are gone and there is nothing to bring back");
+        }
+
+        var file = folder.LocateDeleted(archivePath)
+            ?? throw new RetentionRefusedException(
+                $"the archive of run {runId} is no longer in the trash ({folder.TrashPath(archivePath)}): it was purged after "
+                + $"TRASH_KEEP_DAYS={Options.TrashKeepDays} days or removed by hand; the run cannot be undeleted");
+        if (ArchiveFile.FileSha256(file) != sha256)
+        {
+            throw new RetentionRefusedException(
+                $"the archive of run {runId} in the trash ({file}) does not match the SHA-256 recorded when it was written; nothing undeleted");
+        }
+
+        await using (var taken = new NpgsqlCommand(ArtifactSql.PathTaken, connection, transaction) { Parameters = { new("path", archivePath), new("run", runId) } })
+        {
+            if ((bool)(await taken.ExecuteScalarAsync(cancellationToken))!)
+            {
+                throw new RetentionRefusedException(
+                    $"another run's archive now has the name {archivePath}; move {file} to a free name by hand to keep it. Nothing undeleted");
+            }
+        }
+
+        await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Audit, cancellationToken,
+            ("run", runId), ("action", "undeleted"), ("reason", $"undeleted by {requestedBy}"), ("requested_by", requestedBy), ("now", Now));
+        await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Undelete, cancellationToken,
+            ("run", runId), ("path", archivePath), ("sha256", sha256));
+
+        // The file goes back before the commit: if the commit fails the run is still deleted and its file where undeletion
+        // and the trash purge both look for it.
+        var target = folder.FullPath(archivePath);
+        if (file != target)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Move(file, target);
+            DirectorySync.Flush(Path.GetDirectoryName(target)!);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return new ArtifactResult(runId, row.Source, ArtifactOutcome.Undeleted, null, archivePath);
+    }
+
+    /// <summary>The archive path and SHA-256 the run had when it was soft-deleted (its newest <c>deleted</c> audit row).</summary>
+    private static async Task<(string? Path, string? Sha256)> DeletedArchiveAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(ArtifactSql.DeletedArchive, connection, transaction) { Parameters = { new("run", runId) } };
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? (reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1))
+            : (null, null);
     }
 
     /// <summary>Sets (or, with a past or null moment, clears) the run's pin. Returns the run's source.</summary>
@@ -333,13 +321,13 @@ public sealed partial class RunArtifacts(
         string? ArchiveSha256, DateTime? PinnedUntil, DateTime? RestoredAt, DateTime? DeletedAt, string? DeletionReason, string Json);
 
     /// <summary>The audit row, then the rows (soft or hard), in the caller's transaction; the files are the caller's.</summary>
-    private async Task<ArtifactResult> DeleteInAsync(
+    internal async Task<ArtifactResult> DeleteInAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, string? reason, string requestedBy, bool manual, CancellationToken cancellationToken)
     {
         var row = await LockAsync(connection, transaction, runId, cancellationToken);
         if (row is { DeletedAt: { } deletedAt })
         {
-            return new ArtifactResult(runId, row.Source, "skipped", $"already deleted at {deletedAt:u}");
+            return new ArtifactResult(runId, row.Source, ArtifactOutcome.Skipped, $"already deleted at {deletedAt:u}");
         }
 
         if (Refusal(row, runId, "deleted") is { } refusal)
@@ -350,7 +338,7 @@ public sealed partial class RunArtifacts(
         var deleteAfter = RunStatus.EndedUnfinished(row!.Status) ? Options.FailedDeleteAfter : Options.DeleteAfter;
         if (!manual && row.FinishedAt > Now - deleteAfter)
         {
-            return new ArtifactResult(runId, row.Source, "skipped", "no longer due");
+            return new ArtifactResult(runId, row.Source, ArtifactOutcome.Skipped, "no longer due");
         }
 
         reason ??= RunStatus.EndedUnfinished(row.Status)
@@ -361,7 +349,8 @@ public sealed partial class RunArtifacts(
             ("run", runId), ("action", hard ? "hard-deleted" : "deleted"), ("reason", reason), ("requested_by", requestedBy), ("now", Now));
         await TransactionCommands.ExecuteAsync(connection, transaction, hard ? ArtifactSql.HardDelete : ArtifactSql.SoftDelete, cancellationToken,
             ("run", runId), ("now", Now), ("reason", reason));
-        return new ArtifactResult(runId, row.Source, "deleted", hard ? "hard" : "soft", row.ArchivePath, Leftovers: MonthFolder(row));
+        return new ArtifactResult(runId, row.Source, ArtifactOutcome.Deleted, hard ? "hard" : "soft", row.ArchivePath,
+            Leftovers: folder.MonthFolder(row.FolderName, row.CreatedAt));
     }
 
     /// <summary>
@@ -369,7 +358,7 @@ public sealed partial class RunArtifacts(
     /// ago: deleted with a <c>run_audit</c> row (status <c>Unknown</c>) under the run's artifact lock, so a batch being
     /// staged meanwhile is waited for and keeps them.
     /// </summary>
-    private async Task<ArtifactResult?> DeleteOrphanInAsync(
+    internal async Task<ArtifactResult?> DeleteOrphanInAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken)
     {
         await TransactionCommands.ExecuteAsync(connection, transaction, AdvisoryLocks.LockRunArtifacts, cancellationToken, ("run", runId));
@@ -382,7 +371,7 @@ public sealed partial class RunArtifacts(
         };
         var batches = await command.ExecuteNonQueryAsync(cancellationToken);
         return batches > 0
-            ? new ArtifactResult(runId, null, "deleted", $"staging of a run id no event ever named, {batches} batches")
+            ? new ArtifactResult(runId, null, ArtifactOutcome.Deleted, $"staging of a run id no event ever named, {batches} batches")
             : null;
     }
 
@@ -398,7 +387,7 @@ public sealed partial class RunArtifacts(
     };
 
     private static ArtifactResult Refuse(Guid runId, string? source, string refusal, bool manual) =>
-        manual ? throw new RetentionRefusedException(refusal) : new ArtifactResult(runId, source, "skipped", refusal);
+        manual ? throw new RetentionRefusedException(refusal) : new ArtifactResult(runId, source, ArtifactOutcome.Skipped, refusal);
 
     private async Task<RunRow?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken)
     {
@@ -420,29 +409,18 @@ public sealed partial class RunArtifacts(
     /// <summary>A re-archived (restored) run keeps its file when the file is intact and holds exactly the rows in staging.</summary>
     private bool KeepsCurrentArchive(RunRow row, (int Lines, string Sha256) items, (int Lines, string Sha256) batches)
     {
-        if (row.ArchivePath is null || row.ArchiveSha256 is null || !File.Exists(FullPath(row.ArchivePath))
-            || ArchiveFile.FileSha256(FullPath(row.ArchivePath)) != row.ArchiveSha256)
+        if (row.ArchivePath is null || row.ArchiveSha256 is null || !File.Exists(folder.FullPath(row.ArchivePath))
+            || ArchiveFile.FileSha256(folder.FullPath(row.ArchivePath)) != row.ArchiveSha256)
         {
             return false;
         }
 
-        var current = ArchiveFile.Read(FullPath(row.ArchivePath));
+        var current = ArchiveFile.Read(folder.FullPath(row.ArchivePath));
         return (current.Items, current.ItemsSha256, current.Batches, current.BatchesSha256) == (items.Lines, items.Sha256, batches.Lines, batches.Sha256);
     }
 
-    private string MonthFolder(RunRow row) => Path.GetFullPath(Path.Combine(Options.ArchiveBasePath, ArchiveMonth(row)));
-
     /// <summary>
-    /// <c>YYYY/MM</c> of the run's archive: from the same timestamp as its folder name (<c>YYYYMMDD_HHMMSS_{runId}</c>,
-    /// the run's start), so the two never disagree across a month's end; the creation date when there is no such name.
-    /// </summary>
-    private static string ArchiveMonth(RunRow row) =>
-        row.FolderName is { } folder && FolderNameDate().Match(folder) is { Success: true } date
-            ? $"{date.Groups[1].Value}/{date.Groups[2].Value}"
-            : FormattableString.Invariant($"{row.CreatedAt:yyyy}/{row.CreatedAt:MM}");
-
-    /// <summary>
-    /// <c>{YYYY}/{MM}/{folder_name}{ext}</c> (see <see cref="ArchiveMonth"/>); the run id when the folder name is missing or
+    /// <c>{YYYY}/{MM}/{folder_name}{ext}</c> (see <see cref="ArchiveFolder.Month"/>); the run id when the folder name is missing or
     /// not a plain file name. A name another run's row holds, or this run's own current file, is not used: the run id,
     /// then the time, is added. Each candidate is checked under its path lock, held to the commit.
     /// </summary>
@@ -450,8 +428,8 @@ public sealed partial class RunArtifacts(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, RunRow row, CancellationToken cancellationToken)
     {
         var extension = ArchiveFile.Extension(Options.ArchiveCompression);
-        var month = ArchiveMonth(row);
-        var name = row.FolderName is { } folder && SafeFileName().IsMatch(folder) ? folder : runId.ToString("N");
+        var month = ArchiveFolder.Month(row.FolderName, row.CreatedAt);
+        var name = ArchiveFolder.FileName(row.FolderName, runId);
         string[] candidates =
         [
             $"{month}/{name}{extension}",
@@ -476,12 +454,6 @@ public sealed partial class RunArtifacts(
         throw new InvalidOperationException($"no free archive file name for run {runId} under {month}: {string.Join(", ", candidates)} are all taken");
     }
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-    private static partial Regex SafeFileName();
-
-    [GeneratedRegex("^([0-9]{4})([0-9]{2})[0-9]{2}_[0-9]{6}_")]
-    private static partial Regex FolderNameDate();
-
     private static async Task<(int Lines, string Sha256)> WriteLinesAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, Guid runId, string file, CancellationToken cancellationToken)
     {
@@ -504,61 +476,5 @@ public sealed partial class RunArtifacts(
         return ArchiveFile.CountAndHash(written);
     }
 
-    private async Task<IReadOnlyList<Guid>> DueAsync(string sql, string? source, int limit, CancellationToken cancellationToken)
-    {
-        var now = Now;
-        await using var command = dataSource.CreateCommand(sql);
-        command.Parameters.Add(new("source", NpgsqlDbType.Text) { Value = (object?)source ?? DBNull.Value });
-        command.Parameters.Add(new("now", now));
-        command.Parameters.Add(new("archive_cutoff", now - Options.ArchiveAfter));
-        command.Parameters.Add(new("delete_cutoff", now - Options.DeleteAfter));
-        command.Parameters.Add(new("failed_delete_cutoff", now - Options.FailedDeleteAfter));
-        command.Parameters.Add(new("limit", limit));
-        var runs = new List<Guid>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            runs.Add(reader.GetGuid(0));
-        }
 
-        return runs;
-    }
-
-    /// <summary>A deleted run's archive file and any partial files a crashed archival of it left.</summary>
-    private void RemoveFiles(ArtifactResult deleted)
-    {
-        if (deleted.ArchivePath is { } path)
-        {
-            TryDelete(FullPath(path), deleted.RunId, deleted.Source);
-        }
-
-        if (deleted.Leftovers is { } folder)
-        {
-            RemovePartials(folder, deleted.RunId);
-        }
-    }
-
-    private static void RemovePartials(string folder, Guid runId)
-    {
-        if (Directory.Exists(folder))
-        {
-            foreach (var file in Directory.EnumerateFiles(folder, $".partial-{runId:N}*"))
-            {
-                File.Delete(file);
-            }
-        }
-    }
-
-    private void TryDelete(string file, Guid runId, string? source)
-    {
-        try
-        {
-            File.Delete(file);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            using var scope = RunLogScope.Begin(runId, source);
-            logger.LogError(ex, "Could not delete the archive file {File}; the run no longer points at it. Delete it by hand", file);
-        }
-    }
 }

@@ -8,7 +8,7 @@ using RunSaga.Shared.Hosting;
 namespace RunSaga.Consumers.Retention;
 
 /// <summary>What a retention cycle for one source did, or (dry run) would do.</summary>
-/// <param name="Outcome"><c>succeeded</c>, <c>skipped</c>, <c>withheld</c> or <c>failed</c>.</param>
+/// <param name="Outcome">How the cycle ended.</param>
 /// <param name="AppliedBy">The newest completed full run of the source, named in the <c>deleted</c> lineage rows.</param>
 /// <param name="SampleKeys">The first keys deleted (or, dry run, that would be).</param>
 /// <remarks>
@@ -19,7 +19,7 @@ namespace RunSaga.Consumers.Retention;
 public sealed record PruneResult(
     long CycleId,
     string? Source,
-    string Outcome,
+    CycleOutcome Outcome,
     Guid? AppliedBy,
     int ProjectsDeleted,
     IReadOnlyList<string> SampleKeys,
@@ -90,7 +90,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             PruneResult result;
             if (source is null)
             {
-                result = new PruneResult(cycleId, null, "succeeded", null, 0, [], null);
+                result = new PruneResult(cycleId, null, CycleOutcome.Succeeded, null, 0, [], null);
             }
             else
             {
@@ -107,7 +107,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // Deletions and pruning shared the rolled-back transaction: only archivals (rows now in verified files) stay.
-            var failed = new PruneResult(cycleId, source, "failed", null, 0, [], ex.Message) { RunsArchived = progress.Archived };
+            var failed = new PruneResult(cycleId, source, CycleOutcome.Failed, null, 0, [], ex.Message) { RunsArchived = progress.Archived };
             await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
             await FinishCycleAsync(connection, null, failed, ex.ToString(), CancellationToken.None);
             return failed;
@@ -134,7 +134,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
     private async Task<PruneResult> DecideAndPruneAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, long cycleId, string source, bool dryRun, CancellationToken cancellationToken)
     {
-        PruneResult Skip(string reason, Guid? appliedBy = null) => new(cycleId, source, "skipped", appliedBy, 0, [], reason);
+        PruneResult Skip(string reason, Guid? appliedBy = null) => new(cycleId, source, CycleOutcome.Skipped, appliedBy, 0, [], reason);
 
         var (latestId, latestStatus) = await LatestRunAsync(connection, transaction, source, cancellationToken);
         if (latestId is null)
@@ -158,7 +158,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
                     ("source", source), ("run", suspicious.RunId), ("now", Now), ("reason", suspicious.Reason));
             }
 
-            return new PruneResult(cycleId, source, "withheld", appliedBy, 0, [], suspicious.Reason, suspicious.RunId);
+            return new PruneResult(cycleId, source, CycleOutcome.Withheld, appliedBy, 0, [], suspicious.Reason, suspicious.RunId);
         }
 
         var keepRuns = options.Value.KeepRuns;
@@ -175,7 +175,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             await TransactionCommands.ExecuteAsync(connection, transaction, RetentionSql.RecountDeleted, cancellationToken, ("run", appliedBy.Value));
         }
 
-        return new PruneResult(cycleId, source, "succeeded", appliedBy, count, sample, null);
+        return new PruneResult(cycleId, source, CycleOutcome.Succeeded, appliedBy, count, sample, null);
     }
 
     /// <summary>
@@ -278,7 +278,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             {
                 new("id", result.CycleId),
                 new("now", Now),
-                new("outcome", result.Outcome),
+                new("outcome", result.Outcome.DbName()),
                 new("deleted", result.ProjectsDeleted),
                 new("archived", result.RunsArchived),
                 new("runs_deleted", result.RunsDeleted),

@@ -40,6 +40,8 @@ public static class OperationsApi
             Send(bus, new PinRun { RunId = id, Until = body.Until, RequestedBy = KeyName(http) }, new Accepted(nameof(PinRun), id, null, KeyName(http)), ct))
             .RequireAuthorization(ApiRoles.Operator).WithSummary("Keep the run from archival and deletion until 'until' (null unpins) (PinRun)");
         runs.MapDelete("/", Delete).RequireAuthorization(ApiRoles.Admin).WithSummary("Delete the run's artifacts now, audited; reason required (DeleteRun)");
+        runs.MapPost("/undelete", Undelete).RequireAuthorization(ApiRoles.Admin)
+            .WithSummary("Bring back a soft-deleted run while its archive is in the trash (UndeleteRun): 200 when back, 409 saying why it cannot come back");
 
         app.MapPost("/sources/{source}/retention/release", (string source, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
             Send(bus, new ReleaseRetention { Source = source, ReleasedBy = KeyName(http) }, new Accepted(nameof(ReleaseRetention), null, source, KeyName(http)), ct))
@@ -91,6 +93,56 @@ public static class OperationsApi
 
         return await Send(bus, new DeleteRun { RunId = id, Reason = reason, RequestedBy = KeyName(http) },
             new Accepted(nameof(DeleteRun), id, null, KeyName(http)), cancellationToken);
+    }
+
+    /// <summary>
+    /// Checks what the Orchestrator can see (the run, its deletion, its archive in the trash under ARCHIVE_BASE_PATH),
+    /// answers 404/409 saying why a run cannot come back, else sends <see cref="UndeleteRun"/> and waits up to 30 s for it.
+    /// </summary>
+    public static async Task<Results<Ok<RunView>, Accepted<Accepted>, ProblemHttpResult>> Undelete(
+        Guid id, HttpContext http, RunSagaDbContext db, IOptions<RetentionOptions> retention, IPublishEndpoint bus, CancellationToken cancellationToken)
+    {
+        var run = await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.CorrelationId == id, cancellationToken);
+        if (run is null)
+        {
+            return TypedResults.Problem($"No run {id} in the ledger: a hard-deleted run cannot be undeleted (GET /audit/runs keeps its summary).",
+                statusCode: 404, title: "Not found");
+        }
+
+        if (run.DeletedAt is null)
+        {
+            return TypedResults.Problem($"Run {id} is not deleted; nothing to undelete.", statusCode: 409, title: "Not deleted");
+        }
+
+        var archivePath = await db.RunAudit.AsNoTracking().Where(a => a.RunId == id && a.Action == "deleted")
+            .OrderByDescending(a => a.Id).Select(a => a.ArchivePath).FirstOrDefaultAsync(cancellationToken);
+        if (archivePath is null)
+        {
+            return TypedResults.Problem($"Run {id} was deleted before it was ever archived: its items are gone, there is nothing to bring back.",
+                statusCode: 409, title: "Nothing to undelete");
+        }
+
+        var basePath = Path.GetFullPath(retention.Value.ArchiveBasePath);
+        if (!File.Exists(Path.Combine(basePath, ".trash", archivePath)) && !File.Exists(Path.Combine(basePath, archivePath)))
+        {
+            return TypedResults.Problem(
+                $"The archive of run {id} is no longer in the trash ({Path.Combine(basePath, ".trash", archivePath)}): it was purged after "
+                + $"TRASH_KEEP_DAYS={retention.Value.TrashKeepDays} days or removed by hand. The run cannot be undeleted.",
+                statusCode: 409, title: "Archive gone");
+        }
+
+        await bus.Publish(new UndeleteRun { RunId = id, RequestedBy = KeyName(http) }, cancellationToken);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100, cancellationToken);
+            if (await db.Runs.AsNoTracking().FirstAsync(r => r.CorrelationId == id, cancellationToken) is { DeletedAt: null } back)
+            {
+                return TypedResults.Ok(RunView.From(back, withSteps: true));
+            }
+        }
+
+        return TypedResults.Accepted($"/runs/{id}", new Accepted(nameof(UndeleteRun), id, run.Source, KeyName(http)));
     }
 
     private static string KeyName(HttpContext http) => $"api:{http.User.Identity?.Name}";

@@ -161,7 +161,7 @@ internal sealed class RunAuditConfiguration : IEntityTypeConfiguration<RunAudit>
 {
     public void Configure(EntityTypeBuilder<RunAudit> builder)
     {
-        builder.ToTable("run_audit", t => t.HasCheckConstraint("ck_run_audit_action", "action IN ('deleted', 'hard-deleted')"));
+        builder.ToTable("run_audit", t => t.HasCheckConstraint("ck_run_audit_action", "action IN ('deleted', 'hard-deleted', 'undeleted', 'trash-purged')"));
         builder.HasKey(x => x.Id);
         builder.Property(x => x.Id).UseIdentityAlwaysColumn();
         builder.Property(x => x.RunRow).HasColumnType("jsonb");

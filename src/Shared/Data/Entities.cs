@@ -195,7 +195,7 @@ public sealed class RunAudit
     public int? Unchanged { get; set; }
     public int? Errored { get; set; }
     public string? ErrorCode { get; set; }
-    /// <summary><c>deleted</c> (soft: row kept) or <c>hard-deleted</c> (row removed).</summary>
+    /// <summary><c>deleted</c> (soft: row kept, archive to the trash), <c>hard-deleted</c> (row removed), <c>undeleted</c> (a soft-deleted run back) or <c>trash-purged</c> (its archive removed from the trash).</summary>
     public string Action { get; set; } = null!;
     public string Reason { get; set; } = null!;
     /// <summary><c>retention</c> for a scheduled cycle, else whoever sent <c>DeleteRun</c>.</summary>

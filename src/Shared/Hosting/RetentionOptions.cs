@@ -37,6 +37,16 @@ public sealed class RetentionOptions
     [Range(0.0, 36500.0, ErrorMessage = "FAILED_DELETE_AFTER_DAYS must be a number of days from 0 to 36500, or unset to follow DELETE_AFTER_DAYS")]
     public double? FailedDeleteAfterDays { get; set; }
 
+    /// <summary>
+    /// How long a soft-deleted run's archive stays in <c>{ARCHIVE_BASE_PATH}/.trash</c>, where UndeleteRun can bring the run
+    /// back; then a retention cycle removes it, audited (<c>trash-purged</c>).
+    /// </summary>
+    [ConfigurationKeyName("TRASH_KEEP_DAYS")]
+    [Range(0.0, 36500.0, ErrorMessage = "TRASH_KEEP_DAYS must be a number of days from 0 to 36500")]
+    public double TrashKeepDays { get; set; } = 7;
+
+    public TimeSpan TrashKeep => TimeSpan.FromDays(TrashKeepDays);
+
     /// <summary><c>gzip</c> (<c>.tar.gz</c>), <c>brotli</c> (<c>.tar.br</c>) or <c>zstd</c> (<c>.tar.zst</c>).</summary>
     [ConfigurationKeyName("ARCHIVE_COMPRESSION")]
     [Required]

@@ -56,7 +56,7 @@ public sealed class When_a_finished_run_ages_past_archive_after_days(PostgresDat
 
         var restored = await ledger.Artifacts.RestoreAsync(run, CancellationToken.None);
 
-        Assert.Equal(("restored", 40, 2), (restored.Outcome, restored.Items, restored.Batches));
+        Assert.Equal((ArtifactOutcome.Restored, 40, 2), (restored.Outcome, restored.Items, restored.Batches));
         Assert.Equal(before, await ledger.Staging(run));
         Assert.Equal(ledger.Now, (await ledger.Row(run))!.RestoredAt);
     }
@@ -203,7 +203,7 @@ public sealed class When_the_archive_folder_is_not_writable(PostgresDatabase dat
         {
             var cycle = await ledger.Cycle();
 
-            Assert.Equal(("failed", 0, 0), (cycle.Outcome, cycle.RunsArchived, cycle.RunsDeleted));
+            Assert.Equal((CycleOutcome.Failed, 0, 0), (cycle.Outcome, cycle.RunsArchived, cycle.RunsDeleted));
             Assert.Equal(oldBefore, await ledger.Staging(old));
             Assert.Equal(dueBefore, await ledger.Staging(due));
             Assert.Null((await ledger.Row(old))!.DeletedAt);

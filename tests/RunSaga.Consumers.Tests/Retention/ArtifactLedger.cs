@@ -29,7 +29,11 @@ public sealed class ArtifactLedger : IDisposable
 
     public DateTime Now => now;
 
-    public RunArtifacts Artifacts => new(dataSource, Microsoft.Extensions.Options.Options.Create(Options), Clock, NullLogger<RunArtifacts>.Instance);
+    public RunArtifacts Artifacts => new(dataSource, Folder, Microsoft.Extensions.Options.Options.Create(Options), Clock, NullLogger<RunArtifacts>.Instance);
+
+    public ArchiveFolder Folder => new(Microsoft.Extensions.Options.Options.Create(Options), NullLogger<ArchiveFolder>.Instance);
+
+    private ArtifactCycle ArtifactCycle => new(dataSource, Artifacts, Folder, Microsoft.Extensions.Options.Options.Create(Options), Clock, NullLogger<ArtifactCycle>.Instance);
 
     private SourcePruner Pruner => new(dataSource, Microsoft.Extensions.Options.Options.Create(Options), Clock);
 
@@ -58,13 +62,13 @@ public sealed class ArtifactLedger : IDisposable
     /// <summary>A scheduled cycle for the source: archival, deletion, pruning.</summary>
     public Task<PruneResult> Cycle(bool dryRun = false) =>
         Pruner.RunCycleAsync(Source, "scheduled", null, dryRun,
-            Artifacts.PhasesFor(Source, dryRun),
+            ArtifactCycle.PhasesFor(Source, dryRun),
             CancellationToken.None);
 
     /// <summary>The cycle an all-sources ApplyRetention runs for the runs without a source (and run ids never named).</summary>
     public Task<PruneResult> CycleForRunsWithoutASource(bool dryRun = false) =>
         Pruner.RunCycleAsync(null, "scheduled", null, dryRun,
-            Artifacts.PhasesFor(null, dryRun),
+            ArtifactCycle.PhasesFor(null, dryRun),
             CancellationToken.None);
 
     /// <summary>The run's staging rows exactly as PostgreSQL renders them (items, then batches).</summary>

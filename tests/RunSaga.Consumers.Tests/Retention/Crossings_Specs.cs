@@ -1,5 +1,6 @@
 using Npgsql;
 using RunSaga.Consumers.Staging;
+using RunSaga.Consumers.Retention;
 using RunSaga.Consumers.Tests.Infrastructure;
 
 namespace RunSaga.Consumers.Tests.Retention;
@@ -71,7 +72,7 @@ public sealed class When_deleting_fails_halfway_through_a_cycle(PostgresDatabase
             ledger.Advance(30);
             var cycle = await ledger.Cycle();
 
-            Assert.Equal(("failed", 0), (cycle.Outcome, cycle.RunsDeleted));
+            Assert.Equal((CycleOutcome.Failed, 0), (cycle.Outcome, cycle.RunsDeleted));
             Assert.Contains("audit table full", cycle.Reason, StringComparison.Ordinal);
             Assert.Null((await ledger.Row(first))!.DeletedAt);
             Assert.Null((await ledger.Row(second))!.DeletedAt);

@@ -22,6 +22,7 @@ public sealed class When_a_run_ages_past_delete_after_days(PostgresDatabase data
 
         Assert.Equal(1, cycle.RunsDeleted);
         Assert.False(File.Exists(file));
+        Assert.True(File.Exists(ledger.FullPath(".trash/2026/03/soft.tar.gz")), "a soft deletion keeps the archive in the trash");
         var row = await ledger.Row(run);
         Assert.Equal(ledger.Now, row!.DeletedAt);
         Assert.Contains("DELETE_AFTER_DAYS=30", row.DeletionReason, StringComparison.Ordinal);
@@ -82,13 +83,13 @@ public sealed class When_a_run_ages_past_delete_after_days(PostgresDatabase data
 
         var result = await ledger.Artifacts.DeleteAsync(run, "scraped the wrong site", "alice", manual: true, CancellationToken.None);
 
-        Assert.Equal(("deleted", "soft"), (result.Outcome, result.Detail));
+        Assert.Equal((ArtifactOutcome.Deleted, "soft"), (result.Outcome, result.Detail));
         Assert.Equal(0, await ledger.StagedItems(run));
         Assert.Equal(
             "deleted scraped the wrong site alice",
             await database.DataSource.ScalarAsync<string>(
                 "SELECT concat_ws(' ', action, reason, requested_by) FROM runsaga.run_audit WHERE run_id = @run", ("run", run)));
-        Assert.Equal("skipped", (await ledger.Artifacts.DeleteAsync(run, "again", "alice", manual: true, CancellationToken.None)).Outcome);
+        Assert.Equal(ArtifactOutcome.Skipped, (await ledger.Artifacts.DeleteAsync(run, "again", "alice", manual: true, CancellationToken.None)).Outcome);
         Assert.Equal(1L, await database.DataSource.ScalarAsync<long>("SELECT count(*) FROM runsaga.run_audit WHERE run_id = @run", ("run", run)));
     }
 
@@ -207,5 +208,80 @@ public sealed class When_batches_were_staged_for_a_run_id_no_event_ever_named(Po
             "deleted Unknown 3 retention",
             await database.DataSource.ScalarAsync<string>(
                 "SELECT concat_ws(' ', action, status, staged_items, requested_by) FROM runsaga.run_audit WHERE run_id = @run", ("run", orphan)));
+    }
+}
+
+public sealed class When_a_soft_deleted_run_is_undeleted(PostgresDatabase database) : IClassFixture<PostgresDatabase>
+{
+    [Fact]
+    public async Task Should_bring_back_the_run_and_its_archive_so_its_items_restore_byte_for_byte()
+    {
+        using var ledger = new ArtifactLedger(database.DataSource);
+        var run = await ledger.Finished(folder: "undo", items: 6);
+        var staged = await ledger.Staging(run);
+        ledger.Advance(8);
+        await ledger.Cycle();
+        var archived = (await ledger.Row(run))!.ArchivePath!;
+        await ledger.Artifacts.DeleteAsync(run, "by mistake", "alice", manual: true, CancellationToken.None);
+        Assert.False(File.Exists(ledger.FullPath(archived)));
+
+        var result = await ledger.Artifacts.UndeleteAsync(run, "bob", CancellationToken.None);
+
+        Assert.Equal((ArtifactOutcome.Undeleted, archived), (result.Outcome, result.ArchivePath));
+        var row = (await ledger.Row(run))!;
+        Assert.Equal((null, null, archived), (row.DeletedAt, row.DeletionReason, row.ArchivePath));
+        Assert.True(File.Exists(ledger.FullPath(archived)));
+        Assert.False(File.Exists(ledger.FullPath($".trash/{archived}")));
+        Assert.Equal("deleted alice|undeleted bob", await database.DataSource.ScalarAsync<string>(
+            "SELECT string_agg(action || ' ' || requested_by, '|' ORDER BY id) FROM runsaga.run_audit WHERE run_id = @run", ("run", run)));
+
+        await ledger.Artifacts.RestoreAsync(run, CancellationToken.None);
+        Assert.Equal(staged, await ledger.Staging(run));
+    }
+
+    [Fact]
+    public async Task Should_purge_the_trash_after_trash_keep_days_audited_and_then_say_the_run_is_gone()
+    {
+        using var ledger = new ArtifactLedger(database.DataSource);
+        var run = await ledger.Finished(folder: "purged", items: 2);
+        ledger.Advance(8);
+        await ledger.Cycle();
+        var archived = (await ledger.Row(run))!.ArchivePath!;
+        ledger.Advance(23);
+        Assert.Equal(1, (await ledger.Cycle()).RunsDeleted);
+        Assert.True(File.Exists(ledger.FullPath($".trash/{archived}")));
+
+        ledger.Advance(6.9);
+        await ledger.Cycle();
+        Assert.True(File.Exists(ledger.FullPath($".trash/{archived}")), "kept for TRASH_KEEP_DAYS=7");
+        ledger.Advance(0.2);
+        await ledger.Cycle();
+        await ledger.Cycle();
+
+        Assert.False(File.Exists(ledger.FullPath($".trash/{archived}")));
+        Assert.Equal(1L, await database.DataSource.ScalarAsync<long>(
+            "SELECT count(*) FROM runsaga.run_audit WHERE run_id = @run AND action = 'trash-purged' AND requested_by = 'retention'", ("run", run)));
+        var refusal = await Assert.ThrowsAsync<RetentionRefusedException>(() => ledger.Artifacts.UndeleteAsync(run, "bob", CancellationToken.None));
+        Assert.Contains("no longer in the trash", refusal.Message, StringComparison.Ordinal);
+        Assert.NotNull((await ledger.Row(run))!.DeletedAt);
+    }
+
+    [Fact]
+    public async Task Should_refuse_runs_that_cannot_come_back_and_say_why()
+    {
+        using var ledger = new ArtifactLedger(database.DataSource);
+        var fresh = await ledger.Finished(items: 2);
+        var notDeleted = await Assert.ThrowsAsync<RetentionRefusedException>(() => ledger.Artifacts.UndeleteAsync(fresh, "bob", CancellationToken.None));
+        Assert.Contains("is not deleted", notDeleted.Message, StringComparison.Ordinal);
+
+        await ledger.Artifacts.DeleteAsync(fresh, "never archived", "alice", manual: true, CancellationToken.None);
+        var neverArchived = await Assert.ThrowsAsync<RetentionRefusedException>(() => ledger.Artifacts.UndeleteAsync(fresh, "bob", CancellationToken.None));
+        Assert.Contains("before it was ever archived", neverArchived.Message, StringComparison.Ordinal);
+
+        ledger.Options.DeletionStrategy = "hard";
+        var hard = await ledger.Finished(items: 2);
+        await ledger.Artifacts.DeleteAsync(hard, "gone", "alice", manual: true, CancellationToken.None);
+        var hardDeleted = await Assert.ThrowsAsync<RetentionRefusedException>(() => ledger.Artifacts.UndeleteAsync(hard, "bob", CancellationToken.None));
+        Assert.Contains("hard-deleted run cannot be undeleted", hardDeleted.Message, StringComparison.Ordinal);
     }
 }

@@ -1,3 +1,4 @@
+using RunSaga.Consumers.Retention;
 using RunSaga.Consumers.Tests.Infrastructure;
 
 namespace RunSaga.Consumers.Tests.Retention;
@@ -9,7 +10,7 @@ public sealed class When_an_item_goes_missing_from_consecutive_full_runs(Postgre
     {
         var history = new SourceHistory(database.DataSource, keepRuns: 3);
         await history.Completed("ingestion", "a", "b", "c");
-        Assert.Equal("skipped", (await history.Prune()).Outcome);
+        Assert.Equal(CycleOutcome.Skipped, (await history.Prune()).Outcome);
         await history.Completed("ingestion", "a", "b", "c");
         await history.Completed("ingestion", "a", "b", "c");
 
@@ -20,7 +21,7 @@ public sealed class When_an_item_goes_missing_from_consecutive_full_runs(Postgre
         var third = await history.Completed("ingestion", "a", "b");
         var result = await history.Prune();
 
-        Assert.Equal(("succeeded", 1, third), (result.Outcome, result.ProjectsDeleted, result.AppliedBy));
+        Assert.Equal((CycleOutcome.Succeeded, 1, third), (result.Outcome, result.ProjectsDeleted, result.AppliedBy));
         Assert.False(await history.Has("c"));
         Assert.Equal(2, await history.Count());
         Assert.Equal(1L, await database.DataSource.ScalarAsync<long>(
@@ -48,7 +49,7 @@ public sealed class When_an_item_goes_missing_from_consecutive_full_runs(Postgre
         var newest = await history.Completed("ingestion", "a", "b");
         var result = await history.Prune();
 
-        Assert.Equal(("succeeded", 1, newest), (result.Outcome, result.ProjectsDeleted, result.AppliedBy));
+        Assert.Equal((CycleOutcome.Succeeded, 1, newest), (result.Outcome, result.ProjectsDeleted, result.AppliedBy));
         Assert.False(await history.Has("c"));
         Assert.True(await history.Has("a"));
     }
@@ -62,7 +63,7 @@ public sealed class When_an_item_goes_missing_from_consecutive_full_runs(Postgre
 
         var result = await history.Prune();
 
-        Assert.Equal("skipped", result.Outcome);
+        Assert.Equal(CycleOutcome.Skipped, result.Outcome);
         Assert.Contains("KEEP_RUNS=3", result.Reason, StringComparison.Ordinal);
         Assert.True(await history.Has("c"));
     }
@@ -84,7 +85,7 @@ public sealed class When_the_newest_run_of_a_source_failed_or_is_open(PostgresDa
 
         var result = await history.Prune();
 
-        Assert.Equal("skipped", result.Outcome);
+        Assert.Equal(CycleOutcome.Skipped, result.Outcome);
         Assert.Contains(status, result.Reason, StringComparison.Ordinal);
         Assert.Equal(before, await database.DataSource.ProjectsFingerprintAsync());
     }
@@ -144,18 +145,18 @@ public sealed class When_a_full_run_is_suspiciously_small(PostgresDatabase datab
         var small = await history.Completed("ingestion", "a", "b");
 
         var withheld = await history.Prune();
-        Assert.Equal(("withheld", small, 0), (withheld.Outcome, withheld.WithheldBy, withheld.ProjectsDeleted));
+        Assert.Equal((CycleOutcome.Withheld, small, 0), (withheld.Outcome, withheld.WithheldBy, withheld.ProjectsDeleted));
         Assert.Equal(6, await history.Count());
         Assert.True(await database.DataSource.ScalarAsync<bool>("SELECT retention_withheld FROM runsaga.runs WHERE id = @id", ("id", small)));
 
         // A normal run afterwards does not lift it: only an operator does.
         await history.Completed("ingestion", "a", "b", "c");
-        Assert.Equal("withheld", (await history.Prune()).Outcome);
+        Assert.Equal(CycleOutcome.Withheld, (await history.Prune()).Outcome);
         Assert.Equal(6, await history.Count());
 
         await history.Pruner.ReleaseAsync(history.Source, "ops@example", CancellationToken.None);
         var released = await history.Prune();
-        Assert.Equal(("succeeded", 3), (released.Outcome, released.ProjectsDeleted));
+        Assert.Equal((CycleOutcome.Succeeded, 3), (released.Outcome, released.ProjectsDeleted));
         Assert.Equal(3, await history.Count());
     }
 }
@@ -172,7 +173,7 @@ public sealed class When_a_cycle_is_a_dry_run(PostgresDatabase database) : IClas
 
         var dry = await history.Prune(dryRun: true);
 
-        Assert.Equal(("succeeded", 2), (dry.Outcome, dry.ProjectsDeleted));
+        Assert.Equal((CycleOutcome.Succeeded, 2), (dry.Outcome, dry.ProjectsDeleted));
         Assert.Equal(["c", "d"], dry.SampleKeys);
         Assert.Equal(before, await database.DataSource.ProjectsFingerprintAsync());
 
@@ -205,7 +206,7 @@ public sealed class When_a_cycle_fails(PostgresDatabase database) : IClassFixtur
         {
             var result = await history.Prune();
 
-            Assert.Equal("failed", result.Outcome);
+            Assert.Equal(CycleOutcome.Failed, result.Outcome);
             Assert.Contains("disk full", result.Reason, StringComparison.Ordinal);
             Assert.Equal(before, await database.DataSource.ProjectsFingerprintAsync());
             Assert.Equal("failed", await database.DataSource.ScalarAsync<string>(

@@ -74,6 +74,11 @@ public sealed class When_operators_use_the_cli(RunSagaStack stack, ITestOutputHe
         Assert.Equal(5, refused.ExitCode);
         Assert.Contains("already ended Completed", refused.Stderr, StringComparison.Ordinal);
         Assert.Equal(3, (await Cli("operator", "runs", "cancel", Guid.NewGuid().ToString())).ExitCode);
+
+        // Undelete: a run that is not deleted is refused with exit code 5 and the reason.
+        var notDeleted = await Cli("admin", "run", "undelete", done.Id.ToString());
+        Assert.Equal(5, notDeleted.ExitCode);
+        Assert.Contains("not deleted", notDeleted.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

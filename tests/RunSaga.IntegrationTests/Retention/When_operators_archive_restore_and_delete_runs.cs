@@ -56,6 +56,43 @@ public sealed class When_operators_archive_restore_and_delete_runs(RunSagaStack 
     }
 
     [Fact]
+    public async Task Should_undelete_a_soft_deleted_run_over_http_while_its_archive_is_in_the_trash()
+    {
+        var source = NewSource("undelete");
+        var run = await Seed(source, Items.Numbered(20));
+        var staged = await Staging(run.Id);
+        await Send("ArchiveRun", new { runId = run.Id, requestedBy = "it" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND archived_at IS NOT NULL", run.Id);
+        var path = (await Db.Query("SELECT archive_path FROM runsaga.runs WHERE id = @p0", r => r.GetString(0), run.Id)).Single();
+        await Send("DeleteRun", new { runId = run.Id, reason = "by mistake", requestedBy = "it-operator" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND deleted_at IS NOT NULL", run.Id);
+        await Eventually(() => Task.FromResult(File.Exists(Path.Combine(Stack.ArchiveDirectory, ".trash", path))), "the archive moved to the trash");
+
+        using var operatorKey = Stack.Api("operator");
+        using var forbidden = await operatorKey.PostAsync($"runs/{run.Id}/undelete", null);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, forbidden.StatusCode);
+        using var admin = Stack.Api("admin");
+        using var answer = await admin.PostAsync($"runs/{run.Id}/undelete", null);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, answer.StatusCode);
+        Assert.True(File.Exists(Path.Combine(Stack.ArchiveDirectory, path)));
+        Assert.Equal(1, await Db.Count(
+            "SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND deleted_at IS NULL AND archive_path = @p1", run.Id, path));
+        Assert.Equal(1, await Db.Count("SELECT count(*) FROM runsaga.run_audit WHERE run_id = @p0 AND action = 'undeleted'", run.Id));
+        await Send("RestoreRun", new { runId = run.Id, requestedBy = "it" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND restored_at IS NOT NULL", run.Id);
+        Assert.Equal(staged, await Staging(run.Id));
+
+        // A run deleted before it was archived cannot come back, and the answer says why.
+        var never = await Seed(source, Items.Numbered(20));
+        await Send("DeleteRun", new { runId = never.Id, reason = "test", requestedBy = "it-operator" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND deleted_at IS NOT NULL", never.Id);
+        using var refused = await admin.PostAsync($"runs/{never.Id}/undelete", null);
+        Assert.Equal(System.Net.HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.Contains("before it was ever archived", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Should_refuse_to_archive_an_open_run()
     {
         var source = NewSource("artifacts-open");

@@ -400,7 +400,7 @@ namespace RunSaga.Shared.Data.Migrations
 
                     b.ToTable("run_audit", "runsaga", t =>
                         {
-                            t.HasCheckConstraint("ck_run_audit_action", "action IN ('deleted', 'hard-deleted')");
+                            t.HasCheckConstraint("ck_run_audit_action", "action IN ('deleted', 'hard-deleted', 'undeleted', 'trash-purged')");
                         });
                 });
 
