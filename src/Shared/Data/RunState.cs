@@ -87,7 +87,11 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     /// </summary>
     public bool RetentionWithheld { get; set; }
 
-    // The run's artifacts (staged items and batches) after it finished; written by retention, never by the saga.
+    // The run's artifacts (staged items and batches) after it finished. Owner: retention (RunArtifacts, SourcePruner),
+    // the row's second writer, by design: these columns describe the finished run, so they live on its ledger row where
+    // readers look, but the saga never writes them (nor reads them to decide anything). Retention writes only these
+    // columns and `version` (so a saga update racing it fails its version check and is retried), always under the run's
+    // artifact lock and row lock; the saga's repository writes only the properties it changed, never these.
 
     /// <summary>When the artifacts went into <see cref="ArchivePath"/> and left the staging tables.</summary>
     public DateTime? ArchivedAt { get; set; }
