@@ -235,10 +235,10 @@ public static class RunsApi
             run = holder;
         }
 
-        if (run.Source != source || run.ErrorCode == "IDEMPOTENCY_KEY_CONFLICT")
+        if (run.Source != source || run.ErrorCode == Runs.ErrorCodes.IdempotencyKeyConflict)
         {
             return TypedResults.Problem(
-                run.ErrorCode == "IDEMPOTENCY_KEY_CONFLICT" ? run.ErrorMessage
+                run.ErrorCode == Runs.ErrorCodes.IdempotencyKeyConflict ? run.ErrorMessage
                     : $"The idempotency key is held by run {run.CorrelationId} of source '{run.Source}'; a key names one source's run.",
                 statusCode: 409, title: "Idempotency key held by another source");
         }

@@ -36,8 +36,10 @@ public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
 
     public Task Consume(ConsumeContext<RunFailed> context)
     {
+        // A cancelled run is announced by RunFailed with its code; it counts under its own status.
+        var status = context.Message.ErrorCode == Runs.ErrorCodes.Cancelled ? RunStatus.Cancelled : RunStatus.Failed;
         meters.RunsFinished.Add(1,
-            new KeyValuePair<string, object?>("status", RunStatus.Failed), new KeyValuePair<string, object?>("error_code", context.Message.ErrorCode));
+            new KeyValuePair<string, object?>("status", status), new KeyValuePair<string, object?>("error_code", context.Message.ErrorCode));
         return Task.CompletedTask;
     }
 

@@ -20,7 +20,8 @@ public sealed class OpenLineageOptions
 
 /// <summary>
 /// Emits an OpenLineage <c>RunEvent</c> for every run: START on <see cref="RunStarted"/>, COMPLETE on
-/// <see cref="RunCompleted"/> (with the run's counts as output statistics), FAIL on <see cref="RunFailed"/>.
+/// <see cref="RunCompleted"/> (with the run's counts as output statistics), FAIL on <see cref="RunFailed"/> (ABORT when
+/// the run was cancelled, error code CANCELLED).
 /// job = the source, run id = the run id, output dataset = the source's <c>projects</c>. It runs on its own queue
 /// (<c>runsaga.openlineage</c>) with its own retries, so a receiver that is down delays only these events, never a
 /// run; after the retries an event waits in <c>runsaga.openlineage_error</c>.
@@ -61,7 +62,7 @@ public sealed class OpenLineageConsumer(IHttpClientFactory http, Microsoft.Exten
     }
 
     public Task Consume(ConsumeContext<RunFailed> context) =>
-        SendAsync("FAIL", context.Message.RunId, context.Message.Source, output: null,
+        SendAsync(context.Message.ErrorCode == Runs.ErrorCodes.Cancelled ? "ABORT" : "FAIL", context.Message.RunId, context.Message.Source, output: null,
             new Dictionary<string, object>
             {
                 ["errorMessage"] = new Dictionary<string, object>

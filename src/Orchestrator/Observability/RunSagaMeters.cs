@@ -27,7 +27,7 @@ public sealed class RunSagaMeters : IDisposable
         this.dataSource = dataSource;
         archiveBasePath = retention.Value.ArchiveBasePath;
         meter = meters.Create(MeterName);
-        RunsFinished = meter.CreateCounter<long>("runsaga.runs.finished", "{run}", "Runs that reached Completed or Failed, by status and error code");
+        RunsFinished = meter.CreateCounter<long>("runsaga.runs.finished", "{run}", "Runs that reached Completed, Failed or Cancelled, by status and error code");
         ItemsPromoted = meter.CreateCounter<long>("runsaga.items.promoted", "{item}", "Items promoted into projects, by change");
         FlushWait = meter.CreateHistogram<double>("runsaga.flush.wait", "s", "From the scrape's completion to the flush verdict");
         PromotionDuration = meter.CreateHistogram<double>("runsaga.promotion.duration", "s", "From PromoteRun to ProjectsUpserted");
