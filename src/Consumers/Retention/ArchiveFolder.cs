@@ -7,8 +7,9 @@ namespace RunSaga.Consumers.Retention;
 
 /// <summary>
 /// The files under ARCHIVE_BASE_PATH: where a run's archive goes (<c>{YYYY}/{MM}/{name}{ext}</c>), its partial files
-/// while it is written, and the trash (<c>.trash/</c> + the same relative path) where a soft deletion puts it until
-/// TRASH_KEEP_DAYS have passed. No database work here: callers hold the run's locks.
+/// while it is written, and the trash (<c>.trash/{run id}/</c> + the same relative path) where a deletion puts it before
+/// it commits; a soft deletion's stays there until TRASH_KEEP_DAYS have passed. No database work here: callers hold the
+/// run's locks.
 /// </summary>
 public sealed partial class ArchiveFolder(IOptions<RetentionOptions> options, ILogger<ArchiveFolder> logger)
 {
@@ -19,9 +20,6 @@ public sealed partial class ArchiveFolder(IOptions<RetentionOptions> options, IL
 
     /// <summary>The archive file's absolute path for a stored (relative) <c>archive_path</c>.</summary>
     public string FullPath(string relative) => Path.GetFullPath(Path.Combine(BasePath, relative));
-
-    /// <summary>Where a soft-deleted run's archive waits for undeletion.</summary>
-    public string TrashPath(string relative) => Path.GetFullPath(Path.Combine(BasePath, Trash, relative));
 
     /// <summary>
     /// <c>YYYY/MM</c> of a run's archive: from the same timestamp as its folder name (<c>YYYYMMDD_HHMMSS_{runId}</c>,
@@ -74,28 +72,74 @@ public sealed partial class ArchiveFolder(IOptions<RetentionOptions> options, IL
     }
 
     /// <summary>
-    /// Moves a soft-deleted run's archive into the trash (after the deletion committed). If that fails the file stays
-    /// where it was, which undeletion and the trash purge both look at too.
+    /// Where a deleted run's archive waits: <c>.trash/{run id}/{relative path}</c>, one folder per run, so two runs whose
+    /// archives once had the same name never share a trash file.
     /// </summary>
-    public void MoveToTrash(string relative, Guid runId, string? source)
+    public string TrashPath(Guid runId, string relative) => Path.GetFullPath(Path.Combine(BasePath, Trash, runId.ToString("N"), relative));
+
+    /// <summary>
+    /// Moves a run's archive into the trash while the deleting transaction (which holds the run's locks, and whose row
+    /// still claims the file's name for everyone else) is open; a failure throws and the deletion rolls back.
+    /// </summary>
+    public void MoveToTrash(Guid runId, string relative)
+    {
+        var source = FullPath(relative);
+        if (!File.Exists(source))
+        {
+            return; // already gone (removed by hand): the deletion goes on, the audit row says where it was
+        }
+
+        var target = TrashPath(runId, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        File.Move(source, target, overwrite: true);
+        DirectorySync.Flush(Path.GetDirectoryName(target)!);
+        DirectorySync.Flush(Path.GetDirectoryName(source)!);
+    }
+
+    /// <summary>Moves a run's archive back from the trash (a deletion that rolled back, an undeletion, a restore that finds one).</summary>
+    public void MoveBack(Guid runId, string relative)
+    {
+        var target = FullPath(relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        File.Move(TrashPath(runId, relative), target);
+        DirectorySync.Flush(Path.GetDirectoryName(target)!);
+    }
+
+    /// <summary>Best effort, after a rollback: the file goes back where the run's row still says it is.</summary>
+    public void TryMoveBack(Guid runId, string? source, string relative)
     {
         try
         {
-            var target = TrashPath(relative);
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Move(FullPath(relative), target, overwrite: true);
-            DirectorySync.Flush(Path.GetDirectoryName(target)!);
+            if (File.Exists(TrashPath(runId, relative)) && !File.Exists(FullPath(relative)))
+            {
+                MoveBack(runId, relative);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             using var scope = RunLogScope.Begin(runId, source);
-            logger.LogError(ex, "Could not move the archive {File} into {Trash}; it stays where it is until the trash is purged", FullPath(relative), Trash);
+            logger.LogError(ex, "Could not move the archive back from {Trash} to {File} after the deletion rolled back; move it by hand "
+                + "(a RestoreRun of the run also does)", TrashPath(runId, relative), FullPath(relative));
         }
     }
 
-    /// <summary>Where a soft-deleted run's archive is now: in the trash, or still in place (a move that never happened); null when gone.</summary>
-    public string? LocateDeleted(string relative) =>
-        File.Exists(TrashPath(relative)) ? TrashPath(relative) : File.Exists(FullPath(relative)) ? FullPath(relative) : null;
+    /// <summary>Removes a run's archive from the trash for good (hard deletion, or the purge after TRASH_KEEP_DAYS).</summary>
+    public void DeleteFromTrash(Guid runId, string? source, string relative)
+    {
+        TryDelete(TrashPath(runId, relative), runId, source);
+        try
+        {
+            var runFolder = new DirectoryInfo(Path.Combine(Path.GetFullPath(Path.Combine(BasePath, Trash)), runId.ToString("N")));
+            if (runFolder.Exists && !runFolder.EnumerateFiles("*", SearchOption.AllDirectories).Any())
+            {
+                runFolder.Delete(recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+            // An empty folder left behind harms nothing.
+        }
+    }
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
     private static partial Regex SafeFileName();

@@ -25,19 +25,32 @@ public sealed class ArtifactCycle(
         (progress, cancellationToken) => ArchiveDueAsync(source, dryRun, progress, cancellationToken),
         async (connection, transaction, progress, cancellationToken) =>
         {
-            var deleted = await DeleteDueAsync(connection, transaction, source, dryRun, progress, cancellationToken);
-            var purged = dryRun ? [] : await PurgeTrashAsync(connection, transaction, source, cancellationToken);
-            return () =>
+            var deleted = new List<ArtifactResult>();
+            var deletion = new ArtifactDeletion(
+                Committed: () => deleted.ForEach(artifacts.Deleted),
+                RolledBack: () => deleted.ForEach(artifacts.RolledBack));
+            IReadOnlyList<(Guid RunId, string Path)> purged;
+            try
             {
-                foreach (var result in deleted)
-                {
-                    artifacts.Deleted(result);
-                }
+                await DeleteDueAsync(connection, transaction, source, dryRun, progress, deleted, cancellationToken);
+                purged = dryRun ? [] : await PurgeTrashAsync(connection, transaction, source, cancellationToken);
+            }
+            catch
+            {
+                deletion.RolledBack(); // the transaction will roll back: the files moved so far go back
+                throw;
+            }
 
-                foreach (var (runId, path) in purged)
+            return deletion with
+            {
+                Committed = () =>
                 {
-                    PurgeFile(runId, source, path);
-                }
+                    deletion.Committed();
+                    foreach (var (runId, path) in purged)
+                    {
+                        PurgeFile(runId, source, path);
+                    }
+                },
             };
         });
 
@@ -81,19 +94,20 @@ public sealed class ArtifactCycle(
     /// <summary>
     /// Deletes up to RETENTION_BATCH_RUNS due runs of the source inside the cycle's transaction (so a cycle that fails
     /// later, in pruning, deletes none of them) and, for the runs without a source, the staging of run ids never named.
-    /// Returns the deleted runs, whose files go once the transaction committed. A dry run counts.
+    /// Adds the deleted runs to <paramref name="deleted"/> as it goes (their files are in the trash already: if the
+    /// transaction rolls back they go back). A dry run counts.
     /// </summary>
-    public async Task<IReadOnlyList<ArtifactResult>> DeleteDueAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string? source, bool dryRun, ArtifactProgress progress, CancellationToken cancellationToken)
+    public async Task DeleteDueAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string? source, bool dryRun, ArtifactProgress progress,
+        List<ArtifactResult> deleted, CancellationToken cancellationToken)
     {
         if (dryRun)
         {
             progress.Deleted = (await DueAsync(ArtifactSql.DeleteDue, source, int.MaxValue, cancellationToken)).Count
                 + (source is null ? (await DueAsync(ArtifactSql.OrphansDue, null, int.MaxValue, cancellationToken)).Count : 0);
-            return [];
+            return;
         }
 
-        var deleted = new List<ArtifactResult>();
         var due = await DueAsync(ArtifactSql.DeleteDue, source, Options.BatchRuns, cancellationToken);
         foreach (var runId in due)
         {
@@ -115,13 +129,13 @@ public sealed class ArtifactCycle(
 
         progress.Deleted = deleted.Count;
         progress.MoreDue |= due.Count == Options.BatchRuns || orphans.Count == Options.BatchRuns;
-        return deleted;
     }
 
     /// <summary>
     /// Soft-deleted runs of the source whose archive has been in the trash longer than TRASH_KEEP_DAYS: a
-    /// <c>trash-purged</c> audit row each, in the cycle's transaction (which holds the source's lock, so two cycles never
-    /// purge the same run); their files go once it committed.
+    /// <c>trash-purged</c> audit row each, in the cycle's transaction, under the run's artifact lock and checked again
+    /// there (so two cycles never purge the same run, and an undeletion either came first or is refused after); their
+    /// files leave the trash once it committed.
     /// </summary>
     private async Task<IReadOnlyList<(Guid RunId, string Path)>> PurgeTrashAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string? source, CancellationToken cancellationToken)
@@ -149,7 +163,7 @@ public sealed class ArtifactCycle(
                 {
                     new("run", runId), new("action", "trash-purged"),
                     new("reason", FormattableString.Invariant($"retention: in the trash more than TRASH_KEEP_DAYS={Options.TrashKeepDays} days")),
-                    new("requested_by", "retention"), new("now", Now),
+                    new("requested_by", "retention"), new("now", Now), new("trash_cutoff", Now - Options.TrashKeep),
                 },
             };
             if (await audit.ExecuteNonQueryAsync(cancellationToken) == 1)
@@ -163,10 +177,7 @@ public sealed class ArtifactCycle(
 
     private void PurgeFile(Guid runId, string? source, string relative)
     {
-        if (folder.LocateDeleted(relative) is { } file)
-        {
-            folder.TryDelete(file, runId, source);
-        }
+        folder.DeleteFromTrash(runId, source, relative);
 
         using var scope = RunLogScope.Begin(runId, source);
         logger.LogInformation("Archive {ArchivePath} of the deleted run purged from the trash (TRASH_KEEP_DAYS={TrashKeepDays}); it can no longer be undeleted",

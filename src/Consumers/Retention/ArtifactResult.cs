@@ -54,7 +54,10 @@ public sealed class RetentionRefusedException(string message) : Exception(messag
 
 /// <summary>The two artifact phases of a retention cycle, as <see cref="SourcePruner.RunCycleAsync"/> runs them.</summary>
 /// <param name="ArchiveAsync">Before the cycle's transaction: archives due runs, one transaction each.</param>
-/// <param name="DeleteAsync">Inside the cycle's transaction: deletes due runs; returns what to do once it committed.</param>
+/// <param name="DeleteAsync">Inside the cycle's transaction: deletes due runs; returns what to do once it committed or rolled back.</param>
 public sealed record ArtifactPhases(
     Func<ArtifactProgress, CancellationToken, Task> ArchiveAsync,
-    Func<NpgsqlConnection, NpgsqlTransaction, ArtifactProgress, CancellationToken, Task<Action>> DeleteAsync);
+    Func<NpgsqlConnection, NpgsqlTransaction, ArtifactProgress, CancellationToken, Task<ArtifactDeletion>> DeleteAsync);
+
+/// <summary>The file work of a cycle's deletions: after its transaction committed, or after it rolled back.</summary>
+public sealed record ArtifactDeletion(Action Committed, Action RolledBack);

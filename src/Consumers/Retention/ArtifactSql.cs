@@ -132,18 +132,32 @@ public static class ArtifactSql
         """;
 
     /// <summary>The archive a soft-deleted run had: its newest <c>deleted</c> audit row (the row as it was, with its SHA-256).</summary>
+    /// <remarks>The third column says the trash was purged since (the file is gone for good).</remarks>
     public const string DeletedArchive = """
-        SELECT a.archive_path, a.run_row->>'archive_sha256'
+        SELECT a.archive_path, a.run_row->>'archive_sha256',
+               EXISTS (SELECT 1 FROM runsaga.run_audit p WHERE p.run_id = a.run_id AND p.action = 'trash-purged' AND p.id > a.id)
         FROM runsaga.run_audit a
         WHERE a.run_id = @run AND a.action = 'deleted'
         ORDER BY a.id DESC
         LIMIT 1
         """;
 
-    /// <summary>A soft-deleted run back: archived again under its old file (RestoreRun brings the items back).</summary>
+    /// <summary>
+    /// Whether a soft-deleted run is still deleted (after its deletion committed, under its artifact lock): only then
+    /// does its file go into the trash, or out of it for good; an undeletion in between keeps the file where it is.
+    /// </summary>
+    public const string StillDeleted = """
+        SELECT deleted_at IS NOT NULL FROM runsaga.runs WHERE id = @run
+        """;
+
+    /// <summary>
+    /// A soft-deleted run back: archived again under its old file (RestoreRun brings the items back), and pinned for
+    /// DELETE_AFTER_DAYS (<c>@pinned_until</c>) so the next cycle does not delete it again at once.
+    /// </summary>
     public const string Undelete = """
         UPDATE runsaga.runs
-        SET deleted_at = NULL, deletion_reason = NULL, archive_path = @path, archive_sha256 = @sha256, version = version + 1
+        SET deleted_at = NULL, deletion_reason = NULL, archive_path = @path, archive_sha256 = @sha256,
+            pinned_until = @pinned_until, version = version + 1
         WHERE id = @run
         """;
 
@@ -170,7 +184,7 @@ public static class ArtifactSql
     /// </summary>
     public const string AuditTrashPurge = $$"""
         {{Audit}}
-          AND r.deleted_at IS NOT NULL
+          AND r.deleted_at IS NOT NULL AND r.deleted_at <= @trash_cutoff
           AND NOT EXISTS (
               SELECT 1 FROM runsaga.run_audit p
               WHERE p.run_id = r.id AND p.action = 'trash-purged' AND p.recorded_at >= r.deleted_at)

@@ -23,9 +23,12 @@ public static class RetentionSql
         WHERE id = @id
         """;
 
-    /// <summary>The newest run of the source, whatever its type: pruning waits while it is open or after it failed.</summary>
+    /// <summary>
+    /// The newest run of the source, whatever its type: pruning waits while it is open or after it failed or was
+    /// cancelled. A duplicate run id (a request that repeated a held idempotency key) is not a run and does not count.
+    /// </summary>
     public const string LatestRun = """
-        SELECT id, status FROM runsaga.runs WHERE source = @source ORDER BY created_at DESC, id LIMIT 1
+        SELECT id, status FROM runsaga.runs WHERE source = @source AND duplicate_of IS NULL ORDER BY created_at DESC, id LIMIT 1
         """;
 
     /// <summary>

@@ -137,7 +137,16 @@ public sealed class RunArtifacts(
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
         var result = await DeleteInAsync(connection, transaction, runId, reason, requestedBy, manual, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
+        try
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch
+        {
+            RolledBack(result);
+            throw;
+        }
+
         Deleted(result);
         return result;
     }
@@ -165,6 +174,12 @@ public sealed class RunArtifacts(
         }
 
         var file = folder.FullPath(row.ArchivePath);
+        if (!File.Exists(file) && File.Exists(folder.TrashPath(runId, row.ArchivePath)))
+        {
+            // A deletion moved it into the trash and then did not commit (a crash in between): the run still owns it.
+            folder.MoveBack(runId, row.ArchivePath);
+        }
+
         if (!File.Exists(file))
         {
             throw new RetentionRefusedException($"the archive of run {runId} is missing: {file}. Restore the file from backup and send RestoreRun again");
@@ -197,8 +212,8 @@ public sealed class RunArtifacts(
     }
 
     /// <summary>
-    /// After the deleting transaction committed: a soft deletion's file goes to the trash (undeletable until
-    /// TRASH_KEEP_DAYS have passed), a hard deletion's is removed; partial files go either way; a line for the run.
+    /// After the deleting transaction committed: a hard deletion's file leaves the trash for good (a soft deletion's
+    /// stays there for UndeleteRun until TRASH_KEEP_DAYS have passed); partial files go either way; a line for the run.
     /// </summary>
     public void Deleted(ArtifactResult result)
     {
@@ -207,16 +222,9 @@ public sealed class RunArtifacts(
             return;
         }
 
-        if (result.ArchivePath is { } path)
+        if (result.ArchivePath is { } path && result.Detail == "hard")
         {
-            if (result.Detail == "soft")
-            {
-                folder.MoveToTrash(path, result.RunId, result.Source);
-            }
-            else
-            {
-                folder.TryDelete(folder.FullPath(path), result.RunId, result.Source);
-            }
+            folder.DeleteFromTrash(result.RunId, result.Source, path);
         }
 
         if (result.Leftovers is { } leftovers)
@@ -227,11 +235,21 @@ public sealed class RunArtifacts(
         Log(result);
     }
 
+    /// <summary>The deleting transaction rolled back: the file goes back where the run's row still says it is.</summary>
+    public void RolledBack(ArtifactResult result)
+    {
+        if (result is { Outcome: ArtifactOutcome.Deleted, ArchivePath: { } path })
+        {
+            folder.TryMoveBack(result.RunId, result.Source, path);
+        }
+    }
+
     /// <summary>
     /// Brings a soft-deleted run back while its archive is in the trash: the file (checked against the SHA-256 recorded
     /// when it was written) returns to its place, the run is archived again (RestoreRun then brings its items back into
-    /// staging), and a <c>run_audit</c> row says who did it. Refused, saying why, for a run that is not deleted, was
-    /// hard-deleted, was deleted before it was ever archived, or whose file is gone from the trash.
+    /// staging) and pinned for DELETE_AFTER_DAYS, so the next cycle does not delete it again at once; a <c>run_audit</c>
+    /// row says who did it. Refused, saying why, for a run that is not deleted, was hard-deleted, was deleted before it
+    /// was ever archived, or whose file the trash no longer holds.
     /// </summary>
     public async Task<ArtifactResult> UndeleteAsync(Guid runId, string requestedBy, CancellationToken cancellationToken)
     {
@@ -245,17 +263,22 @@ public sealed class RunArtifacts(
             throw new RetentionRefusedException($"run {runId} is not deleted; nothing to undelete");
         }
 
-        var (archivePath, sha256) = await DeletedArchiveAsync(connection, transaction, runId, cancellationToken);
+        var (archivePath, sha256, purged) = await DeletedArchiveAsync(connection, transaction, runId, cancellationToken);
         if (archivePath is null || sha256 is null)
         {
             throw new RetentionRefusedException(
                 $"run {runId} was deleted before it was ever archived: its items are gone and there is nothing to bring back");
         }
 
-        var file = folder.LocateDeleted(archivePath)
-            ?? throw new RetentionRefusedException(
-                $"the archive of run {runId} is no longer in the trash ({folder.TrashPath(archivePath)}): it was purged after "
-                + $"TRASH_KEEP_DAYS={Options.TrashKeepDays} days or removed by hand; the run cannot be undeleted");
+        var file = folder.TrashPath(runId, archivePath);
+        if (purged || !File.Exists(file))
+        {
+            throw new RetentionRefusedException(
+                $"the archive of run {runId} is no longer in the trash ({file}): "
+                + (purged ? $"it was purged after TRASH_KEEP_DAYS={Options.TrashKeepDays} days" : "it was removed by hand")
+                + "; the run cannot be undeleted");
+        }
+
         if (ArchiveFile.FileSha256(file) != sha256)
         {
             throw new RetentionRefusedException(
@@ -264,41 +287,42 @@ public sealed class RunArtifacts(
 
         await using (var taken = new NpgsqlCommand(ArtifactSql.PathTaken, connection, transaction) { Parameters = { new("path", archivePath), new("run", runId) } })
         {
-            if ((bool)(await taken.ExecuteScalarAsync(cancellationToken))!)
+            if ((bool)(await taken.ExecuteScalarAsync(cancellationToken))! || File.Exists(folder.FullPath(archivePath)))
             {
                 throw new RetentionRefusedException(
-                    $"another run's archive now has the name {archivePath}; move {file} to a free name by hand to keep it. Nothing undeleted");
+                    $"another run's archive now has the name {archivePath}; copy {file} elsewhere by hand to keep it. Nothing undeleted");
             }
         }
 
         await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Audit, cancellationToken,
             ("run", runId), ("action", "undeleted"), ("reason", $"undeleted by {requestedBy}"), ("requested_by", requestedBy), ("now", Now));
         await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Undelete, cancellationToken,
-            ("run", runId), ("path", archivePath), ("sha256", sha256));
+            ("run", runId), ("path", archivePath), ("sha256", sha256), ("pinned_until", Now + Options.DeleteAfter));
 
-        // The file goes back before the commit: if the commit fails the run is still deleted and its file where undeletion
-        // and the trash purge both look for it.
-        var target = folder.FullPath(archivePath);
-        if (file != target)
+        // The file goes back before the commit, while this run's row is locked; if the commit fails it returns to the trash.
+        folder.MoveBack(runId, archivePath);
+        try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Move(file, target);
-            DirectorySync.Flush(Path.GetDirectoryName(target)!);
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch
+        {
+            folder.MoveToTrash(runId, archivePath);
+            throw;
         }
 
-        await transaction.CommitAsync(cancellationToken);
         return new ArtifactResult(runId, row.Source, ArtifactOutcome.Undeleted, null, archivePath);
     }
 
     /// <summary>The archive path and SHA-256 the run had when it was soft-deleted (its newest <c>deleted</c> audit row).</summary>
-    private static async Task<(string? Path, string? Sha256)> DeletedArchiveAsync(
+    private static async Task<(string? Path, string? Sha256, bool Purged)> DeletedArchiveAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(ArtifactSql.DeletedArchive, connection, transaction) { Parameters = { new("run", runId) } };
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? (reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1))
-            : (null, null);
+            ? (reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetBoolean(2))
+            : (null, null, false);
     }
 
     /// <summary>Sets (or, with a past or null moment, clears) the run's pin. Returns the run's source.</summary>
@@ -349,6 +373,14 @@ public sealed class RunArtifacts(
             ("run", runId), ("action", hard ? "hard-deleted" : "deleted"), ("reason", reason), ("requested_by", requestedBy), ("now", Now));
         await TransactionCommands.ExecuteAsync(connection, transaction, hard ? ArtifactSql.HardDelete : ArtifactSql.SoftDelete, cancellationToken,
             ("run", runId), ("now", Now), ("reason", reason));
+
+        // Into the trash before the commit, while this run's row still claims the file's name: no archival of another run
+        // can take the name and write over it in between. The caller moves it back if the transaction rolls back.
+        if (row.ArchivePath is { } archived)
+        {
+            folder.MoveToTrash(runId, archived);
+        }
+
         return new ArtifactResult(runId, row.Source, ArtifactOutcome.Deleted, hard ? "hard" : "soft", row.ArchivePath,
             Leftovers: folder.MonthFolder(row.FolderName, row.CreatedAt));
     }

@@ -77,6 +77,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
     {
         var cycleId = await StartCycleAsync(source, trigger, triggeringRun, dryRun, cancellationToken);
         var progress = new ArtifactProgress();
+        ArtifactDeletion? deletion = null;
         try
         {
             if (artifacts is not null)
@@ -86,7 +87,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
 
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-            var afterCommit = artifacts is null ? null : await artifacts.DeleteAsync(connection, transaction, progress, cancellationToken);
+            deletion = artifacts is null ? null : await artifacts.DeleteAsync(connection, transaction, progress, cancellationToken);
             PruneResult result;
             if (source is null)
             {
@@ -101,12 +102,16 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             result = result with { RunsArchived = progress.Archived, RunsDeleted = progress.Deleted, MoreDue = progress.MoreDue };
             await FinishCycleAsync(connection, transaction, result, error: null, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
-            afterCommit?.Invoke();
+            var committed = deletion;
+            deletion = null;
+            committed?.Committed();
             return result;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // Deletions and pruning shared the rolled-back transaction: only archivals (rows now in verified files) stay.
+            // Deletions and pruning shared the rolled-back transaction: only archivals (rows now in verified files) stay,
+            // and the deleted runs' files come back out of the trash.
+            deletion?.RolledBack();
             var failed = new PruneResult(cycleId, source, CycleOutcome.Failed, null, 0, [], ex.Message) { RunsArchived = progress.Archived };
             await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
             await FinishCycleAsync(connection, null, failed, ex.ToString(), CancellationToken.None);

@@ -14,7 +14,7 @@ public static class AuditApi
     public static void MapAuditApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/audit/runs", DeletedRuns).WithTags("Audit").RequireAuthorization(ApiRoles.Reader)
-            .WithSummary("Deleted runs: who deleted each, why, and the run's last row (run_audit), newest first");
+            .WithSummary("Deletions, undeletions and trash purges of runs: who, why, and the run's row at the time (run_audit), newest first");
         app.MapGet("/retention/cycles", Cycles).WithTags("Audit").RequireAuthorization(ApiRoles.Reader)
             .WithSummary("Retention cycles with their outcome, counts and error (retention_cycles), newest first");
         app.MapGet("/runs/{id:guid}/items", StagedItems).WithTags("Archive").RequireAuthorization(ApiRoles.Reader)
@@ -36,7 +36,7 @@ public static class AuditApi
         var rows = await query.OrderByDescending(a => a.Id).Take(take + 1).ToListAsync(cancellationToken);
         var views = rows.Take(take).Select(a => new RunAuditView(
             a.Id, a.RunId, a.Source, a.Action, a.Reason, a.RequestedBy, a.RecordedAt, a.Status, a.FolderName, a.ArchivePath,
-            a.StagedItems, a.ErrorCode, JsonCase.CamelCased(a.RunRow))).ToList();
+            a.StagedItems, a.ErrorCode, JsonCase.CamelCased(a.RunRow, nested: false))).ToList();
         return TypedResults.Ok(new Page<RunAuditView>(views, rows.Count > take ? rows[take - 1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null));
     }
 

@@ -9,16 +9,19 @@ namespace RunSaga.Orchestrator.Api;
 /// </summary>
 public static class JsonCase
 {
-    public static JsonElement CamelCased(string json) =>
-        JsonSerializer.SerializeToElement(CamelCase(JsonNode.Parse(json, documentOptions: DeepJson)));
+    /// <param name="nested">Also the keys of nested objects (RunSaga's own records); false leaves nested values as they
+    /// are, e.g. a requester's metadata inside a run's row.</param>
+    public static JsonElement CamelCased(string json, bool nested = true) =>
+        JsonSerializer.SerializeToElement(CamelCase(JsonNode.Parse(json, documentOptions: DeepJson), nested ? int.MaxValue : 1));
 
     private static readonly JsonDocumentOptions DeepJson = new() { MaxDepth = RunSaga.Shared.Messaging.BusConfiguration.MaxJsonDepth };
 
-    private static JsonNode? CamelCase(JsonNode? node) => node switch
+    private static JsonNode? CamelCase(JsonNode? node, int depth) => node switch
     {
-        JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(CamelCase(p.Key), CamelCase(p.Value?.DeepClone())))),
-        JsonArray a => new JsonArray([.. a.Select(x => CamelCase(x?.DeepClone()))]),
-        _ => node,
+        _ when depth == 0 => node?.DeepClone(),
+        JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(CamelCase(p.Key), CamelCase(p.Value, depth - 1)))),
+        JsonArray a => new JsonArray([.. a.Select(x => CamelCase(x, depth - 1))]),
+        _ => node?.DeepClone(),
     };
 
     private static string CamelCase(string key)

@@ -114,20 +114,23 @@ public static class OperationsApi
             return TypedResults.Problem($"Run {id} is not deleted; nothing to undelete.", statusCode: 409, title: "Not deleted");
         }
 
-        var archivePath = await db.RunAudit.AsNoTracking().Where(a => a.RunId == id && a.Action == "deleted")
-            .OrderByDescending(a => a.Id).Select(a => a.ArchivePath).FirstOrDefaultAsync(cancellationToken);
-        if (archivePath is null)
+        var deletion = await db.RunAudit.AsNoTracking().Where(a => a.RunId == id && a.Action == "deleted")
+            .OrderByDescending(a => a.Id).Select(a => new { a.Id, a.ArchivePath }).FirstOrDefaultAsync(cancellationToken);
+        if (deletion?.ArchivePath is not { } archivePath)
         {
             return TypedResults.Problem($"Run {id} was deleted before it was ever archived: its items are gone, there is nothing to bring back.",
                 statusCode: 409, title: "Nothing to undelete");
         }
 
-        var basePath = Path.GetFullPath(retention.Value.ArchiveBasePath);
-        if (!File.Exists(Path.Combine(basePath, ".trash", archivePath)) && !File.Exists(Path.Combine(basePath, archivePath)))
+        // The Consumers' trash layout (ArchiveFolder.TrashPath): .trash/{run id}/{archive path}.
+        var trashFile = Path.Combine(Path.GetFullPath(retention.Value.ArchiveBasePath), ".trash", id.ToString("N"), archivePath);
+        var purged = await db.RunAudit.AsNoTracking().AnyAsync(a => a.RunId == id && a.Action == "trash-purged" && a.Id > deletion.Id, cancellationToken);
+        if (purged || !File.Exists(trashFile))
         {
             return TypedResults.Problem(
-                $"The archive of run {id} is no longer in the trash ({Path.Combine(basePath, ".trash", archivePath)}): it was purged after "
-                + $"TRASH_KEEP_DAYS={retention.Value.TrashKeepDays} days or removed by hand. The run cannot be undeleted.",
+                $"The archive of run {id} is no longer in the trash ({trashFile}): "
+                + (purged ? $"it was purged after TRASH_KEEP_DAYS={retention.Value.TrashKeepDays} days" : "it was removed by hand, or this host does not see the archive folder")
+                + ". The run cannot be undeleted.",
                 statusCode: 409, title: "Archive gone");
         }
 

@@ -20,7 +20,7 @@ public static class RunsApi
         runs.MapPost("/", Request).RequireAuthorization(ApiRoles.Operator).AddEndpointFilter<AuditFilter>()
             .WithSummary("Request a run (idempotent by idempotencyKey): 201 with the new run, 200 with the existing one, 409 for another source's key");
         runs.MapPost("/{id:guid}/cancel", Cancel).RequireAuthorization(ApiRoles.Operator).AddEndpointFilter<AuditFilter>()
-            .WithSummary("Cancel a run that has not completed: 200 with the Cancelled run, 409 when it ended or its promotion committed");
+            .WithSummary("Cancel a run that has not completed: 200 with the Cancelled run, 409 when it ended or its promotion committed, 202 while the saga waits for a promotion of the source");
         return runs;
     }
 
@@ -128,7 +128,7 @@ public static class RunsApi
         var requestedBy = body.RequestedBy ?? http.User.Identity?.Name;
         if (await FindAsync(db, runId, body.IdempotencyKey, cancellationToken) is { } known)
         {
-            return await Answer(db, known, runId, body.Source, cancellationToken);
+            return await Answer(db, known, runId, body.Source, createdNow: false, cancellationToken);
         }
 
         using (logger.BeginScope(new Dictionary<string, object> { ["RunId"] = runId, ["Source"] = body.Source }))
@@ -154,7 +154,7 @@ public static class RunsApi
         {
             if (await FindAsync(db, runId, body.IdempotencyKey, cancellationToken) is { } run)
             {
-                return await Answer(db, run, runId, body.Source, cancellationToken);
+                return await Answer(db, run, runId, body.Source, createdNow: true, cancellationToken);
             }
 
             await Task.Delay(50, cancellationToken);
@@ -169,7 +169,7 @@ public static class RunsApi
     /// Sends <see cref="CancelRun"/> and waits for the saga's answer: 200 with the run once it is Cancelled; 409 when it
     /// already ended, or its promotion committed first (it completes); 404 for an unknown run.
     /// </summary>
-    public static async Task<Results<Ok<RunView>, ProblemHttpResult>> Cancel(
+    public static async Task<Results<Ok<RunView>, Accepted<RunView>, ProblemHttpResult>> Cancel(
         Guid id, CancelBody? body, RunSagaDbContext db, IPublishEndpoint publish, HttpContext http, CancellationToken cancellationToken)
     {
         var run = await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.CorrelationId == id, cancellationToken);
@@ -184,7 +184,7 @@ public static class RunsApi
                 statusCode: 409, title: "Run already ended");
         }
 
-        await publish.Publish(new CancelRun { RunId = id, Reason = body?.Reason, RequestedBy = http.User.Identity?.Name }, cancellationToken);
+        await publish.Publish(new CancelRun { RunId = id, Reason = body?.Reason, RequestedBy = $"api:{http.User.Identity?.Name}" }, cancellationToken);
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (DateTime.UtcNow < deadline)
@@ -205,10 +205,8 @@ public static class RunsApi
             await Task.Delay(50, cancellationToken);
         }
 
-        return TypedResults.Problem(
-            $"CancelRun for {id} was published but the saga has not answered within 30 s (it waits for a promotion of the source in progress); "
-            + "look at the run again, and at the Orchestrator's log.",
-            statusCode: 503, title: "Cancel not answered yet");
+        // Not answered yet: the saga waits for a promotion of the source in progress. The cancel stands; look again.
+        return TypedResults.Accepted($"/runs/{id}", RunView.From(run, withSteps: true));
     }
 
     /// <summary>
@@ -223,11 +221,12 @@ public static class RunsApi
             .FirstOrDefaultAsync(cancellationToken);
 
     /// <summary>
-    /// 201 with the run this request created; 200 with the run that holds its key (this run id, if it was made, ended as a
-    /// duplicate of it); 409 when the key is held by another source's run.
+    /// 201 with the run this request created; 200 with a run that existed before it (the same run id asked again, or the
+    /// run that holds its key: this run id, if it was made, ended as a duplicate of it); 409 when the key is held by
+    /// another source's run.
     /// </summary>
     private static async Task<Results<Created<RunView>, Ok<RunView>, ProblemHttpResult>> Answer(
-        RunSagaDbContext db, RunState run, Guid runId, string source, CancellationToken cancellationToken)
+        RunSagaDbContext db, RunState run, Guid runId, string source, bool createdNow, CancellationToken cancellationToken)
     {
         if (run.CorrelationId == runId && run.DuplicateOf is { } holderId
             && await db.Runs.AsNoTracking().FirstOrDefaultAsync(r => r.CorrelationId == holderId, cancellationToken) is { } holder)
@@ -244,7 +243,7 @@ public static class RunsApi
         }
 
         var view = RunView.From(run, withSteps: true);
-        return run.CorrelationId == runId ? TypedResults.Created($"/runs/{run.CorrelationId}", view) : TypedResults.Ok(view);
+        return createdNow && run.CorrelationId == runId ? TypedResults.Created($"/runs/{run.CorrelationId}", view) : TypedResults.Ok(view);
     }
 }
 

@@ -29,7 +29,8 @@ public static class SourcesApi
                (SELECT count(*) FROM runsaga.projects p WHERE p.source = s.source),
                coalesce(sr.withheld, false), sr.withheld_reason
         FROM sources s
-        LEFT JOIN LATERAL (SELECT * FROM runsaga.runs r WHERE r.source = s.source ORDER BY r.created_at DESC, r.id DESC LIMIT 1) l ON true
+        LEFT JOIN LATERAL (SELECT * FROM runsaga.runs r WHERE r.source = s.source AND r.duplicate_of IS NULL
+                           ORDER BY r.created_at DESC, r.id DESC LIMIT 1) l ON true
         LEFT JOIN LATERAL (SELECT * FROM runsaga.runs r WHERE r.source = s.source AND r.status = 'Completed'
                            ORDER BY r.completed_at DESC NULLS LAST, r.id DESC LIMIT 1) c ON true
         LEFT JOIN runsaga.source_retention sr ON sr.source = s.source

@@ -87,7 +87,7 @@ internal static class RunActivities
         run.FlushDeadline = null;
         run.RunDeadline = null;
         run.ResendAt = null;
-        run.FolderName ??= $"{(run.StartedAt ?? now):yyyyMMdd_HHmmss}_{run.CorrelationId}";
+        run.FolderName ??= RunStateMachine.FolderName(run.StartedAt ?? now, run.CorrelationId);
         RunMetrics.FailRunningStep(run, now, $"{error.Code}: {error.Message}");
     }
 

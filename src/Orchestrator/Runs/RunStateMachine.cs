@@ -275,14 +275,14 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     }
 
     /// <summary>
-    /// A request for a run that already exists: a duplicate (another run id with this run's idempotency key)
-    /// changes nothing; the run's own request arriving late (after RunStarted or ScrapeCompleted won the race)
-    /// fills in what the run lacks, so the result does not depend on the order of arrival. Its process type
-    /// counts until the run is flushed; from then on the run is promoted as the type it was flushed with.
+    /// The run's request when the run already exists: a repeat changes nothing; the request arriving late (after
+    /// RunStarted or ScrapeCompleted won the race) fills in what the run lacks, so the result does not depend on the order
+    /// of arrival (its key is claimed separately, see <see cref="ClaimKey{T}"/>). Its process type counts until the run is
+    /// flushed; from then on the run is promoted as the type it was flushed with.
     /// </summary>
     private void ApplyRepeatedRequest(BehaviorContext<RunState, RunRequested> context, bool processTypeMayChange)
     {
-        if (context.Message.RunId != context.Saga.CorrelationId || context.Saga.RequestedAt is not null)
+        if (context.Saga.RequestedAt is not null)
         {
             return;
         }
@@ -477,7 +477,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     private static string FaultDetail(Fault fault) =>
         string.Join(Environment.NewLine, (fault.Exceptions ?? []).OfType<ExceptionInfo>().Select(e => $"{e.ExceptionType}: {e.Message}"));
 
-    private static string FolderName(DateTime startedAt, Guid runId) =>
+    internal static string FolderName(DateTime startedAt, Guid runId) =>
         $"{startedAt.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture)}_{runId}";
 
     private static RunError InvalidProcessType<T>(BehaviorContext<RunState, T> context)

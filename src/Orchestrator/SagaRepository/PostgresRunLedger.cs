@@ -1,7 +1,9 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using RunSaga.Orchestrator.Runs;
+using RunSaga.Shared.Hosting;
 using RunSaga.Shared.Data;
 
 namespace RunSaga.Orchestrator.SagaRepository;
@@ -10,7 +12,7 @@ namespace RunSaga.Orchestrator.SagaRepository;
 /// <see cref="IRunLedger"/> on the message's own <see cref="RunSagaDbContext"/> (scoped per message, like the
 /// repository), so it reads and locks inside the transaction that will save the run.
 /// </summary>
-public sealed class PostgresRunLedger(RunSagaDbContext db) : IRunLedger
+public sealed class PostgresRunLedger(RunSagaDbContext db, IOptions<RunSagaOptions> options) : IRunLedger
 {
     private const string KeyRuns = """
         SELECT id, source, status, attempt, created_at
@@ -47,11 +49,24 @@ public sealed class PostgresRunLedger(RunSagaDbContext db) : IRunLedger
 
     public async Task<bool> HoldPromotionsAndCheckAsync(Guid runId, string source, CancellationToken cancellationToken)
     {
+        // The wait is bounded like a promotion (PROMOTION_TIMEOUT): a lock not granted by then (55P03) is retried by the
+        // saga endpoint's policy, so a cancel never holds a message slot without end.
+        await using (var timeout = await Command(
+            $"SET LOCAL lock_timeout = '{(int)options.Value.PromotionTimeout.TotalMilliseconds}ms'", cancellationToken))
+        {
+            await timeout.ExecuteNonQueryAsync(cancellationToken);
+        }
+
         await using (var lockSource = await Command(AdvisoryLocks.LockSource, cancellationToken))
         {
             lockSource.Parameters.AddWithValue("source", source);
-            lockSource.CommandTimeout = 0;
+            lockSource.CommandTimeout = (int)options.Value.PromotionTimeout.TotalSeconds + 30;
             await lockSource.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var reset = await Command("SET LOCAL lock_timeout TO DEFAULT", cancellationToken))
+        {
+            await reset.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await using var promoted = await Command(Promoted, cancellationToken);

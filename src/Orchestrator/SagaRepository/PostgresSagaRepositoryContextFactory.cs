@@ -38,7 +38,8 @@ public sealed class PostgresSagaRepositoryContextFactory(
         {
             var repositoryContext = new PostgresSagaRepositoryContext<T>(db, context, consumeContextFactory);
 
-            // EF translates the correlation expression (e.g. "same run id or same idempotency key") to SQL;
+            // EF translates a correlation expression to SQL (the run saga correlates every event by run id today, so this
+            // serves MassTransit's query path only);
             // the matches are then locked one by one, in id order so two messages cannot deadlock.
             var ids = await db.Runs.AsNoTracking()
                 .Where(query.FilterExpression)

@@ -201,3 +201,27 @@ public sealed class When_a_promotion_fails(PostgresDatabase database) : IClassFi
             "SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @run", ("run", run2)));
     }
 }
+
+public sealed class When_a_run_was_cancelled_before_its_promotion(PostgresDatabase database) : IClassFixture<PostgresDatabase>
+{
+    private readonly RunPromoter promoter = new(database.DataSource, Options.Create(new RunSagaOptions()));
+
+    [Fact]
+    public async Task Should_promote_nothing_and_record_no_promotion()
+    {
+        var source = NewSource();
+        await promoter.PromoteAsync(await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b")])), source, fullRun: true, CancellationToken.None);
+        var before = await database.DataSource.ProjectsFingerprintAsync();
+        var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a", title: "changed"), Item("c")]));
+        await database.DataSource.ExecuteAsync("""
+            INSERT INTO runsaga.runs (id, version, saga_state, status, source, process_type, created_at, batch_ids, metrics, retention_withheld)
+            VALUES (@id, 1, 'Cancelled', 'Cancelled', @source, 'ingestion', now(), '{}', '[]', false)
+            """, ("id", run), ("source", source));
+
+        var result = await promoter.PromoteAsync(run, source, fullRun: true, CancellationToken.None);
+
+        Assert.True(result.Cancelled);
+        Assert.Equal(before, await database.DataSource.ProjectsFingerprintAsync());
+        Assert.Equal(0L, await database.DataSource.ScalarAsync<long>("SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @run", ("run", run)));
+    }
+}

@@ -22,7 +22,7 @@ public sealed class When_a_run_ages_past_delete_after_days(PostgresDatabase data
 
         Assert.Equal(1, cycle.RunsDeleted);
         Assert.False(File.Exists(file));
-        Assert.True(File.Exists(ledger.FullPath(".trash/2026/03/soft.tar.gz")), "a soft deletion keeps the archive in the trash");
+        Assert.True(File.Exists(ledger.FullPath($".trash/{run:N}/2026/03/soft.tar.gz")), "a soft deletion keeps the archive in the trash");
         var row = await ledger.Row(run);
         Assert.Equal(ledger.Now, row!.DeletedAt);
         Assert.Contains("DELETE_AFTER_DAYS=30", row.DeletionReason, StringComparison.Ordinal);
@@ -222,8 +222,10 @@ public sealed class When_a_soft_deleted_run_is_undeleted(PostgresDatabase databa
         ledger.Advance(8);
         await ledger.Cycle();
         var archived = (await ledger.Row(run))!.ArchivePath!;
-        await ledger.Artifacts.DeleteAsync(run, "by mistake", "alice", manual: true, CancellationToken.None);
+        ledger.Advance(23);
+        Assert.Equal(1, (await ledger.Cycle()).RunsDeleted);
         Assert.False(File.Exists(ledger.FullPath(archived)));
+        ledger.Advance(1);
 
         var result = await ledger.Artifacts.UndeleteAsync(run, "bob", CancellationToken.None);
 
@@ -231,12 +233,18 @@ public sealed class When_a_soft_deleted_run_is_undeleted(PostgresDatabase databa
         var row = (await ledger.Row(run))!;
         Assert.Equal((null, null, archived), (row.DeletedAt, row.DeletionReason, row.ArchivePath));
         Assert.True(File.Exists(ledger.FullPath(archived)));
-        Assert.False(File.Exists(ledger.FullPath($".trash/{archived}")));
-        Assert.Equal("deleted alice|undeleted bob", await database.DataSource.ScalarAsync<string>(
+        Assert.False(File.Exists(ledger.FullPath($".trash/{run:N}/{archived}")));
+        Assert.Equal("deleted retention|undeleted bob", await database.DataSource.ScalarAsync<string>(
             "SELECT string_agg(action || ' ' || requested_by, '|' ORDER BY id) FROM runsaga.run_audit WHERE run_id = @run", ("run", run)));
 
         await ledger.Artifacts.RestoreAsync(run, CancellationToken.None);
         Assert.Equal(staged, await ledger.Staging(run));
+
+        // Past DELETE_AFTER_DAYS since it finished, yet pinned for DELETE_AFTER_DAYS from its undeletion: the next cycle
+        // keeps it instead of deleting it again at once.
+        ledger.Advance(1);
+        Assert.Equal(0, (await ledger.Cycle()).RunsDeleted);
+        Assert.Null((await ledger.Row(run))!.DeletedAt);
     }
 
     [Fact]
@@ -249,16 +257,16 @@ public sealed class When_a_soft_deleted_run_is_undeleted(PostgresDatabase databa
         var archived = (await ledger.Row(run))!.ArchivePath!;
         ledger.Advance(23);
         Assert.Equal(1, (await ledger.Cycle()).RunsDeleted);
-        Assert.True(File.Exists(ledger.FullPath($".trash/{archived}")));
+        Assert.True(File.Exists(ledger.FullPath($".trash/{run:N}/{archived}")));
 
         ledger.Advance(6.9);
         await ledger.Cycle();
-        Assert.True(File.Exists(ledger.FullPath($".trash/{archived}")), "kept for TRASH_KEEP_DAYS=7");
+        Assert.True(File.Exists(ledger.FullPath($".trash/{run:N}/{archived}")), "kept for TRASH_KEEP_DAYS=7");
         ledger.Advance(0.2);
         await ledger.Cycle();
         await ledger.Cycle();
 
-        Assert.False(File.Exists(ledger.FullPath($".trash/{archived}")));
+        Assert.False(File.Exists(ledger.FullPath($".trash/{run:N}/{archived}")));
         Assert.Equal(1L, await database.DataSource.ScalarAsync<long>(
             "SELECT count(*) FROM runsaga.run_audit WHERE run_id = @run AND action = 'trash-purged' AND requested_by = 'retention'", ("run", run)));
         var refusal = await Assert.ThrowsAsync<RetentionRefusedException>(() => ledger.Artifacts.UndeleteAsync(run, "bob", CancellationToken.None));

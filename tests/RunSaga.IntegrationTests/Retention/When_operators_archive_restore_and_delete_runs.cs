@@ -66,7 +66,7 @@ public sealed class When_operators_archive_restore_and_delete_runs(RunSagaStack 
         var path = (await Db.Query("SELECT archive_path FROM runsaga.runs WHERE id = @p0", r => r.GetString(0), run.Id)).Single();
         await Send("DeleteRun", new { runId = run.Id, reason = "by mistake", requestedBy = "it-operator" });
         await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND deleted_at IS NOT NULL", run.Id);
-        await Eventually(() => Task.FromResult(File.Exists(Path.Combine(Stack.ArchiveDirectory, ".trash", path))), "the archive moved to the trash");
+        await Eventually(() => Task.FromResult(File.Exists(Path.Combine(Stack.ArchiveDirectory, ".trash", run.Id.ToString("N"), path))), "the archive moved to the trash");
 
         using var operatorKey = Stack.Api("operator");
         using var forbidden = await operatorKey.PostAsync($"runs/{run.Id}/undelete", null);
