@@ -51,7 +51,7 @@ public sealed class ArtifactLedger : IDisposable
             ("b2", keys.Skip(items / 2).Select(k => Item(k, url: $"https://example.test/{k}", error: k.EndsWith('3') ? "no price" : null)).ToArray()));
         await dataSource.ExecuteAsync($"""
             INSERT INTO runsaga.runs (id, version, saga_state, status, source, process_type, folder_name, created_at,
-                                      {(status == "Failed" ? "failed_at" : "completed_at")}, staged_items, batch_ids, metrics, retention_withheld)
+                                      {(status is "Failed" or "Cancelled" ? "failed_at" : "completed_at")}, staged_items, batch_ids, metrics, retention_withheld)
             VALUES (@id, 1, @status, @status, @source, 'ingestion', @folder, @created_at, @finished_at, @items, @batch_ids, '[]', false)
             """,
             ("id", run), ("status", status), ("source", Source), ("folder", (object?)folder ?? DBNull.Value),

@@ -56,12 +56,23 @@ public sealed class When_a_run_ages_past_delete_after_days(PostgresDatabase data
     [Fact]
     public async Task Should_keep_failed_runs_on_their_own_clock_which_takes_fractions_of_days()
     {
+        await FailedClock("Failed");
+    }
+
+    [Fact]
+    public async Task Should_treat_a_cancelled_run_as_a_failed_one()
+    {
+        await FailedClock("Cancelled");
+    }
+
+    private async Task FailedClock(string unfinished)
+    {
         using var ledger = new ArtifactLedger(database.DataSource);
         ledger.Options.ArchiveAfterDays = 0.1;
         ledger.Options.DeleteAfterDays = 1;
         ledger.Options.FailedDeleteAfterDays = 0.25;
         var completed = await ledger.Finished("Completed");
-        var failed = await ledger.Finished("Failed");
+        var failed = await ledger.Finished(unfinished);
 
         ledger.Advance(0.2);
         var first = await ledger.Cycle();

@@ -73,6 +73,7 @@ public sealed class When_the_newest_run_of_a_source_failed_or_is_open(PostgresDa
 {
     [Theory]
     [InlineData("Failed")]
+    [InlineData("Cancelled")]
     [InlineData("Running")]
     [InlineData("Flushed")]
     public async Task Should_prune_nothing(string status)
