@@ -167,6 +167,21 @@ async function loadRun(id) {
     cell(row, value ?? "", "num");
   }
 
+  // A restored run's items are back in staging: show the first page of them.
+  $("#run-items-section").hidden = !r.archive.restoredAt;
+  if (r.archive.restoredAt) {
+    const items = await api(`runs/${r.id}/items?limit=50`);
+    const body = $("#run-items tbody");
+    body.replaceChildren();
+    for (const i of items.items) {
+      const row = body.insertRow();
+      cell(row, i.key);
+      cell(row, i.batchId);
+      cell(row, i.title);
+      cell(row, i.error);
+    }
+  }
+
   const steps = $("#run-steps");
   steps.replaceChildren();
   for (const step of r.steps ?? []) {

@@ -93,6 +93,37 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         Assert.Equal("CANCELLED", (await Db.FindRun(running.RunId))!.ErrorCode);
     }
 
+    [Fact]
+    public async Task Should_show_a_restored_runs_items_and_what_retention_deleted()
+    {
+        var source = NewSource("page-restored");
+        var run = await Seed(source, Items.Numbered(4));
+        await Send("ArchiveRun", new { runId = run.Id, requestedBy = "it" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND archived_at IS NOT NULL", run.Id);
+        await Send("RestoreRun", new { runId = run.Id, requestedBy = "it" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND restored_at IS NOT NULL", run.Id);
+        var deleted = await Seed(source, Items.Numbered(4));
+        await Send("DeleteRun", new { runId = deleted.Id, reason = "page test", requestedBy = "it-operator" });
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND deleted_at IS NOT NULL", deleted.Id);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium(),
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-dev-shm-usage"],
+        });
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(Stack.OrchestratorUrl.ToString());
+        await page.FillAsync("#key", Stack.ApiKeys["reader"]);
+        await page.ClickAsync("#key-form button");
+        await Assertions.Expect(page.Locator($"#deleted-runs tbody tr[data-run='{deleted.Id}']")).ToContainTextAsync("page test");
+
+        await page.GotoAsync($"{Stack.OrchestratorUrl}#/runs/{run.Id}");
+        await Assertions.Expect(page.Locator("#run-items tbody tr")).ToHaveCountAsync(4);
+        await Assertions.Expect(page.Locator("#run-items tbody")).ToContainTextAsync("item-00003");
+    }
+
     private static string Chromium() =>
         Environment.GetEnvironmentVariable("RUNSAGA_CHROMIUM") is { Length: > 0 } configured ? configured
         : Candidates.FirstOrDefault(File.Exists)
