@@ -1,21 +1,40 @@
 using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 using RunSaga.Contracts;
+using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
+using RunSaga.Shared.Messaging;
 
 namespace RunSaga.Consumers.Flush;
 
 /// <summary>
 /// Records the saga's flush request and answers as soon as the staged batches allow a verdict. When batches
 /// are still missing it answers nothing: the staging consumer publishes the verdict when the last one lands.
+/// The announced counts are the ledger's: a run that <c>runsaga.runs</c> shows waiting for its flush (Flushing) is
+/// checked against its row's expected items and batches; a run whose flush was requested before is checked again;
+/// any other run is refused.
 /// </summary>
-public sealed class FlushRunConsumer(FlushRequests flushRequests, ILogger<FlushRunConsumer> logger) : IConsumer<FlushRun>
+public sealed class FlushRunConsumer(FlushRequests flushRequests, NpgsqlDataSource dataSource, ILogger<FlushRunConsumer> logger)
+    : IConsumer<FlushRun>
 {
     public async Task Consume(ConsumeContext<FlushRun> context)
     {
-        var request = context.Message;
-        using var _ = RunLogScope.Begin(request.RunId, source: null);
+        var run = await LedgerRun.ReadAsync(dataSource, context.Message.RunId, context.CancellationToken);
+        using var _ = RunLogScope.Begin(context.Message.RunId, run?.Source);
+        if (run is null || !(run.FlushRequested || run.SagaState == RunStatus.Flushing))
+        {
+            throw new InvalidMessageException(run is null
+                ? $"FlushRun refused: runsaga.runs has no run {context.Message.RunId}."
+                : $"FlushRun refused: runsaga.runs shows run {run.Id} {run.SagaState}, not waiting for a flush.");
+        }
+
+        var request = context.Message with
+        {
+            ExpectedItems = run.ExpectedItems ?? context.Message.ExpectedItems,
+            ExpectedBatches = run.ExpectedBatches ?? context.Message.ExpectedBatches,
+        };
 
         var stopwatch = Stopwatch.StartNew();
         var (first, status) = await flushRequests.RequestAsync(request, context.CancellationToken);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 using RunSaga.Contracts;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
@@ -13,17 +14,32 @@ namespace RunSaga.Consumers.Promotion;
 /// not caught: transient ones are retried by the endpoint, anything else faults (<c>Fault&lt;PromoteRun&gt;</c>,
 /// which fails the run with PROMOTION_FAILED) after a rollback that left <c>projects</c> untouched.
 /// </summary>
-public sealed class PromoteRunConsumer(RunPromoter promoter, ILogger<PromoteRunConsumer> logger) : IConsumer<PromoteRun>
+/// <para>
+/// The ledger decides, not the command: only a run that <c>runsaga.runs</c> shows <c>Flushed</c> (or one promoted
+/// before, whose counts are republished) is promoted, into the source and with the process type of its row.
+/// </para>
+public sealed class PromoteRunConsumer(RunPromoter promoter, NpgsqlDataSource dataSource, ILogger<PromoteRunConsumer> logger)
+    : IConsumer<PromoteRun>
 {
     public async Task Consume(ConsumeContext<PromoteRun> context)
     {
         var command = context.Message;
-        using var _ = RunLogScope.Begin(command.RunId, command.Source);
+        var run = await LedgerRun.ReadAsync(dataSource, command.RunId, context.CancellationToken);
+        using var _ = RunLogScope.Begin(command.RunId, run?.Source ?? command.Source);
 
-        if (string.IsNullOrEmpty(command.Source))
+        if (run is null || run.Source is not { Length: > 0 } || (run.SagaState != RunStatus.Flushed && !run.Promoted))
         {
-            throw new InvalidMessageException(
-                $"PromoteRun for run {command.RunId} names no source; the run saga must know the run's source before it promotes.");
+            throw new InvalidMessageException(run is null
+                ? $"PromoteRun refused: runsaga.runs has no run {command.RunId}; only a flushed run is promoted."
+                : $"PromoteRun refused: runsaga.runs shows run {command.RunId} {run.SagaState}, not Flushed; only a flushed run is promoted.");
+        }
+
+        if (!string.Equals(command.Source, run.Source, StringComparison.Ordinal)
+            || !string.Equals(ProcessType.OrDefault(command.ProcessType), run.ProcessType, StringComparison.Ordinal))
+        {
+            logger.LogWarning(
+                "PromoteRun named source {CommandSource} and process type {CommandProcessType}; the ledger's {Source}/{ProcessType} are used",
+                command.Source, command.ProcessType, run.Source, run.ProcessType);
         }
 
         var stopwatch = Stopwatch.StartNew();
@@ -31,7 +47,7 @@ public sealed class PromoteRunConsumer(RunPromoter promoter, ILogger<PromoteRunC
         try
         {
             result = await promoter.PromoteAsync(
-                command.RunId, command.Source, ProcessType.IsFull(ProcessType.OrDefault(command.ProcessType)), context.CancellationToken);
+                run.Id, run.Source, ProcessType.IsFull(run.ProcessType), context.CancellationToken);
         }
         catch (Exception exception) when (!TransientDatabaseErrors.IsTransient(exception))
         {
@@ -59,7 +75,7 @@ public sealed class PromoteRunConsumer(RunPromoter promoter, ILogger<PromoteRunC
         {
             logger.LogInformation(
                 "promoted ({ProcessType}): {Inserted} inserted, {Updated} updated, {Unchanged} unchanged, {Errored} errored in {ElapsedMs} ms",
-                command.ProcessType, counts.Inserted, counts.Updated, counts.Unchanged, counts.Errored, stopwatch.ElapsedMilliseconds);
+                run.ProcessType, counts.Inserted, counts.Updated, counts.Unchanged, counts.Errored, stopwatch.ElapsedMilliseconds);
         }
 
         await context.Publish(new ProjectsUpserted

@@ -54,6 +54,7 @@ public static class BusConfiguration
             throw new InvalidOperationException($"RABBITMQ_QUEUE_TYPE must be quorum or classic, not '{queueType}'.");
         }
 
+        bus.AddSingleton(BrokerIdentity.From(configuration));
         bus.AddConfigureEndpointsCallback((_, _, endpoint) =>
         {
             if (queueType == "quorum" && endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
@@ -76,6 +77,9 @@ public static class BusConfiguration
                 host.PublisherConfirmation = true;
             });
             cfg.ConfigureRunSagaSerialization(context);
+            cfg.UseSendFilter(typeof(StampPublisherFilter<>), context);
+            cfg.UsePublishFilter(typeof(StampPublisherPublishFilter<>), context);
+            cfg.UseConsumeFilter(typeof(RequireHostPublisherFilter<>), context);
             cfg.ConfigureEndpoints(context);
         });
     }

@@ -57,6 +57,7 @@ public sealed class When_the_consumers_run_on_the_bus(PostgresDatabase database)
         await harness.Bus.Publish(Batch(runId, "b1", ["a", "b"]));
         Assert.True(await harness.Consumed.Any<ItemsScraped>(x => x.Context.Message.RunId == runId));
 
+        await Runs.RecordAsync(database.DataSource, runId, NewSource(), "Flushing", expectedItems: 3, expectedBatches: 2);
         await SendAsync(QueueNames.Flush, Announce(runId, 3, 2));
         Assert.True(await harness.Consumed.Any<FlushRun>(x => x.Context.Message.RunId == runId));
         await harness.Bus.Publish(Batch(runId, "b2", ["c"]));
@@ -70,6 +71,7 @@ public sealed class When_the_consumers_run_on_the_bus(PostgresDatabase database)
     {
         var source = NewSource();
         var runId = await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b", error: "x")]));
+        await Runs.RecordAsync(database.DataSource, runId, source, "Flushed");
 
         await SendAsync(QueueNames.Promotion, new PromoteRun { RunId = runId, Source = source, ProcessType = "ingestion" });
         Assert.True(await harness.Published.Any<ProjectsUpserted>(x =>
@@ -80,14 +82,85 @@ public sealed class When_the_consumers_run_on_the_bus(PostgresDatabase database)
     }
 
     [Fact]
-    public async Task Should_fault_a_promotion_that_cannot_be_done()
+    public async Task Should_refuse_to_promote_a_run_the_ledger_does_not_have()
     {
-        var runId = Guid.NewGuid();
+        var runId = await Runs.StageAsync(database.DataSource, ("b1", [Item("a")]));
 
-        await SendAsync(QueueNames.Promotion, new PromoteRun { RunId = runId, Source = "", ProcessType = "ingestion" });
+        await SendAsync(QueueNames.Promotion, new PromoteRun { RunId = runId, Source = NewSource(), ProcessType = "ingestion" });
 
         Assert.True(await harness.Published.Any<Fault<PromoteRun>>(x => x.Context.Message.Message.RunId == runId));
         Assert.False(await harness.Published.Any<ProjectsUpserted>(x => x.Context.Message.RunId == runId));
+        Assert.Equal(0L, await database.DataSource.ScalarAsync<long>(
+            "SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @run", ("run", runId)));
+    }
+
+    [Theory]
+    [InlineData("Running")]
+    [InlineData("Flushing")]
+    [InlineData("Completed")]
+    [InlineData("Failed")]
+    public async Task Should_refuse_to_promote_a_run_that_is_not_flushed(string sagaState)
+    {
+        var source = NewSource();
+        var runId = await Runs.StageAsync(database.DataSource, ("b1", [Item("a")]));
+        await Runs.RecordAsync(database.DataSource, runId, source, sagaState);
+
+        await SendAsync(QueueNames.Promotion, new PromoteRun { RunId = runId, Source = source, ProcessType = "ingestion" });
+
+        Assert.True(await harness.Published.Any<Fault<PromoteRun>>(x => x.Context.Message.Message.RunId == runId));
+        Assert.Equal(0L, await database.DataSource.ScalarAsync<long>(
+            "SELECT count(*) FROM runsaga.project_rows WHERE source = @source", ("source", source)));
+    }
+
+    [Fact]
+    public async Task Should_promote_into_the_ledgers_source_whatever_the_command_names()
+    {
+        var source = NewSource();
+        var victim = NewSource();
+        var runId = await Runs.StageAsync(database.DataSource, ("b1", [Item("a")]));
+        await Runs.RecordAsync(database.DataSource, runId, source, "Flushed", processType: "sync");
+
+        await SendAsync(QueueNames.Promotion, new PromoteRun { RunId = runId, Source = victim, ProcessType = "ingestion" });
+
+        Assert.True(await harness.Published.Any<ProjectsUpserted>(x => x.Context.Message.RunId == runId));
+        Assert.Equal(1L, await database.DataSource.ScalarAsync<long>(
+            "SELECT count(*) FROM runsaga.project_rows WHERE source = @source", ("source", source)));
+        Assert.Equal(0L, await database.DataSource.ScalarAsync<long>(
+            "SELECT count(*) FROM runsaga.project_rows WHERE source = @source", ("source", victim)));
+        Assert.False(await database.DataSource.ScalarAsync<bool>(
+            "SELECT full_run FROM runsaga.run_promotions WHERE run_id = @run", ("run", runId)));
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_flush_of_a_run_that_is_not_waiting_for_one_and_use_the_ledgers_counts()
+    {
+        var running = Guid.NewGuid();
+        await Runs.RecordAsync(database.DataSource, running, NewSource(), "Running", expectedItems: 1, expectedBatches: 1);
+        await SendAsync(QueueNames.Flush, Announce(running, 1, 1));
+        Assert.True(await harness.Published.Any<Fault<FlushRun>>(x => x.Context.Message.Message.RunId == running));
+        Assert.Equal(0L, await database.DataSource.ScalarAsync<long>(
+            "SELECT count(*) FROM runsaga.flush_requests WHERE run_id = @run", ("run", running)));
+
+        // A command claiming other counts than the ledger's records the ledger's.
+        var flushing = Guid.NewGuid();
+        await Runs.RecordAsync(database.DataSource, flushing, NewSource(), "Flushing", expectedItems: 7, expectedBatches: 3);
+        await SendAsync(QueueNames.Flush, Announce(flushing, 1, 1));
+        Assert.True(await harness.Consumed.Any<FlushRun>(x => x.Context.Message.RunId == flushing));
+        Assert.Equal(7, await database.DataSource.ScalarAsync<int>(
+            "SELECT expected_items FROM runsaga.flush_requests WHERE run_id = @run", ("run", flushing)));
+    }
+
+    [Fact]
+    public async Task Should_refuse_to_stamp_lineage_of_a_run_never_promoted()
+    {
+        var source = NewSource();
+        var runId = await Runs.StageAsync(database.DataSource, ("b1", [Item("a")]));
+        await Runs.RecordAsync(database.DataSource, runId, source, "Flushed");
+
+        await SendAsync(QueueNames.Lineage, new StampLineage { RunId = runId, Source = source, ProcessType = "ingestion" });
+
+        Assert.True(await harness.Published.Any<Fault<StampLineage>>(x => x.Context.Message.Message.RunId == runId));
+        Assert.False(await harness.Published.Any<LineageStamped>(x => x.Context.Message.RunId == runId));
     }
 
     private async Task SendAsync<T>(string queue, T message)
