@@ -298,26 +298,28 @@ public sealed class BenchSettings(string repositoryRoot)
 
     public string Postgres { get; } = Read("ConnectionStrings__Postgres") ?? "Host=localhost;Port=5432;Database=runsaga;Username=runsaga;Password=runsaga;SSL Mode=Disable";
 
-    public Uri RabbitMq { get; } = new(Read("ConnectionStrings__RabbitMq") ?? "amqp://guest:guest@localhost:5672/");
+    /// <summary>The broker (host and port; ConnectionStrings__RabbitMq or localhost:5672).</summary>
+    public Uri RabbitMq { get; } = new(Read("ConnectionStrings__RabbitMq") ?? "amqp://localhost:5672/");
 
     public Uri RabbitManagement { get; } = new(Read("RABBITMQ_MANAGEMENT_URL") ?? "http://localhost:15672/");
 
-    public (string User, string Password) RabbitMqCredentials
-    {
-        get
-        {
-            var parts = RabbitMq.UserInfo.Split(':', 2);
-            return parts is [{ Length: > 0 } user, var password]
-                ? (Uri.UnescapeDataString(user), Uri.UnescapeDataString(password))
-                : ("guest", "guest");
-        }
-    }
+    /// <summary>
+    /// The broker's administrator (RABBITMQ_ADMIN_USER / RABBITMQ_ADMIN_PASSWORD, which scripts/bench exports from
+    /// .run/credentials.env). The benchmark measures throughput, not the trust boundaries: its hosts and its publisher
+    /// all log in as the administrator, in the benchmark's own virtual host.
+    /// </summary>
+    public (string User, string Password) RabbitMqCredentials =>
+        Read("RABBITMQ_ADMIN_USER") is { } user && Read("RABBITMQ_ADMIN_PASSWORD") is { } password
+            ? (user, password)
+            : throw new InvalidOperationException(
+                "RABBITMQ_ADMIN_USER and RABBITMQ_ADMIN_PASSWORD are not set: run the benchmark through scripts/bench, which creates "
+                + "the broker's users and exports them.");
 
     public Uri RabbitMqFor(string virtualHost)
     {
-        var userInfo = RabbitMq.UserInfo.Length > 0 ? RabbitMq.UserInfo + "@" : string.Empty;
+        var (user, password) = RabbitMqCredentials;
         var port = RabbitMq.IsDefaultPort ? string.Empty : $":{RabbitMq.Port}";
-        return new Uri($"{RabbitMq.Scheme}://{userInfo}{RabbitMq.Host}{port}/{Uri.EscapeDataString(virtualHost)}");
+        return new Uri($"{RabbitMq.Scheme}://{Uri.EscapeDataString(user)}:{Uri.EscapeDataString(password)}@{RabbitMq.Host}{port}/{Uri.EscapeDataString(virtualHost)}");
     }
 
     /// <summary>The host built in the benchmark's own configuration (…/bin/&lt;Configuration&gt;/net10.0/).</summary>

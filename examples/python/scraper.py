@@ -197,8 +197,9 @@ def redact(url: str) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Publish one example scraper run to RunSaga over RabbitMQ.")
-    p.add_argument("--amqp", default=os.environ.get("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/"),
-                   help="AMQP URI (default: $RABBITMQ_URL or amqp://guest:guest@localhost:5672/)")
+    p.add_argument("--amqp", default=os.environ.get("RABBITMQ_URL"),
+                   help="AMQP URI with the scraper user's credentials (default: $RABBITMQ_URL; scripts/up writes it "
+                        "to .run/scraper.env)")
     p.add_argument("--source", default="demo", help="what is scraped; runs and retention are per source (default: demo)")
     p.add_argument("--items", type=int, default=250, help="number of items (default: 250)")
     p.add_argument("--batch-size", type=int, default=100, help="items per ItemsScraped batch (default: 100)")
@@ -241,6 +242,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run_id = args.run_id
+    if not args.amqp:
+        sys.stderr.write("scraper.py: no broker: set RABBITMQ_URL (or --amqp) to the AMQP URI of your scraper user, "
+                         "e.g. amqp://runsaga-scraper:<password>@localhost:5672/ (scripts/up writes it to .run/scraper.env)\n")
+        return 2
 
     def log(text: str) -> None:
         if not args.quiet:

@@ -8,6 +8,7 @@ using RunSaga.Shared.Messaging;
 var builder = Host.CreateApplicationBuilder(args);
 
 builder.AddRunSagaLogging("consumers");
+builder.RefuseDevelopmentCredentials();
 builder.Services
     .AddRunSagaOptions()
     .AddRetentionOptions()

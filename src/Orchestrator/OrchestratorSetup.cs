@@ -18,6 +18,7 @@ public static class OrchestratorSetup
     public static WebApplicationBuilder AddOrchestrator(this WebApplicationBuilder builder)
     {
         builder.AddRunSagaLogging("orchestrator");
+        builder.RefuseDevelopmentCredentials();
         builder.Services
             .AddRunSagaOptions()
             .AddRetentionOptions()

@@ -41,8 +41,11 @@ public abstract class RunSagaSpec(RunSagaStack stack, ITestOutputHelper output) 
     /// <summary>A source nobody else uses: <c>it-&lt;name&gt;-&lt;random&gt;</c>.</summary>
     protected static string NewSource(string name) => $"it-{name}-{Guid.NewGuid().ToString("N")[..8]}";
 
-    /// <summary>Publishes one command or event by its message name (e.g. <c>ArchiveRun</c>), as an operator's tool would.</summary>
-    protected Task Send(string messageType, object message) => Publisher.Publish([new Broker.OutgoingMessage(messageType, message)]);
+    /// <summary>
+    /// Publishes one command or event by its message name (e.g. <c>ArchiveRun</c>) as the Orchestrator's broker user, as an
+    /// operator's tool with the Orchestrator's credentials would (a scraper cannot).
+    /// </summary>
+    protected Task Send(string messageType, object message) => stack.HostPublisher.Publish([new Broker.OutgoingMessage(messageType, message)]);
 
     /// <summary>Publishes a whole run (requested, started, batches, completed) and waits until it is Completed.</summary>
     protected async Task<RunRow> CompleteRun(ScrapeRun run, IReadOnlyCollection<Batch> batches)

@@ -51,7 +51,8 @@ const USAGE = `Usage: node dist/scraper.js [options]
 
 Publish one example scraper run to RunSaga over RabbitMQ.
 
-  --amqp URI             AMQP URI (default: $RABBITMQ_URL or amqp://guest:guest@localhost:5672/)
+  --amqp URI             AMQP URI with the scraper user's credentials (default: $RABBITMQ_URL;
+                         scripts/up writes it to .run/scraper.env)
   --source NAME          what is scraped (default: demo)
   --items N              number of items (default: 250)
   --batch-size N         items per ItemsScraped batch (default: 100)
@@ -76,7 +77,7 @@ function parseOptions(argv: string[]): Options {
     args: argv,
     strict: true,
     options: {
-      amqp: { type: "string", default: process.env.RABBITMQ_URL ?? "amqp://guest:guest@localhost:5672/" },
+      amqp: { type: "string", default: process.env.RABBITMQ_URL ?? "" },
       source: { type: "string", default: "demo" },
       items: { type: "string", default: "250" },
       "batch-size": { type: "string", default: "100" },
@@ -112,6 +113,12 @@ function parseOptions(argv: string[]): Options {
   const runId = (values["run-id"] ?? randomUUID()).toLowerCase();
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(runId)) {
     throw new UsageError(`--run-id ${JSON.stringify(values["run-id"])} is not a dashed UUID`);
+  }
+
+  if (!values.amqp) {
+    throw new UsageError(
+      "no broker: set RABBITMQ_URL (or --amqp) to the AMQP URI of your scraper user, e.g. " +
+        "amqp://runsaga-scraper:<password>@localhost:5672/ (scripts/up writes it to .run/scraper.env)");
   }
 
   return {

@@ -8,7 +8,7 @@ namespace RunSaga.Shared.Messaging;
 /// Who published a message, as RabbitMQ vouches for it. A publisher may set the AMQP <c>user_id</c> property only to
 /// the user its connection logged in as (RabbitMQ's validated user id: anything else closes its channel), so a
 /// message whose <c>user_id</c> names one of RunSaga's host users was published by that host. RunSaga's hosts set it on
-/// everything they send (<see cref="StampPublisherFilter{T}"/>); consumers refuse commands and host events without it
+/// everything they send (<see cref="Stamp"/>); consumers refuse commands and host events without it
 /// (<see cref="RequireHostPublisherFilter{T}"/>). See docs/security.md.
 /// </summary>
 public sealed class BrokerIdentity
@@ -53,46 +53,21 @@ public sealed class BrokerIdentity
         return new BrokerIdentity(user, hostUsers);
     }
 
+    /// <summary>Sets the AMQP <c>user_id</c> of a message this host sends or publishes to the user it connects as.</summary>
+    public void Stamp(SendContext context)
+    {
+        if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
+        {
+            rabbit.BasicProperties.UserId = User;
+        }
+    }
+
     /// <summary>The message's validated publisher (AMQP <c>user_id</c>), or null when it carries none.</summary>
     public static string? PublisherOf(ReceiveContext context) =>
         context.TryGetPayload<RabbitMqBasicConsumeContext>(out var rabbit)
         && rabbit.Properties.IsUserIdPresent() && rabbit.Properties.UserId is { Length: > 0 } userId
             ? userId
             : null;
-}
-
-/// <summary>Sets the AMQP <c>user_id</c> of every message the host sends or publishes to the user it connects as.</summary>
-public sealed class StampPublisherFilter<T>(BrokerIdentity identity) : IFilter<SendContext<T>>
-    where T : class
-{
-    public Task Send(SendContext<T> context, IPipe<SendContext<T>> next)
-    {
-        if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
-        {
-            rabbit.BasicProperties.UserId = identity.User;
-        }
-
-        return next.Send(context);
-    }
-
-    public void Probe(ProbeContext context) => context.CreateFilterScope("stampPublisher");
-}
-
-/// <summary>The same for published messages (MassTransit runs publish filters on their own pipe).</summary>
-public sealed class StampPublisherPublishFilter<T>(BrokerIdentity identity) : IFilter<PublishContext<T>>
-    where T : class
-{
-    public Task Send(PublishContext<T> context, IPipe<PublishContext<T>> next)
-    {
-        if (context.TryGetPayload<RabbitMqSendContext>(out var rabbit))
-        {
-            rabbit.BasicProperties.UserId = identity.User;
-        }
-
-        return next.Send(context);
-    }
-
-    public void Probe(ProbeContext context) => context.CreateFilterScope("stampPublisher");
 }
 
 /// <summary>

@@ -7,10 +7,17 @@ namespace RunSaga.Shared.Messaging;
 /// <summary>The RabbitMQ bus both hosts share: connection, serializers, telemetry and endpoint wiring.</summary>
 public static class BusConfiguration
 {
-    public const string DefaultRabbitMqUri = "amqp://guest:guest@localhost:5672/";
-
+    /// <summary>
+    /// The broker and the user this host logs in as (ConnectionStrings__RabbitMq). There is no default: each host has a
+    /// broker user of its own (docs/security.md), and guest is never assumed.
+    /// </summary>
     public static Uri RabbitMqUri(IConfiguration configuration) =>
-        new(configuration.GetConnectionString("RabbitMq") is { Length: > 0 } value ? value : DefaultRabbitMqUri);
+        configuration.GetConnectionString("RabbitMq") is { Length: > 0 } value
+            ? new Uri(value)
+            : throw new InvalidOperationException(
+                "ConnectionStrings__RabbitMq is not set: give this host its own broker user, e.g. "
+                + "ConnectionStrings__RabbitMq=amqp://runsaga-orchestrator:<password>@rabbitmq:5672/ (scripts/up does it from "
+                + ".run/credentials.env; see docs/security.md for the users and their permissions).");
 
     /// <summary>
     /// MassTransit 8.5 reports usage telemetry to an outside host by default. RunSaga turns it off unless an
@@ -77,8 +84,10 @@ public static class BusConfiguration
                 host.PublisherConfirmation = true;
             });
             cfg.ConfigureRunSagaSerialization(context);
-            cfg.UseSendFilter(typeof(StampPublisherFilter<>), context);
-            cfg.UsePublishFilter(typeof(StampPublisherPublishFilter<>), context);
+            // Not scoped filters: the saga's in-memory outbox sends after the message's scope is gone.
+            var identity = context.GetRequiredService<BrokerIdentity>();
+            cfg.ConfigureSend(send => send.UseSendExecute(identity.Stamp));
+            cfg.ConfigurePublish(publish => publish.UseExecute(identity.Stamp));
             cfg.UseConsumeFilter(typeof(RequireHostPublisherFilter<>), context);
             cfg.ConfigureEndpoints(context);
         });

@@ -11,14 +11,14 @@ using RunSaga.Shared.Messaging;
 namespace RunSaga.Consumers.Tests.Bus;
 
 /// <summary>
-/// The consumer watchdog against the real RabbitMQ (ConnectionStrings__RabbitMq, default localhost). MassTransit's
+/// The consumer watchdog against the real RabbitMQ (as its administrator, see LocalBroker). MassTransit's
 /// failure to consume again after a connection loss cannot be caused on purpose, so the spec gives the watchdog a queue
 /// nobody consumes besides one a bus consumes: it must stop the process with exit code 75 after CONSUMER_WATCHDOG_AFTER,
 /// naming only the unconsumed queue, and not before.
 /// </summary>
 public sealed class When_a_watched_queue_has_no_consumer : IAsyncLifetime
 {
-    private static readonly Uri RabbitMq = new(Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") is { Length: > 0 } uri ? uri : BusConfiguration.DefaultRabbitMqUri);
+    private static readonly Uri RabbitMq = Infrastructure.LocalBroker.AdminUri;
 
     private readonly string consumed = $"runsaga-spec-consumed-{Guid.NewGuid():N}";
     private readonly string orphan = $"runsaga-spec-orphan-{Guid.NewGuid():N}";

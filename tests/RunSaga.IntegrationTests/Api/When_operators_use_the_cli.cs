@@ -49,7 +49,7 @@ public sealed class When_operators_use_the_cli(RunSagaStack stack, ITestOutputHe
 
         Assert.Equal(0, (await Cli("operator", "retention", "apply", "--source", source, "--dry-run")).ExitCode);
         var download = Path.Combine(Path.GetTempPath(), $"runsaga-cli-{Guid.NewGuid():N}.tar.gz");
-        await Stack.Publisher.Publish([new Broker.OutgoingMessage("ArchiveRun", new { runId = run.Id, requestedBy = "it" })]);
+        await Stack.HostPublisher.Publish([new Broker.OutgoingMessage("ArchiveRun", new { runId = run.Id, requestedBy = "it" })]);
         await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND archived_at IS NOT NULL", run.Id);
         var saved = await Cli("reader", "archive", "download", run.Id.ToString(), "-o", download);
         Assert.Equal(0, saved.ExitCode);

@@ -40,6 +40,39 @@ public sealed class RabbitManagement : IDisposable
         await EnsureSuccess(response, $"grant {user} on {virtualHost}");
     }
 
+    /// <summary>Creates (or updates) a user with <paramref name="tags"/> (comma-separated, or empty).</summary>
+    public async Task CreateUser(string user, string password, string tags)
+    {
+        using var response = await Send(HttpMethod.Put, $"api/users/{Escape(user)}", new { password, tags });
+        await EnsureSuccess(response, $"create user {user}");
+    }
+
+    public async Task SetPermissions(string virtualHost, string user, string configure, string write, string read)
+    {
+        using var response = await Send(HttpMethod.Put, $"api/permissions/{Escape(virtualHost)}/{Escape(user)}",
+            new { configure, write, read });
+        await EnsureSuccess(response, $"set the permissions of {user} on {virtualHost}");
+    }
+
+    public async Task DeleteUser(string user)
+    {
+        using var response = await Send(HttpMethod.Delete, $"api/users/{Escape(user)}", null);
+        if (response.StatusCode != HttpStatusCode.NotFound)
+        {
+            await EnsureSuccess(response, $"delete user {user}");
+        }
+    }
+
+    /// <summary>An HTTP GET of the management API as <paramref name="user"/>, for permission tests: the status code.</summary>
+    public async Task<HttpStatusCode> StatusAs(string user, string password, string path)
+    {
+        using var other = new HttpClient { BaseAddress = http.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        other.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+        using var response = await other.GetAsync(new Uri(path, UriKind.Relative));
+        return response.StatusCode;
+    }
+
     public async Task DeleteVirtualHost(string virtualHost)
     {
         using var response = await Send(HttpMethod.Delete, $"api/vhosts/{Escape(virtualHost)}", null);

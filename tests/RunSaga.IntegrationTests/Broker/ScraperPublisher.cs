@@ -29,23 +29,36 @@ public sealed class ScraperPublisher : IAsyncDisposable
         MaxDepth = 1000,
     };
 
+    /// <summary>The name every test connection gives the broker; fault tests close every connection but these.</summary>
+    public const string ConnectionName = "runsaga-integration-tests";
+
     private readonly IConnection connection;
     private readonly IChannel channel;
+    private readonly IConnection observer;
+    private readonly string? userId;
     private readonly ConcurrentDictionary<string, Task> declared = new(StringComparer.Ordinal);
 
-    private ScraperPublisher(IConnection connection, IChannel channel)
+    private ScraperPublisher(IConnection connection, IChannel channel, IConnection observer, string? userId)
     {
         this.connection = connection;
         this.channel = channel;
+        this.observer = observer;
+        this.userId = userId;
     }
 
-    public static async Task<ScraperPublisher> Connect(Uri amqp)
+    /// <summary>
+    /// Publishes as the user of <paramref name="publishAs"/>; watches exchanges and counts queues through
+    /// <paramref name="observeAs"/> (a scraper may not read anything). With <paramref name="stampUserId"/> every message
+    /// carries the AMQP user_id of its publisher, as RunSaga's hosts send theirs.
+    /// </summary>
+    public static async Task<ScraperPublisher> Connect(Uri publishAs, Uri observeAs, bool stampUserId = false)
     {
-        var factory = new ConnectionFactory { Uri = amqp, ClientProvidedName = "runsaga-integration-tests" };
-        var connection = await factory.CreateConnectionAsync();
+        var connection = await new ConnectionFactory { Uri = publishAs, ClientProvidedName = ConnectionName }.CreateConnectionAsync();
         var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
-        return new ScraperPublisher(connection, channel);
+        var observer = await new ConnectionFactory { Uri = observeAs, ClientProvidedName = ConnectionName }.CreateConnectionAsync();
+        var user = Uri.UnescapeDataString(publishAs.UserInfo.Split(':', 2)[0]);
+        return new ScraperPublisher(connection, channel, observer, stampUserId ? user : null);
     }
 
     public static string ExchangeName(string messageName) => $"RunSaga.Contracts:{messageName}";
@@ -56,7 +69,7 @@ public sealed class ScraperPublisher : IAsyncDisposable
     /// </summary>
     public async Task<uint?> ReadyCount(string queue)
     {
-        await using var probe = await connection.CreateChannelAsync();
+        await using var probe = await observer.CreateChannelAsync();
         try
         {
             return (await probe.QueueDeclarePassiveAsync(queue)).MessageCount;
@@ -122,6 +135,7 @@ public sealed class ScraperPublisher : IAsyncDisposable
             DeliveryMode = DeliveryModes.Persistent,
             MessageId = (messageId ?? Guid.NewGuid()).ToString(),
             Headers = headers,
+            UserId = userId,
         };
         // With confirmation tracking this returns once the broker has confirmed the message (and throws on a nack
         // or, with mandatory, when no queue is bound to the exchange).
@@ -131,7 +145,7 @@ public sealed class ScraperPublisher : IAsyncDisposable
     /// <summary>Subscribes a temporary queue to the exchange of <paramref name="messageName"/> (e.g. <c>RunAccepted</c>).</summary>
     public async Task<MessageWatcher> Watch(string messageName)
     {
-        var watchChannel = await connection.CreateChannelAsync();
+        var watchChannel = await observer.CreateChannelAsync();
         var exchange = ExchangeName(messageName);
         await watchChannel.ExchangeDeclareAsync(exchange, ExchangeType.Fanout, durable: true, autoDelete: false);
         return await MessageWatcher.Start(watchChannel, exchange);
@@ -143,6 +157,8 @@ public sealed class ScraperPublisher : IAsyncDisposable
         await channel.DisposeAsync();
         await connection.CloseAsync();
         await connection.DisposeAsync();
+        await observer.CloseAsync();
+        await observer.DisposeAsync();
     }
 
     /// <summary>

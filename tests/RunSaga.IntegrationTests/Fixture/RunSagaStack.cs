@@ -32,13 +32,29 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 
     public RunSagaDb Db { get; private set; } = null!;
 
+    /// <summary>Publishes as the stack's scraper user, exactly what a scraper may publish.</summary>
     public ScraperPublisher Publisher { get; private set; } = null!;
+
+    /// <summary>
+    /// Publishes as the Orchestrator's broker user with its user_id, as an operator's tool standing in for the
+    /// Orchestrator would (commands such as ApplyRetention, which a scraper cannot publish).
+    /// </summary>
+    public ScraperPublisher HostPublisher { get; private set; } = null!;
+
+    /// <summary>The stack's broker users (scraper, orchestrator, consumers), made from deploy/rabbitmq/permissions.</summary>
+    public BrokerUsers BrokerUsers { get; private set; } = null!;
+
+    /// <summary>The AMQP URI of the stack's virtual host as the broker's administrator (reads every queue).</summary>
+    public Uri AdminAmqp { get; private set; } = null!;
+
+    /// <summary>The repository root (deploy/, docs/, docker-compose.yml).</summary>
+    public string RepositoryRoot => layout.Root;
 
     public RabbitManagement Management { get; private set; } = null!;
 
     public string VirtualHost { get; private set; } = null!;
 
-    /// <summary>The AMQP URI of the test's virtual host, as a scraper would be given it.</summary>
+    /// <summary>The AMQP URI of the test's virtual host as a scraper is given it: the scraper user's.</summary>
     public Uri Amqp { get; private set; } = null!;
 
     public string PythonExample => layout.PythonExample;
@@ -89,18 +105,20 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             database = await TestDatabase.Create(TestSettings.Postgres, $"runsaga_it_{suffix}");
             Db = new RunSagaDb(database.DataSource, Logs);
 
-            var (user, password) = TestSettings.RabbitMqCredentials;
-            Management = new RabbitManagement(TestSettings.RabbitManagement, user, password);
+            var (admin, adminPassword) = TestSettings.RabbitMqAdmin;
+            Management = new RabbitManagement(TestSettings.RabbitManagement, admin, adminPassword);
             VirtualHost = $"runsaga-it-{suffix}";
             await Management.CreateVirtualHost(VirtualHost);
-            await Management.GrantAll(VirtualHost, user);
-            Amqp = TestSettings.RabbitMqFor(VirtualHost);
-            Report($"database {database.Name}, virtual host {VirtualHost}");
+            await Management.GrantAll(VirtualHost, admin);
+            AdminAmqp = TestSettings.RabbitMqFor(VirtualHost, admin, adminPassword);
+            BrokerUsers = await BrokerUsers.Create(Management, VirtualHost, $"it-{suffix}", layout.Root);
+            Amqp = BrokerUsers.Scraper.Amqp;
+            Report($"database {database.Name}, virtual host {VirtualHost}, broker users {string.Join(", ", BrokerUsers.All.Select(u => u.Name))}");
 
             hostEnvironment = new Dictionary<string, string>
             {
                 ["ConnectionStrings__Postgres"] = database.ConnectionString,
-                ["ConnectionStrings__RabbitMq"] = Amqp.ToString(),
+                ["RABBITMQ_HOST_USERS"] = $"{BrokerUsers.Orchestrator.Name},{BrokerUsers.Consumers.Name}",
                 ["FLUSH_TIMEOUT"] = FlushTimeout.ToString("c"),
                 ["DEADLINE_POLL_INTERVAL"] = "00:00:00.500",
                 ["STAGING_SETTLE"] = "00:00:02",
@@ -123,7 +141,8 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             // The Orchestrator migrates the fresh database before its bus starts; the Consumers need the schema.
             await StartOrchestrator();
             await StartConsumers();
-            Publisher = await ScraperPublisher.Connect(Amqp);
+            Publisher = await ScraperPublisher.Connect(Amqp, AdminAmqp);
+            HostPublisher = await ScraperPublisher.Connect(BrokerUsers.Orchestrator.Amqp, AdminAmqp, stampUserId: true);
         }
         catch (Exception ex)
         {
@@ -159,7 +178,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             RepositoryLayout.Dotnet,
             layout.HostAssembly("Consumers", "RunSaga.Consumers"),
             [],
-            Merge(overrides),
+            Merge(AsHost(BrokerUsers.Consumers), overrides),
             Logs);
         var started = consumers;
         started.Exited += code => Supervise(started, code, () => StartConsumers(overrides));
@@ -212,6 +231,11 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             {
                 await Publisher.DisposeAsync();
             }
+
+            if (HostPublisher is not null)
+            {
+                await HostPublisher.DisposeAsync();
+            }
         }, failures);
         await Attempt(() => Stop(consumers), failures);
         await Attempt(() => Stop(orchestrator), failures);
@@ -220,6 +244,11 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             if (Management is not null && VirtualHost is not null)
             {
                 await Management.DeleteVirtualHost(VirtualHost);
+            }
+
+            if (Management is not null && BrokerUsers is not null)
+            {
+                await BrokerUsers.Delete(Management);
             }
         }, failures);
         await Attempt(async () =>
@@ -265,7 +294,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             RepositoryLayout.Dotnet,
             layout.HostAssembly("Orchestrator", "RunSaga.Orchestrator"),
             ["--urls", $"http://127.0.0.1:{port}"],
-            Merge(overrides),
+            Merge(AsHost(BrokerUsers.Orchestrator), overrides),
             Logs);
         var started = orchestrator;
         started.Exited += code => Supervise(started, code, () => StartOrchestrator(overrides));
@@ -311,8 +340,11 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
         await orchestrator.WaitForLogLine("Bus started", StartTimeout);
     }
 
-    private IReadOnlyDictionary<string, string> Merge(IReadOnlyDictionary<string, string>? overrides) =>
-        overrides is null ? hostEnvironment : new Dictionary<string, string>(hostEnvironment.Concat(overrides).GroupBy(e => e.Key).Select(g => g.Last()));
+    private static Dictionary<string, string> AsHost(BrokerUser user) => new() { ["ConnectionStrings__RabbitMq"] = user.Amqp.ToString() };
+
+    private IReadOnlyDictionary<string, string> Merge(IReadOnlyDictionary<string, string> host, IReadOnlyDictionary<string, string>? overrides) =>
+        new Dictionary<string, string>(hostEnvironment.Concat(host).Concat(overrides ?? new Dictionary<string, string>())
+            .GroupBy(e => e.Key).Select(g => g.Last()));
 
     private static Task Stop(HostProcess? host)
     {

@@ -7,7 +7,7 @@ namespace RunSaga.IntegrationTests.Fixture;
 internal static class TestSettings
 {
     private const string DefaultPostgres = "Host=localhost;Port=5432;Database=runsaga;Username=runsaga;Password=runsaga;SSL Mode=Disable";
-    private const string DefaultRabbitMq = "amqp://guest:guest@localhost:5672/";
+    private const string DefaultRabbitMq = "amqp://localhost:5672/";
     private const string DefaultManagement = "http://localhost:15672/";
 
     public static string Postgres => Read("ConnectionStrings__Postgres") ?? DefaultPostgres;
@@ -23,25 +23,47 @@ internal static class TestSettings
     /// <summary>The Node.js that runs <c>examples/typescript</c> (scripts/test sets it to the one that built it).</summary>
     public static string Node => Read("RUNSAGA_NODE") ?? "/usr/bin/node";
 
-    /// <summary>The user and password in the AMQP URI, used for the management API too.</summary>
-    public static (string User, string Password) RabbitMqCredentials
+    /// <summary>
+    /// The broker's administrator (tag <c>administrator</c>), which creates each stack's virtual host and users and reads
+    /// its queues: RABBITMQ_ADMIN_USER / RABBITMQ_ADMIN_PASSWORD, else what scripts/lib/services.sh wrote to
+    /// <c>.run/credentials.env</c>. Never guest.
+    /// </summary>
+    public static (string User, string Password) RabbitMqAdmin
     {
         get
         {
-            var parts = RabbitMq.UserInfo.Split(':', 2);
-            return parts is [{ Length: > 0 } user, var password]
-                ? (Uri.UnescapeDataString(user), Uri.UnescapeDataString(password))
-                : ("guest", "guest");
+            var user = Read("RABBITMQ_ADMIN_USER") ?? LocalCredential("RABBITMQ_ADMIN_USER");
+            var password = Read("RABBITMQ_ADMIN_PASSWORD") ?? LocalCredential("RABBITMQ_ADMIN_PASSWORD");
+            return user is not null && password is not null
+                ? (user, password)
+                : throw new InvalidOperationException(
+                    "No RabbitMQ administrator: set RABBITMQ_ADMIN_USER and RABBITMQ_ADMIN_PASSWORD, or run scripts/test "
+                    + "(it creates runsaga-admin and writes .run/credentials.env).");
         }
     }
 
-    /// <summary>The AMQP URI of <paramref name="virtualHost"/> on the configured broker.</summary>
-    public static Uri RabbitMqFor(string virtualHost)
+    /// <summary>The AMQP URI of <paramref name="virtualHost"/> on the configured broker, logging in as <paramref name="user"/>.</summary>
+    public static Uri RabbitMqFor(string virtualHost, string user, string password)
     {
         var broker = RabbitMq;
-        var userInfo = broker.UserInfo.Length > 0 ? broker.UserInfo + "@" : string.Empty;
         var port = broker.IsDefaultPort ? string.Empty : $":{broker.Port}";
-        return new Uri($"{broker.Scheme}://{userInfo}{broker.Host}{port}/{Uri.EscapeDataString(virtualHost)}");
+        return new Uri($"{broker.Scheme}://{Uri.EscapeDataString(user)}:{Uri.EscapeDataString(password)}@{broker.Host}{port}/{Uri.EscapeDataString(virtualHost)}");
+    }
+
+    /// <summary>A value of <c>.run/credentials.env</c> in the repository (KEY=value lines), or null.</summary>
+    private static string? LocalCredential(string key)
+    {
+        var file = Path.Combine(RepositoryLayout.Discover().Root, ".run", "credentials.env");
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+
+        return File.ReadLines(file)
+            .Select(line => line.Split('=', 2))
+            .Where(parts => parts.Length == 2 && parts[0].Trim() == key)
+            .Select(parts => parts[1].Trim())
+            .LastOrDefault();
     }
 
     private static string? Read(string name) =>

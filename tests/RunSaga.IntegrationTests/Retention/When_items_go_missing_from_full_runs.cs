@@ -59,10 +59,10 @@ public sealed class When_items_go_missing_from_full_runs(RunSagaStack stack, ITe
         Assert.Equal(10, await ProjectCount(source));
         Assert.Equal([true], await Db.Query("SELECT retention_withheld FROM runsaga.runs WHERE id = @p0", reader => reader.GetBoolean(0), small));
 
-        await Publisher.Publish([new OutgoingMessage("ReleaseRetention", new { source, releasedBy = "integration-test" })]);
+        await Stack.HostPublisher.Publish([new OutgoingMessage("ReleaseRetention", new { source, releasedBy = "integration-test" })]);
         await Db.WaitForRow(
             "SELECT count(*) FROM runsaga.source_retention WHERE source = @p0 AND NOT withheld", source);
-        await Publisher.Publish([new OutgoingMessage("ApplyRetention", new { source, dryRun = false, requestedBy = "integration-test" })]);
+        await Stack.HostPublisher.Publish([new OutgoingMessage("ApplyRetention", new { source, dryRun = false, requestedBy = "integration-test" })]);
         await Db.WaitForRow(
             "SELECT count(*) FROM runsaga.retention_cycles WHERE source = @p0 AND trigger = 'manual' AND outcome = 'succeeded'", source);
 
@@ -91,7 +91,7 @@ public sealed class When_items_go_missing_from_full_runs(RunSagaStack stack, ITe
         await Publisher.Publish([failed.Requested(), failed.Started(), failed.Scraped(Items.Numbered(1, "other").InBatches(1)[0]),
             failed.Failed("UPSTREAM_UNAVAILABLE", "503")]);
         await ExpectFailed(failed.RunId, "UPSTREAM_UNAVAILABLE");
-        await Publisher.Publish([new OutgoingMessage("ApplyRetention", new { source, requestedBy = "integration-test" })]);
+        await Stack.HostPublisher.Publish([new OutgoingMessage("ApplyRetention", new { source, requestedBy = "integration-test" })]);
         await Db.WaitForRow(
             "SELECT count(*) FROM runsaga.retention_cycles WHERE source = @p0 AND trigger = 'manual' AND outcome = 'skipped' AND reason LIKE '%Failed%'",
             source);

@@ -1,0 +1,38 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using RunSaga.Shared.Messaging;
+
+namespace RunSaga.Shared.Hosting;
+
+/// <summary>
+/// A host in the Production environment (the default when DOTNET_ENVIRONMENT is not set) refuses to start with
+/// credentials anyone can guess: RabbitMQ's guest user.
+/// </summary>
+public static class ProductionGuard
+{
+    public static void RefuseDevelopmentCredentials(this IHostApplicationBuilder builder)
+    {
+        if (!builder.Environment.IsProduction())
+        {
+            return;
+        }
+
+        var problems = Problems(builder.Configuration).ToList();
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException(
+                "Refusing to start in Production with development credentials: " + string.Join("; ", problems)
+                + ". Give each host credentials of its own (docs/security.md), or set DOTNET_ENVIRONMENT=Development on a developer machine.");
+        }
+    }
+
+    private static IEnumerable<string> Problems(IConfiguration configuration)
+    {
+        var broker = BusConfiguration.RabbitMqUri(configuration);
+        var userInfo = Uri.UnescapeDataString(broker.UserInfo).Split(':', 2);
+        if (userInfo[0] is "" or "guest")
+        {
+            yield return "ConnectionStrings__RabbitMq logs in as RabbitMQ's guest user";
+        }
+    }
+}
