@@ -51,7 +51,7 @@ public sealed class StageItemsConsumer(
         if (result.AlreadyStaged)
         {
             logger.LogInformation(
-                "batch {BatchId} already staged, or the run is cancelled or its artifacts are archived or deleted; ignored ({ElapsedMs} ms)", batch.BatchId, elapsedMs);
+                "batch {BatchId} already staged, or the run is past its flush (flushed, completed, failed or cancelled) or its artifacts are archived or deleted; ignored ({ElapsedMs} ms)", batch.BatchId, elapsedMs);
         }
         else
         {

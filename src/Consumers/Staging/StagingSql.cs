@@ -11,7 +11,9 @@ public static class StagingSql
     /// republish) and nothing of it is staged again. <c>staged_count</c> is filled in by <see cref="UpsertItems"/>.
     /// A run whose artifacts retention archived or deleted takes no batches either: its staging stays what the
     /// archive holds (staging holds <c>AdvisoryLocks.ShareRunArtifacts</c>, archival the exclusive lock, so the
-    /// two never cross). Nor does a Cancelled run (cancelled, or a duplicate run id): it will never be promoted.
+    /// two never cross). Nor does a run past its flush (Flushed, Completed, Failed or Cancelled): its flush verdict
+    /// counted the batches it announced, and a batch arriving later (a late or forged one) must not reach its promotion,
+    /// its staging or its archive. A redelivered batch of the run was claimed before and is ignored either way.
     /// </summary>
     public const string ClaimBatch = """
         INSERT INTO runsaga.staged_batches
@@ -19,7 +21,8 @@ public static class StagingSql
         SELECT @run, @batch, @item_count, 0, @duplicates, @rejected_count, @rejections::jsonb, now()
         WHERE NOT EXISTS (
             SELECT 1 FROM runsaga.runs r
-            WHERE r.id = @run AND (r.archived_at IS NOT NULL OR r.deleted_at IS NOT NULL OR r.status = 'Cancelled'))
+            WHERE r.id = @run
+              AND (r.archived_at IS NOT NULL OR r.deleted_at IS NOT NULL OR r.status IN ('Flushed', 'Completed', 'Failed', 'Cancelled')))
         ON CONFLICT (run_id, batch_id) DO NOTHING
         """;
 

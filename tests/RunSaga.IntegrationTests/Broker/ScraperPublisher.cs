@@ -35,11 +35,13 @@ public sealed class ScraperPublisher : IAsyncDisposable
     private readonly IConnection connection;
     private readonly IChannel channel;
     private readonly IConnection observer;
+    private readonly Uri observeAs;
     private readonly string? userId;
     private readonly ConcurrentDictionary<string, Task> declared = new(StringComparer.Ordinal);
 
-    private ScraperPublisher(IConnection connection, IChannel channel, IConnection observer, string? userId)
+    private ScraperPublisher(IConnection connection, IChannel channel, IConnection observer, Uri observeAs, string? userId)
     {
+        this.observeAs = observeAs;
         this.connection = connection;
         this.channel = channel;
         this.observer = observer;
@@ -58,18 +60,20 @@ public sealed class ScraperPublisher : IAsyncDisposable
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
         var observer = await new ConnectionFactory { Uri = observeAs, ClientProvidedName = ConnectionName }.CreateConnectionAsync();
         var user = Uri.UnescapeDataString(publishAs.UserInfo.Split(':', 2)[0]);
-        return new ScraperPublisher(connection, channel, observer, stampUserId ? user : null);
+        return new ScraperPublisher(connection, channel, observer, observeAs, stampUserId ? user : null);
     }
 
     public static string ExchangeName(string messageName) => $"RunSaga.Contracts:{messageName}";
 
     /// <summary>
     /// The messages ready in <paramref name="queue"/> as the broker counts them now (a passive declare; the management
-    /// API's figures can lag by seconds), or null when the queue does not exist.
+    /// API's figures can lag by seconds), or null when the queue does not exist. On a connection of its own: the
+    /// observer's may still be recovering from a broker restart.
     /// </summary>
     public async Task<uint?> ReadyCount(string queue)
     {
-        await using var probe = await observer.CreateChannelAsync();
+        await using var connection = await new ConnectionFactory { Uri = observeAs, ClientProvidedName = ConnectionName }.CreateConnectionAsync();
+        await using var probe = await connection.CreateChannelAsync();
         try
         {
             return (await probe.QueueDeclarePassiveAsync(queue)).MessageCount;
