@@ -39,7 +39,7 @@ public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
         // A cancelled run is announced by RunFailed with its code; it counts under its own status.
         var status = context.Message.ErrorCode == Runs.ErrorCodes.Cancelled ? RunStatus.Cancelled : RunStatus.Failed;
         meters.RunsFinished.Add(1,
-            new KeyValuePair<string, object?>("status", status), new KeyValuePair<string, object?>("error_code", context.Message.ErrorCode));
+            new KeyValuePair<string, object?>("status", status), new KeyValuePair<string, object?>("error_code", Runs.ErrorCodes.AsMetricLabel(context.Message.ErrorCode)));
         return Task.CompletedTask;
     }
 

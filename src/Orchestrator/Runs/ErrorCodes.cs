@@ -18,4 +18,18 @@ public static class ErrorCodes
     public const string Cancelled = "CANCELLED";
     /// <summary>The run id's idempotency key is held by another run of its source; it was never run (status Cancelled).</summary>
     public const string DuplicateRun = "DUPLICATE_RUN";
+    /// <summary>A scraper's failure whose code is not <c>^[A-Z0-9_]{1,64}$</c> (the code as sent is in the detail).</summary>
+    public const string ScraperError = "SCRAPER_ERROR";
+    /// <summary>A scraper's failure that named no code.</summary>
+    public const string ScrapeFailed = "SCRAPE_FAILED";
+
+    /// <summary>RunSaga's own codes: the bounded set a metric label may take (any scraper's code counts as SCRAPER_ERROR).</summary>
+    public static readonly IReadOnlySet<string> Own = new HashSet<string>(StringComparer.Ordinal)
+    {
+        FlushIncomplete, CountMismatch, NoItems, BatchTooLarge, PromotionFailed, RunTimeout, RunNeverIdentified, InvalidProcessType,
+        InvalidRequest, IdempotencyKeyConflict, Cancelled, DuplicateRun, ScraperError, ScrapeFailed,
+    };
+
+    /// <summary>The code as a metric label: one of <see cref="Own"/>, so a scraper cannot grow /metrics without bound.</summary>
+    public static string AsMetricLabel(string? code) => code is not null && Own.Contains(code) ? code : ScraperError;
 }

@@ -59,8 +59,8 @@ internal static class RunActivities
 
     /// <summary>
     /// Claims the message's idempotency key for the run (<see cref="RunStateMachine.ClaimKey{T}"/>), then goes on with
-    /// <paramref name="claimed"/> unless the key made the run a duplicate (it ends here) or conflicts with another
-    /// source's run (it fails).
+    /// <paramref name="claimed"/> unless the request or start was beyond <see cref="RequestLimits"/> (the run fails with
+    /// INVALID_REQUEST), the key made the run a duplicate (it ends here) or conflicts with another source's run (it fails).
     /// </summary>
     public static EventActivityBinder<RunState, T> ClaimingKey<T>(
         this EventActivityBinder<RunState, T> binder,
@@ -68,13 +68,15 @@ internal static class RunActivities
         Func<T, string?> key,
         Func<EventActivityBinder<RunState, T>, EventActivityBinder<RunState, T>> claimed)
         where T : class =>
-        binder
+        binder.IfElse(context => context.Saga.RequestProblem is not null,
+            invalid => invalid.FailRun(machine, context => new RunError(ErrorCodes.InvalidRequest, context.Saga.RequestProblem!)),
+            valid => valid
             .ThenAsync(context => machine.ClaimKey(context, key(context.Message)))
             .IfElse(context => context.Saga.KeyConflict is not null,
                 conflict => conflict.FailRun(machine, context => new RunError(ErrorCodes.IdempotencyKeyConflict, context.Saga.KeyConflict!)),
                 noConflict => noConflict.IfElse(context => context.Saga.DuplicateOf is not null,
                     duplicate => duplicate.EndAsDuplicate(machine),
-                    claimed));
+                    claimed)));
 
     /// <summary>What every unfinished end records: the error, the time, no more deadlines, the running step failed.</summary>
     private static void End(RunState run, RunError error)

@@ -299,6 +299,12 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
 
     private static void ApplyRequest(RunState run, RunRequested message)
     {
+        if (RequestLimits.Problem(message) is { } problem)
+        {
+            run.RequestProblem = $"RunRequested refused: {problem}. Nothing of the request was recorded.";
+            return;
+        }
+
         var now = DateTime.UtcNow;
         run.Source ??= message.Source;
         run.ProcessType = message.ProcessType ?? run.ProcessType;
@@ -314,6 +320,12 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
 
     private void ApplyStart(RunState run, RunStarted message)
     {
+        if (RequestLimits.Problem(message) is { } problem)
+        {
+            run.RequestProblem = $"RunStarted refused: {problem}. Nothing of the start was recorded.";
+            return;
+        }
+
         run.Source ??= message.Source;
         if (message.ProcessType is not null && run.RequestedAt is null)
         {
@@ -430,7 +442,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         where T : class
     {
         var run = context.Saga;
-        if (key is null || run.IdempotencyKey is not null)
+        if (key is null || run.IdempotencyKey is not null || run.RequestProblem is not null || key.Length > RequestLimits.IdempotencyKey)
         {
             return;
         }
@@ -485,8 +497,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         new(ErrorCodes.InvalidProcessType,
             $"Unknown process type '{context.Saga.ProcessType}'; use one of ingestion, sync, manual_reindex.");
 
-    private static RunError ScraperError(BehaviorContext<RunState, ScrapeFailed> context) =>
-        new(context.Message.ErrorCode ?? "SCRAPE_FAILED", context.Message.ErrorMessage ?? "The scraper reported a failure.", context.Message.ErrorDetail);
+    private static RunError ScraperError(BehaviorContext<RunState, ScrapeFailed> context) => RequestLimits.ScraperFailure(context.Message);
 
     private static RunError Rejected(BehaviorContext<RunState, BatchRejected> context) =>
         new(context.Message.ErrorCode, context.Message.ErrorMessage, $"batch {context.Message.BatchId}");

@@ -21,6 +21,7 @@ internal sealed class RunStateConfiguration : IEntityTypeConfiguration<RunState>
         builder.Property(x => x.Metadata).HasColumnType("jsonb");
 
         builder.Ignore(x => x.KeyConflict);
+        builder.Ignore(x => x.RequestProblem);
         builder.Ignore(x => x.PromotionCommitted);
         builder.Property(x => x.CancelledBy).HasMaxLength(256);
         builder.Property(x => x.Attempt).HasDefaultValue(1);

@@ -111,6 +111,8 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
 
     /// <summary>Why the idempotency key the message carried cannot be this run's: another source's run holds it.</summary>
     public string? KeyConflict { get; set; }
+    /// <summary>Why the request or start the message carried cannot be recorded (too long a field): the run fails INVALID_REQUEST.</summary>
+    public string? RequestProblem { get; set; }
     /// <summary>A cancel found the run's promotion committed (it completes).</summary>
     public bool PromotionCommitted { get; set; }
 
