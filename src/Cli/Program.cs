@@ -9,10 +9,11 @@ var url = new Option<string>("--url")
     DefaultValueFactory = _ => Environment.GetEnvironmentVariable("RUNSAGA_URL") ?? "http://127.0.0.1:5080",
     Recursive = true,
 };
+// No DefaultValueFactory: --help prints an option's default, and the key must never be printed. $RUNSAGA_API_KEY is
+// read when a command runs (prefer it to --api-key, which other users of the machine can see in the process list).
 var key = new Option<string?>("--api-key")
 {
-    Description = "API key (default: $RUNSAGA_API_KEY)",
-    DefaultValueFactory = _ => Environment.GetEnvironmentVariable("RUNSAGA_API_KEY"),
+    Description = "API key (default: $RUNSAGA_API_KEY, which is safer: a command line is visible to other users)",
     Recursive = true,
 };
 var json = new Option<bool>("--json") { Description = "Print the API's JSON instead of a table", Recursive = true };
@@ -49,7 +50,8 @@ Command Leaf(string name, string description, Func<ParseResult, ApiClient, Cance
 
     command.SetAction(async (parse, cancellationToken) =>
     {
-        using var api = new ApiClient(new Uri(parse.GetValue(url)!.TrimEnd('/') + "/"), parse.GetValue(key));
+        using var api = new ApiClient(new Uri(parse.GetValue(url)!.TrimEnd('/') + "/"),
+            parse.GetValue(key) ?? Environment.GetEnvironmentVariable("RUNSAGA_API_KEY"));
         try
         {
             await action(parse, api, cancellationToken);

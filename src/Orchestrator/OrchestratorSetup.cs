@@ -27,6 +27,7 @@ public static class OrchestratorSetup
             .AddRunSagaBusHostOptions()
             .AddRunSagaHealthChecks()
             .AddRunSagaApiAccess()
+            .AddRunSagaApiProtection()
             .AddRunSagaTelemetry(builder.Configuration)
             .AddOpenApi();
         builder.Services.AddOptions<SourceHealthOptions>().BindConfiguration(string.Empty).ValidateOnStart();
@@ -70,15 +71,26 @@ public static class OrchestratorSetup
             app.UseCors();
         }
 
+        app.UseRunSagaSecurityHeaders();
+
+        // A request the API cannot even read (bad JSON, a wrongly typed value) answers 400 with a problem body, never an
+        // empty page or a 500 with a stack trace.
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+
         // The page (wwwroot/index.html at /): static files, no build step; it calls the API with the key it is given.
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.UseSerilogRequestLogging(options =>
             options.EnrichDiagnosticContext = (diagnostics, http) => diagnostics.Set("KeyName", http.User.Identity?.Name ?? "-"));
         app.UseAuthentication();
+        app.UseRateLimiter();
         app.UseAuthorization();
-        app.MapOpenApi();
-        app.MapPrometheusScrapingEndpoint("/metrics");
+
+        // Explicitly anonymous (docs/security.md): the API's description and the metrics. Everything else needs a key
+        // (the fallback policy of AddRunSagaApiAccess); `RunSaga.Orchestrator routes` lists every route with its access.
+        app.MapOpenApi().AllowAnonymous();
+        app.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous();
         app.MapRunSagaHealth();
         app.MapRunsApi();
         app.MapOperationsApi();
@@ -86,6 +98,31 @@ public static class OrchestratorSetup
         app.MapProjectsApi();
         app.MapAuditApi();
         return app;
+    }
+
+    /// <summary>
+    /// <c>routes</c>: every endpoint of the app from its routing table, one JSON object per line: methods, route pattern,
+    /// and who may call it (<c>anonymous</c>, or the role its policy needs; the fallback policy is the reader's). Builds the
+    /// app without starting it: nothing connects anywhere.
+    /// </summary>
+    public static int RunRoutesCommand(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddOrchestrator();
+        var app = builder.Build();
+        app.MapOrchestrator();
+        var endpoints = ((IEndpointRouteBuilder)app).DataSources.SelectMany(source => source.Endpoints).OfType<RouteEndpoint>();
+        foreach (var endpoint in endpoints.OrderBy(e => e.RoutePattern.RawText, StringComparer.Ordinal))
+        {
+            var methods = endpoint.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IHttpMethodMetadata>()?.HttpMethods ?? ["*"];
+            var access = endpoint.Metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAllowAnonymous>() is not null
+                ? "anonymous"
+                : endpoint.Metadata.GetOrderedMetadata<Microsoft.AspNetCore.Authorization.IAuthorizeData>()
+                    .Select(a => a.Policy).LastOrDefault(p => p is not null) ?? Api.ApiRoles.Reader;
+            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { methods, pattern = endpoint.RoutePattern.RawText, access }));
+        }
+
+        return 0;
     }
 
     /// <summary><c>migrate</c>: apply the migrations and exit (0 on success).</summary>

@@ -5,6 +5,11 @@ if (args is ["migrate", ..])
     return await OrchestratorSetup.RunMigrateCommand(args[1..]);
 }
 
+if (args is ["routes", ..])
+{
+    return OrchestratorSetup.RunRoutesCommand(args[1..]);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 builder.AddOrchestrator();
 

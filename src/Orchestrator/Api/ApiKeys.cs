@@ -91,6 +91,8 @@ public sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> o
 
 public static class ApiAccess
 {
+    private static readonly string[] SchemeNames = [ApiKeyHandler.SchemeName];
+
     /// <summary>API keys (validated at start), the three role policies, and CORS when origins are configured.</summary>
     public static IServiceCollection AddRunSagaApiAccess(this IServiceCollection services)
     {
@@ -103,6 +105,9 @@ public static class ApiAccess
             .ValidateOnStart();
         services.AddAuthentication(ApiKeyHandler.SchemeName).AddScheme<AuthenticationSchemeOptions, ApiKeyHandler>(ApiKeyHandler.SchemeName, null);
         services.AddAuthorizationBuilder()
+            // Deny by default: an endpoint that names no policy still needs a reader's key, unless it is explicitly
+            // anonymous (AllowAnonymous: the health checks, /metrics and the OpenAPI document; see docs/security.md).
+            .SetFallbackPolicy(new Microsoft.AspNetCore.Authorization.AuthorizationPolicyBuilder(SchemeNames).RequireRole(ApiRoles.Reader).Build())
             .AddPolicy(ApiRoles.Reader, policy => policy.RequireRole(ApiRoles.Reader))
             .AddPolicy(ApiRoles.Operator, policy => policy.RequireRole(ApiRoles.Operator))
             .AddPolicy(ApiRoles.Admin, policy => policy.RequireRole(ApiRoles.Admin));

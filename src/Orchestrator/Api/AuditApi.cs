@@ -30,6 +30,11 @@ public static class AuditApi
             return BadLimit();
         }
 
+        if (cursor < 0)
+        {
+            return BadCursor();
+        }
+
         var query = db.RunAudit.AsNoTracking();
         query = source is null ? query : query.Where(a => a.Source == source);
         query = cursor is null ? query : query.Where(a => a.Id < cursor);
@@ -47,6 +52,11 @@ public static class AuditApi
         if (Limit(limit) is not { } take)
         {
             return BadLimit();
+        }
+
+        if (cursor < 0)
+        {
+            return BadCursor();
         }
 
         var query = db.RetentionCycles.AsNoTracking();
@@ -83,6 +93,9 @@ public static class AuditApi
 
     private static ProblemHttpResult BadLimit() =>
         TypedResults.Problem($"limit must be from 1 to {RunsApi.MaxLimit}", statusCode: 400, title: "Bad request");
+
+    private static ProblemHttpResult BadCursor() =>
+        TypedResults.Problem("cursor is not one this API returned (a page's nextCursor)", statusCode: 400, title: "Bad request");
 }
 
 /// <summary>A deleted run: the audit row retention wrote, with the run's whole row as it was (<see cref="RunRow"/>, keys camelCased).</summary>

@@ -161,23 +161,42 @@ public static class OperationsApi
 /// <summary>Every mutating call: a log line and a <c>runsaga.api_audit</c> row with the key's name, after it answered.</summary>
 public sealed class AuditFilter(RunSagaDbContext db, ILogger<AuditFilter> logger) : IEndpointFilter
 {
+    /// <summary>The status of an audit row whose call has not answered yet (or never did: the client went away).</summary>
+    public const int NotAnswered = 0;
+
+    /// <summary>
+    /// The audit row is committed before the call does anything (no command is sent without it, and a dropped connection
+    /// cannot skip it); the answer's status is filled in afterwards. Neither write takes the request's cancellation.
+    /// </summary>
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
-        var result = await next(context);
         var http = context.HttpContext;
-        var answer = result is INestedHttpResult nested ? nested.Result : result;
-        var status = answer is IStatusCodeHttpResult { StatusCode: { } code } ? code : http.Response.StatusCode;
         var key = http.User.Identity?.Name ?? "(none)";
-        logger.LogInformation("API {Method} {Path}{Query} by key {KeyName}: {Status}", http.Request.Method, http.Request.Path, http.Request.QueryString, key, status);
-        db.ApiAudit.Add(new ApiAudit
+        var audit = new ApiAudit
         {
             KeyName = key,
             Method = http.Request.Method,
             Path = http.Request.Path + http.Request.QueryString,
-            Status = status,
+            Status = NotAnswered,
             RecordedAt = DateTime.UtcNow,
-        });
-        await db.SaveChangesAsync(http.RequestAborted);
-        return result;
+        };
+        db.ApiAudit.Add(audit);
+        await db.SaveChangesAsync(CancellationToken.None);
+
+        object? result = null;
+        var status = StatusCodes.Status500InternalServerError;
+        try
+        {
+            result = await next(context);
+            var answer = result is INestedHttpResult nested ? nested.Result : result;
+            status = answer is IStatusCodeHttpResult { StatusCode: { } code } ? code : http.Response.StatusCode;
+            return result;
+        }
+        finally
+        {
+            logger.LogInformation("API {Method} {Path}{Query} by key {KeyName}: {Status}", http.Request.Method, http.Request.Path, http.Request.QueryString, key, status);
+            audit.Status = status;
+            await db.SaveChangesAsync(CancellationToken.None);
+        }
     }
 }

@@ -77,10 +77,11 @@ public static class ProjectsApi
         Guid id, string? change, int? limit, long? cursor, NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
         var take = limit ?? RunsApi.DefaultLimit;
-        if (take is < 1 or > RunsApi.MaxLimit || change is not (null or "created" or "updated" or "errored" or "deleted"))
+        if (take is < 1 or > RunsApi.MaxLimit || change is not (null or "created" or "updated" or "errored" or "deleted") || cursor < 0)
         {
             return TypedResults.Problem(
-                $"limit must be from 1 to {RunsApi.MaxLimit}; change one of created, updated, errored, deleted", statusCode: 400, title: "Bad request");
+                $"limit must be from 1 to {RunsApi.MaxLimit}; change one of created, updated, errored, deleted; cursor a page's nextCursor",
+                statusCode: 400, title: "Bad request");
         }
 
         var changes = await ChangesAsync(dataSource, """

@@ -89,7 +89,8 @@ public readonly record struct RunCursor(DateTime CreatedAt, Guid Id)
             var padded = text.Replace('-', '+').Replace('_', '/');
             padded += new string('=', (4 - padded.Length % 4) % 4);
             var parts = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(padded)).Split(':');
-            if (parts.Length == 2 && long.TryParse(parts[0], out var ticks) && Guid.TryParseExact(parts[1], "N", out var id))
+            if (parts.Length == 2 && long.TryParse(parts[0], out var ticks) && ticks >= DateTime.MinValue.Ticks
+                && ticks <= DateTime.MaxValue.Ticks && Guid.TryParseExact(parts[1], "N", out var id))
             {
                 cursor = new RunCursor(new DateTime(ticks, DateTimeKind.Utc), id);
                 return true;

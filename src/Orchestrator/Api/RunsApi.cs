@@ -125,7 +125,29 @@ public static class RunsApi
         }
 
         var runId = body.RunId ?? NewId.NextGuid();
-        var requestedBy = body.RequestedBy ?? http.User.Identity?.Name;
+        // Who asked is the key's holder, whatever the body claims.
+        var requestedBy = http.User.Identity?.Name;
+        var request = new RunRequested
+        {
+            RunId = runId,
+            Source = body.Source,
+            ProcessType = body.ProcessType,
+            IdempotencyKey = body.IdempotencyKey,
+            InputVersion = body.InputVersion,
+            PipelineVersion = body.PipelineVersion,
+            RequestedBy = requestedBy,
+            Metadata = body.Metadata,
+        };
+        if (Runs.RequestLimits.Problem(request) is { } problem)
+        {
+            return TypedResults.Problem(problem, statusCode: 400, title: "Bad request");
+        }
+
+        if (body.RunId == Guid.Empty)
+        {
+            return TypedResults.Problem("runId must not be the empty UUID; leave it out to let RunSaga choose one", statusCode: 400, title: "Bad request");
+        }
+
         if (await FindAsync(db, runId, body.IdempotencyKey, cancellationToken) is { } known)
         {
             return await Answer(db, known, runId, body.Source, createdNow: false, cancellationToken);
@@ -137,17 +159,7 @@ public static class RunsApi
                 http.User.Identity?.Name, body.IdempotencyKey ?? "(none)");
         }
 
-        await publish.Publish(new RunRequested
-        {
-            RunId = runId,
-            Source = body.Source,
-            ProcessType = body.ProcessType,
-            IdempotencyKey = body.IdempotencyKey,
-            InputVersion = body.InputVersion,
-            PipelineVersion = body.PipelineVersion,
-            RequestedBy = requestedBy,
-            Metadata = body.Metadata,
-        }, cancellationToken);
+        await publish.Publish(request, cancellationToken);
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (DateTime.UtcNow < deadline)
@@ -259,6 +271,7 @@ public sealed record RunRequestBody
     public string? IdempotencyKey { get; init; }
     public string? InputVersion { get; init; }
     public string? PipelineVersion { get; init; }
+    /// <summary>Accepted and ignored: the run records the name of the API key that asked.</summary>
     public string? RequestedBy { get; init; }
     public IReadOnlyDictionary<string, string>? Metadata { get; init; }
 }

@@ -13,23 +13,59 @@ public static class HealthEndpoints
 {
     public static IServiceCollection AddRunSagaHealthChecks(this IServiceCollection services)
     {
+        services.AddSingleton<DatabaseHealthCheck>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("postgresql", tags: ["ready"]);
         return services;
     }
 
     public static WebApplication MapRunSagaHealth(this WebApplication app)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous();
         return app;
     }
 
-    private sealed class DatabaseHealthCheck(RunSagaDbContext db) : IHealthCheck
+    /// <summary>
+    /// PostgreSQL answers with every migration applied. Anyone may ask /health/ready, so the answer is computed at most
+    /// once per <see cref="CacheFor"/> per instance (one query then, whatever the number of callers).
+    /// </summary>
+    private sealed class DatabaseHealthCheck(IServiceScopeFactory scopes, TimeProvider clock) : IHealthCheck
     {
+        private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
+        private readonly SemaphoreSlim gate = new(1, 1);
+        private (HealthCheckResult Result, DateTimeOffset At)? last;
+
         public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            if (last is { } cached && clock.GetUtcNow() - cached.At < CacheFor)
+            {
+                return cached.Result;
+            }
+
+            await gate.WaitAsync(cancellationToken);
+            try
+            {
+                if (last is { } fresh && clock.GetUtcNow() - fresh.At < CacheFor)
+                {
+                    return fresh.Result;
+                }
+
+                var result = await CheckAsync(cancellationToken);
+                last = (result, clock.GetUtcNow());
+                return result;
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
+        private async Task<HealthCheckResult> CheckAsync(CancellationToken cancellationToken)
         {
             try
             {
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<RunSagaDbContext>();
                 var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
                 return pending.Count == 0
                     ? HealthCheckResult.Healthy()
