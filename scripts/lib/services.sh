@@ -421,6 +421,7 @@ _runsaga_ensure_rabbitmq_local() {
   fi
 
   _runsaga_ensure_broker_users
+  _runsaga_rabbit_max_message_size
 
   if ! command -v curl >/dev/null 2>&1; then
     runsaga_apt_install curl
@@ -434,6 +435,21 @@ _runsaga_ensure_rabbitmq_local() {
     sleep 2
   done
   runsaga_log "RabbitMQ is ready (AMQP :5672, management API :15672)"
+}
+
+# The broker refuses a message larger than RABBITMQ_MAX_MESSAGE_SIZE bytes (default 16 MiB, twice MAX_BATCH_BYTES'
+# default) at publish, so a huge batch never reaches the Consumers' memory: set on the running node and written to
+# /etc/rabbitmq/rabbitmq.conf for its next start (deploy/rabbitmq/rabbitmq.conf ships the same setting).
+_runsaga_rabbit_max_message_size() {
+  local size=${RABBITMQ_MAX_MESSAGE_SIZE:-16777216} conf=/etc/rabbitmq/rabbitmq.conf
+  [[ "$size" =~ ^[0-9]+$ ]] || runsaga_die "RABBITMQ_MAX_MESSAGE_SIZE must be a number of bytes, not '$size'"
+  _runsaga_rabbit rabbitmqctl -q eval "application:set_env(rabbit, max_message_size, $size)." >/dev/null ||
+    runsaga_die "could not set RabbitMQ's max_message_size (rabbitmqctl eval failed, see above)"
+  if ! grep -qE "^max_message_size *= *$size *\$" "$conf" 2>/dev/null; then
+    runsaga_log "writing max_message_size = $size to $conf"
+    _runsaga_root sh -c "touch '$conf' && sed -i '/^max_message_size *=/d' '$conf' && echo 'max_message_size = $size' >>'$conf'" ||
+      runsaga_warn "could not write $conf: the broker forgets max_message_size = $size when it restarts"
+  fi
 }
 
 _runsaga_wait_rabbitmq_remote() {

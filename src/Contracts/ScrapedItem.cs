@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace RunSaga.Contracts;
 
@@ -6,6 +7,7 @@ namespace RunSaga.Contracts;
 /// One scraped record inside <see cref="ItemsScraped"/>, identified within its source by <see cref="Key"/>.
 /// An item carrying <see cref="Error"/> keeps the item's previous content and marks it <c>error</c>.
 /// </summary>
+[JsonConverter(typeof(ScrapedItemConverter))]
 public sealed record ScrapedItem
 {
     public string? Key { get; init; }
@@ -14,4 +16,11 @@ public sealed record ScrapedItem
     /// <summary>Any JSON object; anything else (array, string, number) rejects the item.</summary>
     public JsonElement? Data { get; init; }
     public string? Error { get; init; }
+
+    /// <summary>
+    /// Set when the item could not be read as sent (a field of the wrong JSON type, not an object, invalid Unicode):
+    /// the item is rejected with this reason, the rest of its batch is staged. Never written.
+    /// </summary>
+    [JsonIgnore]
+    public string? ReadProblem { get; init; }
 }

@@ -96,6 +96,11 @@ public static class BatchValidation
             return NullItem;
         }
 
+        if (item.ReadProblem is { } unreadable)
+        {
+            return unreadable;
+        }
+
         if (string.IsNullOrWhiteSpace(item.Key))
         {
             return MissingKey;

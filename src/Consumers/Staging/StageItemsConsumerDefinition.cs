@@ -16,6 +16,9 @@ public sealed class StageItemsConsumerDefinition : ConsumerDefinition<StageItems
     protected override void ConfigureConsumer(
         IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<StageItemsConsumer> consumerConfigurator,
-        IRegistrationContext context) =>
+        IRegistrationContext context)
+    {
+        endpointConfigurator.UseBatchReceiveFilters(context);
         endpointConfigurator.UseRunSagaRetry();
+    }
 }

@@ -92,6 +92,15 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 
     public bool ConsumersAreRunning => consumers?.IsRunning == true;
 
+    /// <summary>The process id of the running Consumers host (for its memory in /proc).</summary>
+    public int ConsumersProcessId => consumers?.IsRunning == true ? consumers.Id : throw new InvalidOperationException("The Consumers host is not running.");
+
+    /// <summary>The Orchestrator's environment, as the stack starts it (for running its other commands, e.g. <c>routes</c>).</summary>
+    public IReadOnlyDictionary<string, string> OrchestratorEnvironment => Merge(AsHost(BrokerUsers.Orchestrator), null);
+
+    /// <summary>The Orchestrator's assembly.</summary>
+    public string OrchestratorAssembly => layout.HostAssembly("Orchestrator", "RunSaga.Orchestrator");
+
     /// <summary>How often a host exited with code 75 (its consumer watchdog) and the stack started it again.</summary>
     public int WatchdogRestarts => Volatile.Read(ref watchdogRestarts);
 
