@@ -108,6 +108,12 @@ public static class OrchestratorSetup
     public static int RunRoutesCommand(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
+        if (string.IsNullOrEmpty(builder.Configuration.GetConnectionString("RabbitMq")))
+        {
+            // Never used: the app is built, not started. Only so that it can be built without a broker's address.
+            builder.Configuration["ConnectionStrings:RabbitMq"] = "amqp://routes:unused@localhost:5672/";
+        }
+
         builder.AddOrchestrator();
         var app = builder.Build();
         app.MapOrchestrator();
