@@ -73,8 +73,11 @@ public sealed class BenchStack : IAsyncDisposable
             ["Api__Keys__0__Name"] = "bench",
             ["Api__Keys__0__Key"] = $"bench-{Guid.NewGuid():N}",
             ["Api__Keys__0__Role"] = "reader",
-            ["DOTNET_ENVIRONMENT"] = "Production",
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            // The benchmark's throwaway database and virtual host use the development credentials (the superuser of the
+            // local scripts, the broker's administrator), which a host refuses in Production; the trust boundaries are
+            // the integration tests' subject, not the benchmark's.
+            ["DOTNET_ENVIRONMENT"] = "Development",
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
         };
 
         // The Orchestrator migrates the fresh database before its bus starts; the Consumers need the schema.

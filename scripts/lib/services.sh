@@ -274,6 +274,18 @@ _runsaga_ensure_postgres_local() {
       runsaga_die "could not create database $database"
   fi
 
+  # The hosts' own role: it logs in, is no superuser and owns nothing; the migration grants it RunSaga's rows.
+  runsaga_load_broker_credentials
+  local app_exists
+  app_exists=$(_runsaga_as_postgres "${psql_pg[@]}" -v app="$POSTGRES_APP_USER" <<<"SELECT 1 FROM pg_roles WHERE rolname = :'app';")
+  if [[ -z "$app_exists" ]]; then
+    runsaga_log "creating role $POSTGRES_APP_USER (LOGIN, not a superuser: the hosts' role)"
+  fi
+  _runsaga_as_postgres "${psql_pg[@]}" -v app="$POSTGRES_APP_USER" -v apppw="$POSTGRES_APP_PASSWORD" <<<"
+    SELECT CASE WHEN :'app' IN (SELECT rolname FROM pg_roles) THEN 'ALTER' ELSE 'CREATE' END AS verb \\gset
+    :verb ROLE :\"app\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'apppw';" >/dev/null ||
+    runsaga_die "could not create or update role $POSTGRES_APP_USER"
+
   # What the application does: a password login over TCP.
   if ! PGPASSWORD=$password PGCONNECT_TIMEOUT=5 psql -X -q -At -h "$host" -p "$port" -U "$user" -d "$database" -c 'select 1' >/dev/null; then
     runsaga_die "role $user exists but cannot log in to $database on $host:$port with the configured password; fix it with:
@@ -307,8 +319,9 @@ _runsaga_wait_postgres_remote() {
 RUNSAGA_CREDENTIALS_FILE="${RUNSAGA_CREDENTIALS_FILE:-$RUNSAGA_RUN_DIR/credentials.env}"
 _RUNSAGA_BROKER_ROLES=(admin scraper orchestrator consumers)
 
-# Exports RABBITMQ_<ROLE>_USER and RABBITMQ_<ROLE>_PASSWORD for every role: from the environment when set there,
-# else from .run/credentials.env, which is written once with random passwords (mode 600, git-ignored).
+# Exports RABBITMQ_<ROLE>_USER and RABBITMQ_<ROLE>_PASSWORD for every role, and POSTGRES_APP_USER and
+# POSTGRES_APP_PASSWORD (the hosts' PostgreSQL role): from the environment when set there, else from
+# .run/credentials.env, which is written once with random passwords (mode 600, git-ignored).
 runsaga_load_broker_credentials() {
   local role upper user_var password_var
   mkdir -p "$RUNSAGA_RUN_DIR"
@@ -325,6 +338,16 @@ runsaga_load_broker_credentials() {
       done
     )
   fi
+  # Files written before the hosts' PostgreSQL role existed get it added.
+  if ! grep -q '^POSTGRES_APP_PASSWORD=' "$RUNSAGA_CREDENTIALS_FILE"; then
+    printf 'POSTGRES_APP_USER=runsaga_app\nPOSTGRES_APP_PASSWORD=%s\n' "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >>"$RUNSAGA_CREDENTIALS_FILE"
+  fi
+  for user_var in POSTGRES_APP_USER POSTGRES_APP_PASSWORD; do
+    if [[ -z "${!user_var:-}" ]]; then
+      printf -v "$user_var" '%s' "$(sed -n "s/^$user_var=//p" "$RUNSAGA_CREDENTIALS_FILE" | tail -n 1)"
+    fi
+    export "${user_var?}"
+  done
   for role in "${_RUNSAGA_BROKER_ROLES[@]}"; do
     upper=${role^^}
     user_var="RABBITMQ_${upper}_USER"

@@ -29,9 +29,10 @@ public static class PromotionSql
     /// Fresh planner statistics for a large run. Staging a big run moments before its promotion leaves the
     /// statistics describing the tables without it; a plan built on them (nested loops over what is really a
     /// million rows) ran for many minutes here where the hash-join plan takes seconds. Run outside the
-    /// promotion's transaction, so the lock ANALYZE takes is held only while it samples.
+    /// promotion's transaction, so the lock ANALYZE takes is held only while it samples. Through a SECURITY DEFINER
+    /// function (migration PromotionStatisticsFunction): ANALYZE needs the tables' owner, and the hosts' role is not.
     /// </summary>
-    public const string RefreshStatistics = "ANALYZE runsaga.staged_items, runsaga.project_rows";
+    public const string RefreshStatistics = "SELECT runsaga.refresh_promotion_statistics()";
 
     /// <summary>From how many staged keys a run gets fresh statistics before its promotion.</summary>
     public const long LargeRun = 50_000;

@@ -15,6 +15,13 @@ public static class RunSagaDatabase
     public static string ConnectionString(IConfiguration configuration) =>
         configuration.GetConnectionString("Postgres") is { Length: > 0 } value ? value : DefaultConnectionString;
 
+    /// <summary>
+    /// The role that migrates (ConnectionStrings__PostgresMigrations): it owns the schema and grants the hosts' role
+    /// (ConnectionStrings__Postgres) what they need at runtime, which is no DDL. Unset: the hosts' own connection.
+    /// </summary>
+    public static string MigrationsConnectionString(IConfiguration configuration) =>
+        configuration.GetConnectionString("PostgresMigrations") is { Length: > 0 } value ? value : ConnectionString(configuration);
+
     public static void ConfigureNpgsql(NpgsqlDbContextOptionsBuilder npgsql) =>
         npgsql.MigrationsHistoryTable("__ef_migrations_history", RunSagaDbContext.Schema);
 

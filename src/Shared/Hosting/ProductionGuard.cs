@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Configuration;
+using Npgsql;
+using RunSaga.Shared.Data;
 using Microsoft.Extensions.Hosting;
 using RunSaga.Shared.Messaging;
 
@@ -6,10 +8,14 @@ namespace RunSaga.Shared.Hosting;
 
 /// <summary>
 /// A host in the Production environment (the default when DOTNET_ENVIRONMENT is not set) refuses to start with
-/// credentials anyone can guess: RabbitMQ's guest user.
+/// credentials anyone can guess: RabbitMQ's guest user, or the password <c>runsaga</c> that the development defaults
+/// give PostgreSQL (appsettings.json, scripts/lib/services.sh for the tests' own role).
 /// </summary>
 public static class ProductionGuard
 {
+    /// <summary>The password of the development defaults.</summary>
+    public const string DevelopmentPostgresPassword = "runsaga";
+
     public static void RefuseDevelopmentCredentials(this IHostApplicationBuilder builder)
     {
         if (!builder.Environment.IsProduction())
@@ -30,9 +36,21 @@ public static class ProductionGuard
     {
         var broker = BusConfiguration.RabbitMqUri(configuration);
         var userInfo = Uri.UnescapeDataString(broker.UserInfo).Split(':', 2);
-        if (userInfo[0] is "" or "guest")
+        if (userInfo[0] is "" or "guest" || userInfo is [_, "guest"])
         {
             yield return "ConnectionStrings__RabbitMq logs in as RabbitMQ's guest user";
+        }
+
+        foreach (var (name, connectionString) in new[]
+        {
+            ("ConnectionStrings__Postgres", RunSagaDatabase.ConnectionString(configuration)),
+            ("ConnectionStrings__PostgresMigrations", configuration.GetConnectionString("PostgresMigrations")),
+        })
+        {
+            if (connectionString is { Length: > 0 } && new NpgsqlConnectionStringBuilder(connectionString).Password == DevelopmentPostgresPassword)
+            {
+                yield return $"{name} uses the development password '{DevelopmentPostgresPassword}'";
+            }
         }
     }
 }

@@ -98,6 +98,9 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
     /// <summary>The Orchestrator's environment, as the stack starts it (for running its other commands, e.g. <c>routes</c>).</summary>
     public IReadOnlyDictionary<string, string> OrchestratorEnvironment => Merge(AsHost(BrokerUsers.Orchestrator), null);
 
+    /// <summary>The hosts' PostgreSQL connection (their own role: no superuser, owns nothing).</summary>
+    public string HostsDatabaseConnectionString => database!.HostsConnectionString;
+
     /// <summary>The Orchestrator's assembly.</summary>
     public string OrchestratorAssembly => layout.HostAssembly("Orchestrator", "RunSaga.Orchestrator");
 
@@ -126,7 +129,8 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 
             hostEnvironment = new Dictionary<string, string>
             {
-                ["ConnectionStrings__Postgres"] = database.ConnectionString,
+                ["ConnectionStrings__Postgres"] = database.HostsConnectionString,
+                ["ConnectionStrings__PostgresMigrations"] = database.OwnerConnectionString,
                 ["RABBITMQ_HOST_USERS"] = $"{BrokerUsers.Orchestrator.Name},{BrokerUsers.Consumers.Name}",
                 ["FLUSH_TIMEOUT"] = FlushTimeout.ToString("c"),
                 ["DEADLINE_POLL_INTERVAL"] = "00:00:00.500",
