@@ -155,11 +155,44 @@ _runsaga_wait_tcp() {
 # Docker path (RUNSAGA_USE_DOCKER=1 and `docker info` works)
 # ---------------------------------------------------------------------------------------------------
 
+# docker-compose.yml takes every password from an env file: for this machine's scripts it is .run/compose.env, written
+# from .run/credentials.env (the PostgreSQL administrator keeps the password of ConnectionStrings__Postgres, which the
+# tests log in with). The management UI is published too (deploy/compose/management.yml): the tests read queues with it.
+runsaga_compose_env_file() {
+  runsaga_load_broker_credentials
+  local file="$RUNSAGA_RUN_DIR/compose.env"
+  if ! grep -q '^POSTGRES_OWNER_PASSWORD=' "$RUNSAGA_CREDENTIALS_FILE"; then
+    printf 'POSTGRES_OWNER_PASSWORD=%s\n' "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >>"$RUNSAGA_CREDENTIALS_FILE"
+  fi
+  [[ -s "$RUNSAGA_RUN_DIR/api-key" ]] || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RUNSAGA_RUN_DIR/api-key")
+  (
+    umask 077
+    exec >"$file"
+    echo "# Written by scripts/lib/services.sh from .run/credentials.env; see deploy/compose.env.example."
+    echo "POSTGRES_ADMIN_PASSWORD=$(runsaga_pg_field password runsaga)"
+    sed -n 's/^POSTGRES_OWNER_PASSWORD=/POSTGRES_OWNER_PASSWORD=/p' "$RUNSAGA_CREDENTIALS_FILE" | tail -n 1
+    echo "POSTGRES_APP_PASSWORD=$POSTGRES_APP_PASSWORD"
+    local role upper user_var password_var
+    for role in "${_RUNSAGA_BROKER_ROLES[@]}"; do
+      upper=${role^^}
+      user_var="RABBITMQ_${upper}_USER"
+      password_var="RABBITMQ_${upper}_PASSWORD"
+      echo "$user_var=${!user_var}"
+      echo "$password_var=${!password_var}"
+    done
+    echo "RUNSAGA_ADMIN_API_KEY=$(cat "$RUNSAGA_RUN_DIR/api-key")"
+  )
+  printf '%s' "$file"
+}
+
 _runsaga_compose() {
+  local env_file
+  env_file=$(runsaga_compose_env_file)
+  local files=(--env-file "$env_file" -f "$RUNSAGA_ROOT/docker-compose.yml" -f "$RUNSAGA_ROOT/deploy/compose/management.yml")
   if docker compose version >/dev/null 2>&1; then
-    (cd "$RUNSAGA_ROOT" && docker compose "$@")
+    (cd "$RUNSAGA_ROOT" && docker compose "${files[@]}" "$@")
   elif command -v docker-compose >/dev/null 2>&1; then
-    (cd "$RUNSAGA_ROOT" && docker-compose "$@")
+    (cd "$RUNSAGA_ROOT" && docker-compose "${files[@]}" "$@")
   else
     runsaga_die "neither 'docker compose' nor 'docker-compose' is available: install one (apt-get install docker-compose) or unset RUNSAGA_USE_DOCKER"
   fi
@@ -373,34 +406,13 @@ runsaga_amqp_uri() {
   printf 'amqp://%s:%s@%s:%s/' "${!user_var}" "${!password_var}" "$_RMQ_HOST" "$_RMQ_PORT"
 }
 
-# JSON string contents: backslashes and quotes escaped.
-_runsaga_json() {
-  local value=${1//\\/\\\\}
-  printf '%s' "${value//\"/\\\"}"
-}
-
 # Creates or updates the broker users of deploy/rabbitmq/permissions and runsaga-admin in virtual host / with one
 # `rabbitmqctl import_definitions` (idempotent: passwords, tags and permissions are set to what they should be).
 _runsaga_ensure_broker_users() {
-  local role tags configure write read upper user_var password_var users="" permissions=""
   runsaga_load_broker_credentials
-  while read -r role tags configure write read; do
-    [[ -z "$role" || "$role" == \#* ]] && continue
-    [[ "$tags" == - ]] && tags=""
-    upper=${role^^}
-    user_var="RABBITMQ_${upper}_USER"
-    password_var="RABBITMQ_${upper}_PASSWORD"
-    [[ -n "${!user_var:-}" ]] || runsaga_die "deploy/rabbitmq/permissions names role '$role', which has no credentials"
-    users+="${users:+,}{\"name\":\"$(_runsaga_json "${!user_var}")\",\"password\":\"$(_runsaga_json "${!password_var}")\",\"tags\":\"$tags\"}"
-    permissions+="${permissions:+,}{\"user\":\"$(_runsaga_json "${!user_var}")\",\"vhost\":\"/\",\"configure\":\"$(_runsaga_json "$configure")\",\"write\":\"$(_runsaga_json "$write")\",\"read\":\"$(_runsaga_json "$read")\"}"
-  done <"$RUNSAGA_ROOT/deploy/rabbitmq/permissions"
-  users+=",{\"name\":\"$(_runsaga_json "$RABBITMQ_ADMIN_USER")\",\"password\":\"$(_runsaga_json "$RABBITMQ_ADMIN_PASSWORD")\",\"tags\":\"administrator\"}"
-  permissions+=",{\"user\":\"$(_runsaga_json "$RABBITMQ_ADMIN_USER")\",\"vhost\":\"/\",\"configure\":\".*\",\"write\":\".*\",\"read\":\".*\"}"
-
   # Through standard input: the passwords never touch a file another user could read.
-  printf '{"users":[%s],"permissions":[%s]}\n' "$users" "$permissions" |
-    _runsaga_rabbit rabbitmqctl -q import_definitions >/dev/null ||
-    runsaga_die "could not create RunSaga's broker users (rabbitmqctl import_definitions failed, see above)"
+  bash "$RUNSAGA_ROOT/deploy/rabbitmq/definitions.sh" | _runsaga_rabbit rabbitmqctl -q import_definitions >/dev/null ||
+    runsaga_die "could not create RunSaga's broker users (deploy/rabbitmq/definitions.sh | rabbitmqctl import_definitions failed, see above)"
   runsaga_log "broker users ready: $RABBITMQ_SCRAPER_USER, $RABBITMQ_ORCHESTRATOR_USER, $RABBITMQ_CONSUMERS_USER, $RABBITMQ_ADMIN_USER (passwords in ${RUNSAGA_CREDENTIALS_FILE#"$RUNSAGA_ROOT"/})"
 }
 
