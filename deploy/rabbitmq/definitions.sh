@@ -13,7 +13,13 @@ set -euo pipefail
 permissions="${RUNSAGA_PERMISSIONS_FILE:-$(dirname "${BASH_SOURCE[0]}")/permissions}"
 vhost="${RABBITMQ_VHOST:-/}"
 
+# JSON string contents: backslashes and quotes escaped; control characters are refused (no name, password or regex
+# of RunSaga's has one).
 json() {
+  if [[ "$1" == *[[:cntrl:]]* ]]; then
+    echo "definitions.sh: a value contains a control character" >&2
+    exit 1
+  fi
   local value=${1//\\/\\\\}
   printf '%s' "${value//\"/\\\"}"
 }
@@ -32,7 +38,7 @@ add() { # add USER PASSWORD TAGS CONFIGURE WRITE READ
   grants+="${grants:+,}{\"user\":\"$(json "$1")\",\"vhost\":\"$(json "$vhost")\",\"configure\":\"$(json "$4")\",\"write\":\"$(json "$5")\",\"read\":\"$(json "$6")\"}"
 }
 
-while read -r role tags configure write read; do
+while read -r role tags configure write read || [[ -n "${role:-}" ]]; do
   [[ -z "$role" || "$role" == \#* ]] && continue
   [[ "$tags" == - ]] && tags=""
   upper=${role^^}

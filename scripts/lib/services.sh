@@ -314,7 +314,9 @@ _runsaga_ensure_postgres_local() {
   if [[ -z "$app_exists" ]]; then
     runsaga_log "creating role $POSTGRES_APP_USER (LOGIN, not a superuser: the hosts' role)"
   fi
-  _runsaga_as_postgres "${psql_pg[@]}" -v app="$POSTGRES_APP_USER" -v apppw="$POSTGRES_APP_PASSWORD" <<<"
+  # The password goes in on standard input (\set), never on a command line another user could read with ps.
+  _runsaga_as_postgres "${psql_pg[@]}" -v app="$POSTGRES_APP_USER" <<<"
+    \\set apppw '${POSTGRES_APP_PASSWORD//\'/\'\'}'
     SELECT CASE WHEN :'app' IN (SELECT rolname FROM pg_roles) THEN 'ALTER' ELSE 'CREATE' END AS verb \\gset
     :verb ROLE :\"app\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'apppw';" >/dev/null ||
     runsaga_die "could not create or update role $POSTGRES_APP_USER"
@@ -500,6 +502,8 @@ _runsaga_wait_rabbitmq_remote() {
 # ---------------------------------------------------------------------------------------------------
 
 ensure_services() {
+  # In this shell (not only in the subshells that use them): scripts/up builds the programs' URIs from them.
+  runsaga_load_broker_credentials
   if [[ "${RUNSAGA_USE_DOCKER:-0}" == 1 ]]; then
     if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
       _runsaga_services_docker

@@ -107,7 +107,8 @@ public static class OrchestratorSetup
     /// </summary>
     public static int RunRoutesCommand(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Development: the app is only built, and the production guard's refusals (development credentials) do not apply.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, EnvironmentName = Environments.Development });
         if (string.IsNullOrEmpty(builder.Configuration.GetConnectionString("RabbitMq")))
         {
             // Never used: the app is built, not started. Only so that it can be built without a broker's address.

@@ -23,6 +23,13 @@ public sealed class FlushRunConsumer(FlushRequests flushRequests, NpgsqlDataSour
     {
         var run = await LedgerRun.ReadAsync(dataSource, context.Message.RunId, context.CancellationToken);
         using var _ = RunLogScope.Begin(context.Message.RunId, run?.Source);
+        if (run is { FlushRequested: false } && RunStatus.IsFinal(RunStatus.Public(run.SagaState)))
+        {
+            // A late or repeated command for a run that ended before its flush was checked (failed, cancelled): nothing to do.
+            logger.LogWarning("FlushRun ignored: the run ended {SagaState} before its flush was checked", run.SagaState);
+            return;
+        }
+
         if (run is null || !(run.FlushRequested || run.SagaState == RunStatus.Flushing))
         {
             throw new InvalidMessageException(run is null

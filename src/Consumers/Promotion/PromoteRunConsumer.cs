@@ -27,6 +27,13 @@ public sealed class PromoteRunConsumer(RunPromoter promoter, NpgsqlDataSource da
         var run = await LedgerRun.ReadAsync(dataSource, command.RunId, context.CancellationToken);
         using var _ = RunLogScope.Begin(command.RunId, run?.Source ?? command.Source);
 
+        if (run is { Promoted: false } && RunStatus.IsFinal(RunStatus.Public(run.SagaState)))
+        {
+            // A late or repeated command for a run that ended before its promotion (cancelled, failed): nothing to do.
+            logger.LogWarning("PromoteRun ignored: the run ended {SagaState} before its promotion; projects unchanged", run.SagaState);
+            return;
+        }
+
         if (run is null || run.Source is not { Length: > 0 } || (run.SagaState != RunStatus.Flushed && !run.Promoted))
         {
             throw new InvalidMessageException(run is null

@@ -163,7 +163,8 @@ public sealed class ArtifactCycle(
                 {
                     new("run", runId), new("action", "trash-purged"),
                     new("reason", FormattableString.Invariant($"retention: in the trash more than TRASH_KEEP_DAYS={Options.TrashKeepDays} days")),
-                    new("requested_by", "retention"), new("now", Now), new("trash_cutoff", Now - Options.TrashKeep),
+                    new("requested_by", "retention"), new("published_by", DBNull.Value), new("now", Now),
+                    new("trash_cutoff", Now - Options.TrashKeep),
                 },
             };
             if (await audit.ExecuteNonQueryAsync(cancellationToken) == 1)

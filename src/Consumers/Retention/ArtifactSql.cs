@@ -111,14 +111,17 @@ public static class ArtifactSql
         DELETE FROM runsaga.staged_batches WHERE run_id = @run;
         """;
 
-    /// <summary>The audit row, from the run's row as it is before the deletion.</summary>
+    /// <summary>
+    /// The audit row, from the run's row as it is before the deletion. <c>requested_by</c> is who the command says asked
+    /// (the API puts the calling key's name there); <c>published_by</c> the broker user RabbitMQ vouches published it.
+    /// </summary>
     public const string Audit = """
         INSERT INTO runsaga.run_audit
             (run_id, source, folder_name, process_type, status, created_at, finished_at, archived_at, archive_path,
-             staged_items, inserted, updated, unchanged, errored, error_code, action, reason, requested_by, recorded_at, run_row)
+             staged_items, inserted, updated, unchanged, errored, error_code, action, reason, requested_by, published_by, recorded_at, run_row)
         SELECT r.id, r.source, r.folder_name, r.process_type, r.status, r.created_at, coalesce(r.completed_at, r.failed_at),
                r.archived_at, r.archive_path, r.staged_items, r.inserted, r.updated, r.unchanged, r.errored, r.error_code,
-               @action, @reason, @requested_by, @now, to_jsonb(r)
+               @action, @reason, @requested_by, @published_by::text, @now, to_jsonb(r)
         FROM runsaga.runs r WHERE r.id = @run
         """;
 

@@ -20,7 +20,8 @@ public sealed class RetentionConsumer(SourcePruner pruner, ArtifactCycle cycle, 
 {
     public async Task Consume(ConsumeContext<RunCompleted> context)
     {
-        var result = await pruner.PruneAsync(context.Message.Source, "run-completed", context.Message.RunId, dryRun: false, context.CancellationToken);
+        var result = await pruner.PruneAsync(context.Message.Source, "run-completed", context.Message.RunId, dryRun: false, context.CancellationToken,
+            BrokerIdentity.PublisherOf(context.ReceiveContext));
         await ReportAsync(context, result, context.Message.RunId, dryRun: false);
     }
 
@@ -38,7 +39,9 @@ public sealed class RetentionConsumer(SourcePruner pruner, ArtifactCycle cycle, 
             var result = await pruner.RunCycleAsync(
                 source, trigger, null, message.DryRun,
                 cycle.PhasesFor(source, message.DryRun),
-                context.CancellationToken);
+                context.CancellationToken,
+                message.RequestedBy,
+                BrokerIdentity.PublisherOf(context.ReceiveContext));
             await ReportAsync(context, result, null, message.DryRun);
             if (result.MoreDue)
             {

@@ -10,8 +10,9 @@ public static class RetentionSql
 {
     /// <summary>Opens a cycle's record before any work, so even a cycle that fails leaves a trace.</summary>
     public const string StartCycle = """
-        INSERT INTO runsaga.retention_cycles (source, trigger, run_id, dry_run, started_at, outcome, projects_deleted, runs_archived, runs_deleted, sample_keys)
-        VALUES (@source, @trigger, @run, @dry_run, @now, 'running', 0, 0, 0, '{}')
+        INSERT INTO runsaga.retention_cycles
+            (source, trigger, run_id, dry_run, started_at, outcome, projects_deleted, runs_archived, runs_deleted, sample_keys, requested_by, published_by)
+        VALUES (@source, @trigger, @run, @dry_run, @now, 'running', 0, 0, 0, '{}', @requested_by, @published_by)
         RETURNING id
         """;
 

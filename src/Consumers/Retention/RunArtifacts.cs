@@ -132,11 +132,13 @@ public sealed class RunArtifacts(
     /// run): the <c>run_audit</c> row and the rows in one transaction, then its files.
     /// </summary>
     /// <param name="reason">Null for a cycle's deletion: the knob that made it due.</param>
-    public async Task<ArtifactResult> DeleteAsync(Guid runId, string? reason, string requestedBy, bool manual, CancellationToken cancellationToken)
+    /// <param name="publishedBy">The broker user RabbitMQ says published the command (its validated user_id), audited with the claimed <paramref name="requestedBy"/>.</param>
+    public async Task<ArtifactResult> DeleteAsync(
+        Guid runId, string? reason, string requestedBy, bool manual, CancellationToken cancellationToken, string? publishedBy = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
-        var result = await DeleteInAsync(connection, transaction, runId, reason, requestedBy, manual, cancellationToken);
+        var result = await DeleteInAsync(connection, transaction, runId, reason, requestedBy, manual, cancellationToken, publishedBy);
         try
         {
             await transaction.CommitAsync(cancellationToken);
@@ -251,7 +253,7 @@ public sealed class RunArtifacts(
     /// row says who did it. Refused, saying why, for a run that is not deleted, was hard-deleted, was deleted before it
     /// was ever archived, or whose file the trash no longer holds.
     /// </summary>
-    public async Task<ArtifactResult> UndeleteAsync(Guid runId, string requestedBy, CancellationToken cancellationToken)
+    public async Task<ArtifactResult> UndeleteAsync(Guid runId, string requestedBy, CancellationToken cancellationToken, string? publishedBy = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
@@ -295,7 +297,8 @@ public sealed class RunArtifacts(
         }
 
         await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Audit, cancellationToken,
-            ("run", runId), ("action", "undeleted"), ("reason", $"undeleted by {requestedBy}"), ("requested_by", requestedBy), ("now", Now));
+            ("run", runId), ("action", "undeleted"), ("reason", $"undeleted by {requestedBy}"), ("requested_by", requestedBy),
+            ("published_by", (object?)publishedBy ?? DBNull.Value), ("now", Now));
         await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Undelete, cancellationToken,
             ("run", runId), ("path", archivePath), ("sha256", sha256), ("pinned_until", Now + Options.DeleteAfter));
 
@@ -346,7 +349,8 @@ public sealed class RunArtifacts(
 
     /// <summary>The audit row, then the rows (soft or hard), in the caller's transaction; the files are the caller's.</summary>
     internal async Task<ArtifactResult> DeleteInAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, string? reason, string requestedBy, bool manual, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, string? reason, string requestedBy, bool manual, CancellationToken cancellationToken,
+        string? publishedBy = null)
     {
         var row = await LockAsync(connection, transaction, runId, cancellationToken);
         if (row is { DeletedAt: { } deletedAt })
@@ -370,7 +374,8 @@ public sealed class RunArtifacts(
             : FormattableString.Invariant($"retention: completed more than DELETE_AFTER_DAYS={Options.DeleteAfterDays} days ago");
         var hard = Options.DeletionStrategy == "hard";
         await TransactionCommands.ExecuteAsync(connection, transaction, ArtifactSql.Audit, cancellationToken,
-            ("run", runId), ("action", hard ? "hard-deleted" : "deleted"), ("reason", reason), ("requested_by", requestedBy), ("now", Now));
+            ("run", runId), ("action", hard ? "hard-deleted" : "deleted"), ("reason", reason), ("requested_by", requestedBy),
+            ("published_by", (object?)publishedBy ?? DBNull.Value), ("now", Now));
         await TransactionCommands.ExecuteAsync(connection, transaction, hard ? ArtifactSql.HardDelete : ArtifactSql.SoftDelete, cancellationToken,
             ("run", runId), ("now", Now), ("reason", reason));
 

@@ -40,7 +40,8 @@ public sealed class RunCommandsConsumer(RunArtifacts artifacts, ILogger<RunComma
                 throw new RetentionRefusedException("DeleteRun needs a reason and requestedBy: both go into runsaga.run_audit");
             }
 
-            var result = await artifacts.DeleteAsync(message.RunId, message.Reason, message.RequestedBy, manual: true, cancellationToken);
+            var result = await artifacts.DeleteAsync(message.RunId, message.Reason, message.RequestedBy, manual: true, cancellationToken,
+                BrokerIdentity.PublisherOf(context.ReceiveContext));
             if (result.Outcome == ArtifactOutcome.Deleted)
             {
                 await context.Publish(
@@ -53,7 +54,7 @@ public sealed class RunCommandsConsumer(RunArtifacts artifacts, ILogger<RunComma
         RunCommandAsync(context, context.Message.RunId, "UndeleteRun", async cancellationToken =>
         {
             var requestedBy = context.Message.RequestedBy ?? "an unnamed sender";
-            var result = await artifacts.UndeleteAsync(context.Message.RunId, requestedBy, cancellationToken);
+            var result = await artifacts.UndeleteAsync(context.Message.RunId, requestedBy, cancellationToken, BrokerIdentity.PublisherOf(context.ReceiveContext));
             artifacts.Log(result);
             await context.Publish(
                 new RunUndeleted { RunId = result.RunId, Source = result.Source, ArchivePath = result.ArchivePath!, RequestedBy = requestedBy },

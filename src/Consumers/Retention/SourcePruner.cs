@@ -62,8 +62,9 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
     }
 
     /// <summary>A cycle that only prunes (after a completed run).</summary>
-    public Task<PruneResult> PruneAsync(string source, string trigger, Guid? triggeringRun, bool dryRun, CancellationToken cancellationToken) =>
-        RunCycleAsync(source, trigger, triggeringRun, dryRun, artifacts: null, cancellationToken);
+    public Task<PruneResult> PruneAsync(
+        string source, string trigger, Guid? triggeringRun, bool dryRun, CancellationToken cancellationToken, string? publishedBy = null) =>
+        RunCycleAsync(source, trigger, triggeringRun, dryRun, artifacts: null, cancellationToken, publishedBy: publishedBy);
 
     /// <summary>
     /// One recorded cycle: first the archival phase of <paramref name="artifacts"/> (a transaction per run), then in
@@ -72,10 +73,13 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
     /// stay archived: their rows are in verified files).
     /// A null <paramref name="source"/> stands for the runs no event named a source: they have artifacts, no items.
     /// </summary>
+    /// <param name="requestedBy">Who the triggering message says asked (the API puts the calling key's name there).</param>
+    /// <param name="publishedBy">The broker user RabbitMQ vouches published the triggering message.</param>
     public async Task<PruneResult> RunCycleAsync(
-        string? source, string trigger, Guid? triggeringRun, bool dryRun, ArtifactPhases? artifacts, CancellationToken cancellationToken)
+        string? source, string trigger, Guid? triggeringRun, bool dryRun, ArtifactPhases? artifacts, CancellationToken cancellationToken,
+        string? requestedBy = null, string? publishedBy = null)
     {
-        var cycleId = await StartCycleAsync(source, trigger, triggeringRun, dryRun, cancellationToken);
+        var cycleId = await StartCycleAsync(source, trigger, triggeringRun, dryRun, requestedBy, publishedBy, cancellationToken);
         var progress = new ArtifactProgress();
         ArtifactDeletion? deletion = null;
         try
@@ -263,9 +267,12 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
         return (reader.GetInt32(0), reader.GetFieldValue<string[]>(1));
     }
 
-    private async Task<long> StartCycleAsync(string? source, string trigger, Guid? run, bool dryRun, CancellationToken cancellationToken)
+    private async Task<long> StartCycleAsync(
+        string? source, string trigger, Guid? run, bool dryRun, string? requestedBy, string? publishedBy, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(RetentionSql.StartCycle);
+        command.Parameters.Add(new("requested_by", NpgsqlDbType.Text) { Value = (object?)requestedBy ?? DBNull.Value });
+        command.Parameters.Add(new("published_by", NpgsqlDbType.Text) { Value = (object?)publishedBy ?? DBNull.Value });
         command.Parameters.Add(new("source", NpgsqlDbType.Text) { Value = (object?)source ?? DBNull.Value });
         command.Parameters.Add(new("trigger", trigger));
         command.Parameters.Add(new("run", NpgsqlDbType.Uuid) { Value = (object?)run ?? DBNull.Value });

@@ -44,7 +44,24 @@ public static class BatchReceiveFilters
 
         private ILogger Logger => logger ??= services.GetRequiredService<ILoggerFactory>().CreateLogger("RunSaga.Consumers.Staging.BatchReceiveFilters");
 
+        /// <summary>
+        /// Never throws: the filters that call it run outside MassTransit's error handling (before it, or in the dead-letter
+        /// pipe), where an exception would send the message back to its queue, over and over. A rejection that cannot be
+        /// published is logged; the run then fails FLUSH_INCOMPLETE when its flush times out.
+        /// </summary>
         public async Task Reject(ReceiveContext context, string code, string reason)
+        {
+            try
+            {
+                await RejectOrThrow(context, code, reason);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Logger.LogError(ex, "Could not publish the rejection of a batch ({Code}: {Reason}); its run fails FLUSH_INCOMPLETE when its flush times out", code, reason);
+            }
+        }
+
+        private async Task RejectOrThrow(ReceiveContext context, string code, string reason)
         {
             var body = context.Body.GetBytes();
             var (runId, batchId, _) = BatchIdentity.Scan(body);
@@ -95,14 +112,7 @@ public static class BatchReceiveFilters
         {
             if ((BareBody(context) ?? Unreadable(context.Exception)) is { } reason)
             {
-                try
-                {
-                    await reporter.Reject(context, BatchUnreadable, reason);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    // The message still goes to the error queue; the run then fails FLUSH_INCOMPLETE.
-                }
+                await reporter.Reject(context, BatchUnreadable, reason);
             }
 
             await next.Send(context);

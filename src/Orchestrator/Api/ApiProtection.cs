@@ -6,7 +6,9 @@ namespace RunSaga.Orchestrator.Api;
 
 /// <summary>
 /// The API's rate limits (requests per minute, per Orchestrator instance): per API key and per client address, both
-/// applied. 0 turns a limit off. A request over a limit answers 429 with Retry-After and a problem body.
+/// applied. 0 turns a limit off. A request over a limit answers 429 with Retry-After and a problem body. The address is
+/// the connection's: behind a proxy every client shares the proxy's, so there the per-key limit is the one that counts
+/// (set API_RATE_LIMIT_PER_ADDRESS to 0, or to what the proxy may send).
 /// </summary>
 public sealed class RateLimitOptions
 {
@@ -61,16 +63,23 @@ public static class ApiProtection
         return services;
     }
 
-    /// <summary>Security headers on every answer: the page's CSP, no framing, no MIME sniffing, no referrer.</summary>
+    /// <summary>
+    /// Security headers on every answer: the page's CSP, no framing, no MIME sniffing, no referrer. Set as the answer
+    /// starts, so that an error page (which clears the headers set before it) carries them too.
+    /// </summary>
     public static IApplicationBuilder UseRunSagaSecurityHeaders(this IApplicationBuilder app) =>
         app.Use((http, next) =>
         {
-            var headers = http.Response.Headers;
-            headers.ContentSecurityPolicy = ContentSecurityPolicy;
-            headers.XFrameOptions = "DENY";
-            headers.XContentTypeOptions = "nosniff";
-            headers["Referrer-Policy"] = "no-referrer";
-            headers["Cross-Origin-Opener-Policy"] = "same-origin";
+            http.Response.OnStarting(() =>
+            {
+                var headers = http.Response.Headers;
+                headers.ContentSecurityPolicy = ContentSecurityPolicy;
+                headers.XFrameOptions = "DENY";
+                headers.XContentTypeOptions = "nosniff";
+                headers["Referrer-Policy"] = "no-referrer";
+                headers["Cross-Origin-Opener-Policy"] = "same-origin";
+                return Task.CompletedTask;
+            });
             return next(http);
         });
 

@@ -41,7 +41,7 @@ public static class AuditApi
         var rows = await query.OrderByDescending(a => a.Id).Take(take + 1).ToListAsync(cancellationToken);
         var views = rows.Take(take).Select(a => new RunAuditView(
             a.Id, a.RunId, a.Source, a.Action, a.Reason, a.RequestedBy, a.RecordedAt, a.Status, a.FolderName, a.ArchivePath,
-            a.StagedItems, a.ErrorCode, JsonCase.CamelCased(a.RunRow, nested: false))).ToList();
+            a.StagedItems, a.ErrorCode, JsonCase.CamelCased(a.RunRow, nested: false), a.PublishedBy)).ToList();
         return TypedResults.Ok(new Page<RunAuditView>(views, rows.Count > take ? rows[take - 1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null));
     }
 
@@ -66,7 +66,7 @@ public static class AuditApi
         var rows = await query.OrderByDescending(c => c.Id).Take(take + 1).ToListAsync(cancellationToken);
         var views = rows.Take(take).Select(c => new RetentionCycleView(
             c.Id, c.Source, c.Trigger, c.RunId, c.DryRun, c.StartedAt, c.FinishedAt, c.Outcome, c.ProjectsDeleted, c.RunsArchived,
-            c.RunsDeleted, c.Reason, c.Error, c.SampleKeys)).ToList();
+            c.RunsDeleted, c.Reason, c.Error, c.SampleKeys, c.RequestedBy, c.PublishedBy)).ToList();
         return TypedResults.Ok(new Page<RetentionCycleView>(views, rows.Count > take ? rows[take - 1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null));
     }
 
@@ -101,10 +101,11 @@ public static class AuditApi
 /// <summary>A deleted run: the audit row retention wrote, with the run's whole row as it was (<see cref="RunRow"/>, keys camelCased).</summary>
 public sealed record RunAuditView(
     long Id, Guid RunId, string? Source, string Action, string Reason, string RequestedBy, DateTime RecordedAt, string Status,
-    string? FolderName, string? ArchivePath, int? StagedItems, string? ErrorCode, JsonElement RunRow);
+    string? FolderName, string? ArchivePath, int? StagedItems, string? ErrorCode, JsonElement RunRow, string? PublishedBy = null);
 
 public sealed record RetentionCycleView(
     long Id, string? Source, string Trigger, Guid? RunId, bool DryRun, DateTime StartedAt, DateTime? FinishedAt, string Outcome,
-    int ProjectsDeleted, int RunsArchived, int RunsDeleted, string? Reason, string? Error, IReadOnlyList<string> SampleKeys);
+    int ProjectsDeleted, int RunsArchived, int RunsDeleted, string? Reason, string? Error, IReadOnlyList<string> SampleKeys,
+    string? RequestedBy = null, string? PublishedBy = null);
 
 public sealed record StagedItemView(string Key, string BatchId, string? Title, string? Url, JsonElement? Data, string? Error, string ContentHash);

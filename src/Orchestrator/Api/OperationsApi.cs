@@ -183,11 +183,10 @@ public sealed class AuditFilter(RunSagaDbContext db, ILogger<AuditFilter> logger
         db.ApiAudit.Add(audit);
         await db.SaveChangesAsync(CancellationToken.None);
 
-        object? result = null;
         var status = StatusCodes.Status500InternalServerError;
         try
         {
-            result = await next(context);
+            var result = await next(context);
             var answer = result is INestedHttpResult nested ? nested.Result : result;
             status = answer is IStatusCodeHttpResult { StatusCode: { } code } ? code : http.Response.StatusCode;
             return result;
@@ -195,8 +194,19 @@ public sealed class AuditFilter(RunSagaDbContext db, ILogger<AuditFilter> logger
         finally
         {
             logger.LogInformation("API {Method} {Path}{Query} by key {KeyName}: {Status}", http.Request.Method, http.Request.Path, http.Request.QueryString, key, status);
-            audit.Status = status;
-            await db.SaveChangesAsync(CancellationToken.None);
+            try
+            {
+                // By id, touching nothing else the handler may have left tracked in the context.
+                await db.ApiAudit.Where(a => a.Id == audit.Id)
+                    .ExecuteUpdateAsync(a => a.SetProperty(x => x.Status, status), CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException or InvalidOperationException)
+            {
+                // The call has acted and its audit row says so (status 0); a failed update must not turn its answer into
+                // a 500 that invites a second, duplicate call.
+                logger.LogWarning(ex, "API {Method} {Path}: the audit row {AuditId} keeps status 0 (the call answered {Status})",
+                    http.Request.Method, http.Request.Path, audit.Id, status);
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ public static class MigrationRunner
         GRANT EXECUTE ON FUNCTION runsaga.refresh_promotion_statistics() TO {0};
         ALTER DEFAULT PRIVILEGES IN SCHEMA runsaga GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {0};
         ALTER DEFAULT PRIVILEGES IN SCHEMA runsaga GRANT USAGE, SELECT ON SEQUENCES TO {0};
+        REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON runsaga.__ef_migrations_history FROM {0};
         """;
 
     public static async Task Migrate(IServiceProvider services, ILogger logger, CancellationToken cancellationToken)

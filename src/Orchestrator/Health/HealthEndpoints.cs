@@ -33,11 +33,12 @@ public static class HealthEndpoints
     {
         private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
         private readonly SemaphoreSlim gate = new(1, 1);
-        private (HealthCheckResult Result, DateTimeOffset At)? last;
+        // An immutable object swapped whole: a reader outside the gate sees the old answer or the new one, never a mix.
+        private Answer? last;
 
         public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
-            if (last is { } cached && clock.GetUtcNow() - cached.At < CacheFor)
+            if (Volatile.Read(ref last) is { } cached && clock.GetUtcNow() - cached.At < CacheFor)
             {
                 return cached.Result;
             }
@@ -45,13 +46,13 @@ public static class HealthEndpoints
             await gate.WaitAsync(cancellationToken);
             try
             {
-                if (last is { } fresh && clock.GetUtcNow() - fresh.At < CacheFor)
+                if (Volatile.Read(ref last) is { } fresh && clock.GetUtcNow() - fresh.At < CacheFor)
                 {
                     return fresh.Result;
                 }
 
                 var result = await CheckAsync(cancellationToken);
-                last = (result, clock.GetUtcNow());
+                Volatile.Write(ref last, new Answer(result, clock.GetUtcNow()));
                 return result;
             }
             finally
@@ -59,6 +60,8 @@ public static class HealthEndpoints
                 gate.Release();
             }
         }
+
+        private sealed record Answer(HealthCheckResult Result, DateTimeOffset At);
 
         private async Task<HealthCheckResult> CheckAsync(CancellationToken cancellationToken)
         {

@@ -7,6 +7,10 @@ public static class ErrorCodes
     public const string CountMismatch = "COUNT_MISMATCH";
     public const string NoItems = "NO_ITEMS";
     public const string BatchTooLarge = "BATCH_TOO_LARGE";
+    /// <summary>A batch without a usable batchId or items list (the Consumers' BatchLimits).</summary>
+    public const string InvalidBatch = "INVALID_BATCH";
+    /// <summary>A batch that could not be read at all (the Consumers' BatchReceiveFilters).</summary>
+    public const string BatchUnreadable = "BATCH_UNREADABLE";
     public const string PromotionFailed = "PROMOTION_FAILED";
     public const string RunTimeout = "RUN_TIMEOUT";
     public const string RunNeverIdentified = "RUN_NEVER_IDENTIFIED";
@@ -27,7 +31,7 @@ public static class ErrorCodes
     public static readonly IReadOnlySet<string> Own = new HashSet<string>(StringComparer.Ordinal)
     {
         FlushIncomplete, CountMismatch, NoItems, BatchTooLarge, PromotionFailed, RunTimeout, RunNeverIdentified, InvalidProcessType,
-        InvalidRequest, IdempotencyKeyConflict, Cancelled, DuplicateRun, ScraperError, ScrapeFailed,
+        InvalidRequest, IdempotencyKeyConflict, Cancelled, DuplicateRun, ScraperError, ScrapeFailed, InvalidBatch, BatchUnreadable,
     };
 
     /// <summary>The code as a metric label: one of <see cref="Own"/>, so a scraper cannot grow /metrics without bound.</summary>

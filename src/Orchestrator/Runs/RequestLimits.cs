@@ -56,9 +56,10 @@ public static partial class RequestLimits
         {
             code = ErrorCodes.ScrapeFailed;
         }
-        else if (!ErrorCode().IsMatch(code))
+        else if (!ErrorCode().IsMatch(code) || (ErrorCodes.Own.Contains(code) && code != ErrorCodes.ScrapeFailed))
         {
-            detail = $"errorCode as sent (not ^[A-Z0-9_]{{1,64}}$): {Truncate(code, 200)}"
+            // Not a code at all, or one of RunSaga's own, which a scraper may not claim (CANCELLED would count as a cancel).
+            detail = $"errorCode as sent ({(ErrorCode().IsMatch(code) ? "one of RunSaga's own codes" : "not ^[A-Z0-9_]{1,64}$")}): {Truncate(code, 200)}"
                 + (string.IsNullOrEmpty(detail) ? string.Empty : Environment.NewLine + detail);
             code = ScraperErrorCode;
         }

@@ -161,6 +161,10 @@ public sealed class RetentionCycle
     public string? Error { get; set; }
     /// <summary>For a dry run: the first keys that would be deleted.</summary>
     public List<string> SampleKeys { get; set; } = [];
+    /// <summary>Who the triggering ApplyRetention says asked (the API puts the calling key's name there).</summary>
+    public string? RequestedBy { get; set; }
+    /// <summary>The broker user RabbitMQ vouches published the triggering message.</summary>
+    public string? PublishedBy { get; set; }
 }
 
 /// <summary>A recurring schedule (e.g. retention's): when it fires next; claimed atomically so it fires once.</summary>
@@ -200,6 +204,8 @@ public sealed class RunAudit
     public string Reason { get; set; } = null!;
     /// <summary><c>retention</c> for a scheduled cycle, else whoever sent <c>DeleteRun</c>.</summary>
     public string RequestedBy { get; set; } = null!;
+    /// <summary>The broker user RabbitMQ vouches published the command (its validated user_id); null when none was set.</summary>
+    public string? PublishedBy { get; set; }
     public DateTime RecordedAt { get; set; }
     /// <summary>The whole run row as JSON at deletion time.</summary>
     public string RunRow { get; set; } = null!;

@@ -95,10 +95,27 @@ public sealed class When_the_consumers_run_on_the_bus(PostgresDatabase database)
     }
 
     [Theory]
+    [InlineData("Cancelled")]
+    [InlineData("Failed")]
+    public async Task Should_promote_nothing_for_a_run_that_ended_before_its_promotion_and_not_fault(string sagaState)
+    {
+        var source = NewSource();
+        var runId = await Runs.StageAsync(database.DataSource, ("b1", [Item("a")]));
+        await Runs.RecordAsync(database.DataSource, runId, source, sagaState);
+
+        await SendAsync(QueueNames.Promotion, new PromoteRun { RunId = runId, Source = source, ProcessType = "ingestion" });
+
+        Assert.True(await harness.Consumed.Any<PromoteRun>(x => x.Context.Message.RunId == runId));
+        Assert.False(await harness.Published.Any<Fault<PromoteRun>>(x => x.Context.Message.Message.RunId == runId));
+        Assert.False(await harness.Published.Any<ProjectsUpserted>(x => x.Context.Message.RunId == runId));
+        Assert.Equal(0L, await database.DataSource.ScalarAsync<long>(
+            "SELECT count(*) FROM runsaga.project_rows WHERE source = @source", ("source", source)));
+    }
+
+    [Theory]
     [InlineData("Running")]
     [InlineData("Flushing")]
-    [InlineData("Completed")]
-    [InlineData("Failed")]
+    [InlineData("Queued")]
     public async Task Should_refuse_to_promote_a_run_that_is_not_flushed(string sagaState)
     {
         var source = NewSource();

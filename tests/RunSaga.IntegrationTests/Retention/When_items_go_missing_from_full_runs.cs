@@ -65,6 +65,10 @@ public sealed class When_items_go_missing_from_full_runs(RunSagaStack stack, ITe
         await Stack.HostPublisher.Publish([new OutgoingMessage("ApplyRetention", new { source, dryRun = false, requestedBy = "integration-test" })]);
         await Db.WaitForRow(
             "SELECT count(*) FROM runsaga.retention_cycles WHERE source = @p0 AND trigger = 'manual' AND outcome = 'succeeded'", source);
+        // The cycle records who asked and who RabbitMQ vouches published the command.
+        Assert.Equal(1, await Db.Count(
+            "SELECT count(*) FROM runsaga.retention_cycles WHERE source = @p0 AND trigger = 'manual' AND requested_by = 'integration-test' AND published_by = @p1",
+            source, Stack.BrokerUsers.Orchestrator.Name));
 
         // Once released, the small run is the newest of the last three full runs: what it lacked is stale only
         // after three runs without it, so nothing is deleted yet — but the cycle ran instead of being withheld.

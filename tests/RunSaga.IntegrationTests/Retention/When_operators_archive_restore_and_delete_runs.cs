@@ -49,9 +49,10 @@ public sealed class When_operators_archive_restore_and_delete_runs(RunSagaStack 
         await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND deleted_at IS NOT NULL", run.Id);
         Assert.False(File.Exists(Path.Combine(Stack.ArchiveDirectory, path)));
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.staged_items WHERE run_id = @p0", run.Id));
+        // Who the command says asked, and who RabbitMQ vouches published it (the validated user_id).
         Assert.Equal(1, await Db.Count(
-            "SELECT count(*) FROM runsaga.run_audit WHERE run_id = @p0 AND action = 'deleted' AND reason = 'no longer needed' AND requested_by = 'it-operator' AND staged_items = 50",
-            run.Id));
+            "SELECT count(*) FROM runsaga.run_audit WHERE run_id = @p0 AND action = 'deleted' AND reason = 'no longer needed' AND requested_by = 'it-operator' AND published_by = @p1 AND staged_items = 50",
+            run.Id, Stack.BrokerUsers.Orchestrator.Name));
         Assert.Equal(50, await Db.Count("SELECT count(*) FROM runsaga.projects WHERE source = @p0", source));
     }
 

@@ -254,9 +254,17 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasColumnType("integer")
                         .HasColumnName("projects_deleted");
 
+                    b.Property<string>("PublishedBy")
+                        .HasColumnType("text")
+                        .HasColumnName("published_by");
+
                     b.Property<string>("Reason")
                         .HasColumnType("text")
                         .HasColumnName("reason");
+
+                    b.Property<string>("RequestedBy")
+                        .HasColumnType("text")
+                        .HasColumnName("requested_by");
 
                     b.Property<Guid?>("RunId")
                         .HasColumnType("uuid")
@@ -347,6 +355,10 @@ namespace RunSaga.Shared.Data.Migrations
                     b.Property<string>("ProcessType")
                         .HasColumnType("text")
                         .HasColumnName("process_type");
+
+                    b.Property<string>("PublishedBy")
+                        .HasColumnType("text")
+                        .HasColumnName("published_by");
 
                     b.Property<string>("Reason")
                         .IsRequired()
