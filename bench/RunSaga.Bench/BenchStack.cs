@@ -308,7 +308,7 @@ public sealed class BenchSettings(string repositoryRoot)
 
     /// <summary>
     /// The broker's administrator (RABBITMQ_ADMIN_USER / RABBITMQ_ADMIN_PASSWORD, which scripts/bench exports from
-    /// .run/credentials.env). The benchmark measures throughput, not the trust boundaries: its hosts and its publisher
+    /// ~/.config/runsaga/credentials.env). The benchmark measures throughput, not the trust boundaries: its hosts and its publisher
     /// all log in as the administrator, in the benchmark's own virtual host.
     /// </summary>
     public (string User, string Password) RabbitMqCredentials =>

@@ -7,7 +7,8 @@
 #   - RabbitMQ 3.10 with the management plugin (HTTP API on :15672), which tests use to inspect queues, and
 #     RunSaga's broker users (deploy/rabbitmq/permissions): runsaga-scraper, runsaga-orchestrator and
 #     runsaga-consumers, plus runsaga-admin (administrator) for the management UI and the tests. Their passwords are
-#     generated once into .run/credentials.env (git-ignored, mode 600); guest is never used.
+#     generated once into ~/.config/runsaga/credentials.env (mode 600; one file per machine user, so that every
+#     checkout on the machine shares the broker's users); guest is never used.
 #
 # Targets Debian 12 with no systemd: packages come from apt, services are started by hand
 # (pg_ctlcluster, rabbitmq-server -detached). With RUNSAGA_USE_DOCKER=1 and a reachable Docker engine
@@ -156,7 +157,7 @@ _runsaga_wait_tcp() {
 # ---------------------------------------------------------------------------------------------------
 
 # docker-compose.yml takes every password from an env file: for this machine's scripts it is .run/compose.env, written
-# from .run/credentials.env (the PostgreSQL administrator keeps the password of ConnectionStrings__Postgres, which the
+# from $RUNSAGA_CREDENTIALS_FILE (the PostgreSQL administrator keeps the password of ConnectionStrings__Postgres, which the
 # tests log in with). The management UI is published too (deploy/compose/management.yml): the tests read queues with it.
 runsaga_compose_env_file() {
   runsaga_load_broker_credentials
@@ -168,7 +169,7 @@ runsaga_compose_env_file() {
   (
     umask 077
     exec >"$file"
-    echo "# Written by scripts/lib/services.sh from .run/credentials.env; see deploy/compose.env.example."
+    echo "# Written by scripts/lib/services.sh from $RUNSAGA_CREDENTIALS_FILE; see deploy/compose.env.example."
     echo "POSTGRES_ADMIN_PASSWORD=$(runsaga_pg_field password runsaga)"
     sed -n 's/^POSTGRES_OWNER_PASSWORD=/POSTGRES_OWNER_PASSWORD=/p' "$RUNSAGA_CREDENTIALS_FILE" | tail -n 1
     echo "POSTGRES_APP_PASSWORD=$POSTGRES_APP_PASSWORD"
@@ -351,17 +352,24 @@ _runsaga_wait_postgres_remote() {
 # RabbitMQ
 # ---------------------------------------------------------------------------------------------------
 
-RUNSAGA_CREDENTIALS_FILE="${RUNSAGA_CREDENTIALS_FILE:-$RUNSAGA_RUN_DIR/credentials.env}"
+RUNSAGA_CREDENTIALS_FILE="${RUNSAGA_CREDENTIALS_FILE:-${XDG_CONFIG_HOME:-$HOME/.config}/runsaga/credentials.env}"
 _RUNSAGA_BROKER_ROLES=(admin scraper orchestrator consumers)
 
 # Exports RABBITMQ_<ROLE>_USER and RABBITMQ_<ROLE>_PASSWORD for every role, and POSTGRES_APP_USER and
 # POSTGRES_APP_PASSWORD (the hosts' PostgreSQL role): from the environment when set there, else from
-# .run/credentials.env, which is written once with random passwords (mode 600, git-ignored).
+# $RUNSAGA_CREDENTIALS_FILE (~/.config/runsaga/credentials.env), written once with random passwords (mode 600). It
+# is per machine user, not per checkout: the broker's users are the machine's, and a second checkout (a fresh clone
+# for CI) must not give them new passwords under the first one's running hosts.
 runsaga_load_broker_credentials() {
   local role upper user_var password_var
   mkdir -p "$RUNSAGA_RUN_DIR"
+  (umask 077 && mkdir -p "$(dirname "$RUNSAGA_CREDENTIALS_FILE")")
+  if [[ ! -s "$RUNSAGA_CREDENTIALS_FILE" && -s "$RUNSAGA_RUN_DIR/credentials.env" ]]; then
+    # Written by an earlier version into this checkout: keep the passwords the broker has.
+    (umask 077 && cp "$RUNSAGA_RUN_DIR/credentials.env" "$RUNSAGA_CREDENTIALS_FILE")
+  fi
   if [[ ! -s "$RUNSAGA_CREDENTIALS_FILE" ]]; then
-    runsaga_log "generating broker passwords into ${RUNSAGA_CREDENTIALS_FILE#"$RUNSAGA_ROOT"/}"
+    runsaga_log "generating broker passwords into $RUNSAGA_CREDENTIALS_FILE"
     (
       umask 077
       exec >"$RUNSAGA_CREDENTIALS_FILE"
@@ -415,7 +423,7 @@ _runsaga_ensure_broker_users() {
   # Through standard input: the passwords never touch a file another user could read.
   bash "$RUNSAGA_ROOT/deploy/rabbitmq/definitions.sh" | _runsaga_rabbit rabbitmqctl -q import_definitions >/dev/null ||
     runsaga_die "could not create RunSaga's broker users (deploy/rabbitmq/definitions.sh | rabbitmqctl import_definitions failed, see above)"
-  runsaga_log "broker users ready: $RABBITMQ_SCRAPER_USER, $RABBITMQ_ORCHESTRATOR_USER, $RABBITMQ_CONSUMERS_USER, $RABBITMQ_ADMIN_USER (passwords in ${RUNSAGA_CREDENTIALS_FILE#"$RUNSAGA_ROOT"/})"
+  runsaga_log "broker users ready: $RABBITMQ_SCRAPER_USER, $RABBITMQ_ORCHESTRATOR_USER, $RABBITMQ_CONSUMERS_USER, $RABBITMQ_ADMIN_USER (passwords in $RUNSAGA_CREDENTIALS_FILE)"
 }
 
 # rabbitmqctl & co. must run as root or rabbitmq (the Debian wrapper switches to the rabbitmq user,

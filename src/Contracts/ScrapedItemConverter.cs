@@ -84,7 +84,7 @@ public sealed class ScrapedItemConverter : JsonConverter<ScrapedItem>
                 }
                 catch (InvalidOperationException)
                 {
-                    problem ??= $"{field} contains invalid Unicode (an unpaired surrogate escape)";
+                    problem ??= $"{field} is not valid Unicode (invalid UTF-8, or an unpaired surrogate escape)";
                     return null;
                 }
 

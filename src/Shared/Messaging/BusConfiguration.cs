@@ -17,7 +17,7 @@ public static class BusConfiguration
             : throw new InvalidOperationException(
                 "ConnectionStrings__RabbitMq is not set: give this host its own broker user, e.g. "
                 + "ConnectionStrings__RabbitMq=amqp://runsaga-orchestrator:<password>@rabbitmq:5672/ (scripts/up does it from "
-                + ".run/credentials.env; see docs/security.md for the users and their permissions).");
+                + "~/.config/runsaga/credentials.env; see docs/security.md for the users and their permissions).");
 
     /// <summary>
     /// MassTransit 8.5 reports usage telemetry to an outside host by default. RunSaga turns it off unless an

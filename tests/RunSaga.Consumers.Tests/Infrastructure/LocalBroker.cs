@@ -2,7 +2,7 @@ namespace RunSaga.Consumers.Tests.Infrastructure;
 
 /// <summary>
 /// The local RabbitMQ as its administrator: RABBITMQ_ADMIN_USER / RABBITMQ_ADMIN_PASSWORD, else what
-/// scripts/lib/services.sh wrote to <c>.run/credentials.env</c>; host and port from ConnectionStrings__RabbitMq
+/// scripts/lib/services.sh wrote to <c>~/.config/runsaga/credentials.env</c>; host and port from ConnectionStrings__RabbitMq
 /// (default localhost:5672). Never guest.
 /// </summary>
 public static class LocalBroker
@@ -17,7 +17,7 @@ public static class LocalBroker
             {
                 throw new InvalidOperationException(
                     "No RabbitMQ administrator: set RABBITMQ_ADMIN_USER and RABBITMQ_ADMIN_PASSWORD, or run scripts/test "
-                    + "(it creates runsaga-admin and writes .run/credentials.env).");
+                    + "(it creates runsaga-admin and writes ~/.config/runsaga/credentials.env).");
             }
 
             var broker = new Uri(Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq") is { Length: > 0 } uri ? uri : "amqp://localhost:5672/");
@@ -33,14 +33,12 @@ public static class LocalBroker
             return value;
         }
 
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "RunSaga.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        var file = directory is null ? null : Path.Combine(directory.FullName, ".run", "credentials.env");
-        return file is not null && File.Exists(file)
+        var file = Environment.GetEnvironmentVariable("RUNSAGA_CREDENTIALS_FILE") is { Length: > 0 } configured
+            ? configured
+            : Path.Combine(Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") is { Length: > 0 } xdg
+                ? xdg
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".config"), "runsaga", "credentials.env");
+        return File.Exists(file)
             ? File.ReadLines(file).Select(line => line.Split('=', 2))
                 .Where(parts => parts.Length == 2 && parts[0].Trim() == key)
                 .Select(parts => parts[1].Trim()).LastOrDefault()

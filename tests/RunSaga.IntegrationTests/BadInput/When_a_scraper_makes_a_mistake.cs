@@ -41,6 +41,22 @@ public sealed class When_a_scraper_makes_a_mistake(RunSagaStack stack, ITestOutp
     }
 
     [Fact]
+    public async Task Should_reject_only_the_item_whose_key_is_not_valid_utf8()
+    {
+        var run = new ScrapeRun(NewSource("utf8-key"));
+        await Publisher.Publish([run.Requested(), run.Started()]);
+        var head = Encoding.UTF8.GetBytes($$$"""{"messageType":["urn:message:RunSaga.Contracts:ItemsScraped"],"message":{"runId":"{{{run.RunId}}}","batchId":"b1","items":[{"key":"good"},{"key":"bad""");
+        var tail = Encoding.UTF8.GetBytes("\"}]}}");
+        await Publisher.PublishRaw("ItemsScraped", (byte[])[.. head, 0xFF, 0xFE, 0xC3, .. tail], ScraperPublisher.EnvelopeContentType);
+        await Publisher.Publish(run.Completed(totalItems: 2, totalBatches: 1));
+
+        var row = await ExpectCompleted(run.RunId);
+        Assert.Equal((1, 1), (row.StagedItems, row.RejectedItems));
+        var reasons = (row.Step("flush")?["rejections"] as JsonArray ?? []).Select(r => (string?)r!["reason"]).ToList();
+        Assert.Contains("key is not valid Unicode (invalid UTF-8, or an unpaired surrogate escape)", reasons);
+    }
+
+    [Fact]
     public async Task Should_fail_the_run_at_once_when_its_batch_cannot_be_read()
     {
         var run = new ScrapeRun(NewSource("unreadable"));

@@ -48,7 +48,8 @@ public sealed class When_the_connections_close_mid_promotion(RunSagaStack stack,
         var items = Items.Numbered(50);
         var run = new ScrapeRun(source);
         var gate = $"runsaga.it_gate_{Guid.NewGuid():N}";
-        await Db.Execute($"CREATE TABLE {gate} (closed boolean); INSERT INTO {gate} VALUES (true);");
+        // The trigger runs as the hosts' role, which may read only what it is granted.
+        await Db.Execute($"CREATE TABLE {gate} (closed boolean); INSERT INTO {gate} VALUES (true); GRANT SELECT ON {gate} TO PUBLIC;");
         var fail = await Db.OnProjectsInsert(source, key: null, $"IF EXISTS (SELECT 1 FROM {gate}) THEN RAISE EXCEPTION 'held by the test' USING ERRCODE = '40001'; END IF;");
         try
         {

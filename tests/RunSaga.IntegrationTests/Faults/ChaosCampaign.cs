@@ -350,11 +350,20 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         foreach (var (kind, runId) in hostile)
         {
             var staged = await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", runId);
-            if (await Db.FindRun(runId) is { } row)
+            var row = await Db.FindRun(runId);
+            if (HostileInput.ExpectedRunError(kind) is { } error)
+            {
+                if (row is null || row.Status != "Failed" || row.ErrorCode != error)
+                {
+                    mismatches.Add($"hostile {kind} {runId}: the run should be Failed {error}, but it is {(row is null ? "missing" : $"{row.Status} {row.ErrorCode}")}");
+                }
+            }
+            else if (row is not null)
             {
                 mismatches.Add($"hostile {kind} {runId}: made a run ({row.Status} {row.ErrorCode})");
             }
-            else if (staged != (kind == HostileInput.Kind.UnknownRun ? 1 : 0))
+
+            if (staged != HostileInput.ExpectedStagedBatches(kind))
             {
                 mismatches.Add($"hostile {kind} {runId}: {staged} batches staged");
             }

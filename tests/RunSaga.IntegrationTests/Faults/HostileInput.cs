@@ -18,11 +18,21 @@ internal static class HostileInput
     public static string? ExpectedQueue(Kind kind) => kind switch
     {
         // Deeper than a message may nest at all (256 levels): unreadable. Items nested 65–256 levels are rejected alone.
-        Kind.InvalidJson or Kind.InvalidUtf8Key or Kind.DeepJson => "runsaga.staging_error",
+        // (An item whose key is not valid UTF-8 is rejected alone too; its batch is staged.)
+        Kind.InvalidJson or Kind.DeepJson => "runsaga.staging_error",
         Kind.WrongType or Kind.MissingRunId => "runsaga.runs_error",
         Kind.UnknownMessageType => "runsaga.staging_skipped",
         _ => null,
     };
+
+    /// <summary>
+    /// How a message of <paramref name="kind"/> ends its run id: an unreadable batch that names its run fails that run at
+    /// once (BATCH_UNREADABLE); the others make no run.
+    /// </summary>
+    public static string? ExpectedRunError(Kind kind) => kind is Kind.InvalidJson or Kind.DeepJson ? "BATCH_UNREADABLE" : null;
+
+    /// <summary>How many batches a message of <paramref name="kind"/> stages under its run id.</summary>
+    public static int ExpectedStagedBatches(Kind kind) => kind is Kind.UnknownRun or Kind.InvalidUtf8Key ? 1 : 0;
 
     /// <summary>Publishes one hostile message; <paramref name="runId"/> is a run id nobody else uses.</summary>
     public static Task PublishAsync(ScraperPublisher publisher, Kind kind, Guid runId)

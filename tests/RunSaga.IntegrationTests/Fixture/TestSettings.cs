@@ -26,7 +26,7 @@ internal static class TestSettings
     /// <summary>
     /// The broker's administrator (tag <c>administrator</c>), which creates each stack's virtual host and users and reads
     /// its queues: RABBITMQ_ADMIN_USER / RABBITMQ_ADMIN_PASSWORD, else what scripts/lib/services.sh wrote to
-    /// <c>.run/credentials.env</c>. Never guest.
+    /// <c>~/.config/runsaga/credentials.env</c>. Never guest.
     /// </summary>
     public static (string User, string Password) RabbitMqAdmin
     {
@@ -38,7 +38,7 @@ internal static class TestSettings
                 ? (user, password)
                 : throw new InvalidOperationException(
                     "No RabbitMQ administrator: set RABBITMQ_ADMIN_USER and RABBITMQ_ADMIN_PASSWORD, or run scripts/test "
-                    + "(it creates runsaga-admin and writes .run/credentials.env).");
+                    + "(it creates runsaga-admin and writes ~/.config/runsaga/credentials.env).");
         }
     }
 
@@ -50,10 +50,10 @@ internal static class TestSettings
         return new Uri($"{broker.Scheme}://{Uri.EscapeDataString(user)}:{Uri.EscapeDataString(password)}@{broker.Host}{port}/{Uri.EscapeDataString(virtualHost)}");
     }
 
-    /// <summary>A value of <c>.run/credentials.env</c> in the repository (KEY=value lines), or null.</summary>
+    /// <summary>A value of the machine's credentials file (KEY=value lines; RUNSAGA_CREDENTIALS_FILE, else ~/.config/runsaga/credentials.env), or null.</summary>
     private static string? LocalCredential(string key)
     {
-        var file = Path.Combine(RepositoryLayout.Discover().Root, ".run", "credentials.env");
+        var file = CredentialsFile;
         if (!File.Exists(file))
         {
             return null;
@@ -65,6 +65,11 @@ internal static class TestSettings
             .Select(parts => parts[1].Trim())
             .LastOrDefault();
     }
+
+    /// <summary>Where scripts/lib/services.sh keeps the machine's generated passwords.</summary>
+    public static string CredentialsFile =>
+        Read("RUNSAGA_CREDENTIALS_FILE")
+        ?? Path.Combine(Read("XDG_CONFIG_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".config"), "runsaga", "credentials.env");
 
     private static string? Read(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
