@@ -352,7 +352,8 @@ _runsaga_wait_postgres_remote() {
 # RabbitMQ
 # ---------------------------------------------------------------------------------------------------
 
-RUNSAGA_CREDENTIALS_FILE="${RUNSAGA_CREDENTIALS_FILE:-${XDG_CONFIG_HOME:-$HOME/.config}/runsaga/credentials.env}"
+_RUNSAGA_HOME="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+RUNSAGA_CREDENTIALS_FILE="${RUNSAGA_CREDENTIALS_FILE:-${XDG_CONFIG_HOME:-$_RUNSAGA_HOME/.config}/runsaga/credentials.env}"
 _RUNSAGA_BROKER_ROLES=(admin scraper orchestrator consumers)
 
 # Exports RABBITMQ_<ROLE>_USER and RABBITMQ_<ROLE>_PASSWORD for every role, and POSTGRES_APP_USER and
