@@ -41,6 +41,15 @@ public sealed class PromoteRunConsumer(RunPromoter promoter, NpgsqlDataSource da
                 : $"PromoteRun refused: runsaga.runs shows run {command.RunId} {run.SagaState}, not Flushed; only a flushed run is promoted.");
         }
 
+        if (!run.Promoted && run.UnannouncedBatches > 0)
+        {
+            // Staged in the moment between the flush's verdict and the saga recording Flushed: the flush did not count
+            // them, so the run as flushed is not what staging holds. The run fails PROMOTION_FAILED; projects is untouched.
+            throw new InvalidMessageException(
+                $"PromoteRun refused: {run.UnannouncedBatches} batches of run {run.Id} were staged after its flush counted the others "
+                + "(not in runsaga.runs.batch_ids); promoting them would promote what the flush did not confirm. Run the scraper again.");
+        }
+
         if (!string.Equals(command.Source, run.Source, StringComparison.Ordinal)
             || !string.Equals(ProcessType.OrDefault(command.ProcessType), run.ProcessType, StringComparison.Ordinal))
         {

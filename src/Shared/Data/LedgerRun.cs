@@ -10,6 +10,7 @@ namespace RunSaga.Shared.Data;
 /// <param name="SagaState">The saga's internal state (<see cref="RunStatus"/>: Flushing, Flushed, …).</param>
 /// <param name="Promoted">The run has a row in <c>run_promotions</c>: a repeated PromoteRun republishes its counts.</param>
 /// <param name="FlushRequested">The run has a row in <c>flush_requests</c>: a repeated FlushRun re-checks it.</param>
+/// <param name="UnannouncedBatches">Staged batches of the run that its flush did not count (not in <c>runs.batch_ids</c>).</param>
 public sealed record LedgerRun(
     Guid Id,
     string? Source,
@@ -18,12 +19,14 @@ public sealed record LedgerRun(
     int? ExpectedItems,
     int? ExpectedBatches,
     bool Promoted,
-    bool FlushRequested)
+    bool FlushRequested,
+    long UnannouncedBatches = 0)
 {
     private const string Sql = """
         SELECT r.source, r.process_type, r.saga_state, r.expected_items, r.expected_batches,
                EXISTS (SELECT 1 FROM runsaga.run_promotions p WHERE p.run_id = r.id),
-               EXISTS (SELECT 1 FROM runsaga.flush_requests f WHERE f.run_id = r.id)
+               EXISTS (SELECT 1 FROM runsaga.flush_requests f WHERE f.run_id = r.id),
+               (SELECT count(*) FROM runsaga.staged_batches b WHERE b.run_id = r.id AND NOT (b.batch_id = ANY (r.batch_ids)))
         FROM runsaga.runs r
         WHERE r.id = @run
         """;
@@ -47,6 +50,7 @@ public sealed record LedgerRun(
             reader.IsDBNull(3) ? null : reader.GetInt32(3),
             reader.IsDBNull(4) ? null : reader.GetInt32(4),
             reader.GetBoolean(5),
-            reader.GetBoolean(6));
+            reader.GetBoolean(6),
+            reader.GetInt64(7));
     }
 }

@@ -149,6 +149,23 @@ public sealed class When_the_consumers_run_on_the_bus(PostgresDatabase database)
     }
 
     [Fact]
+    public async Task Should_refuse_to_promote_batches_staged_after_the_flush_counted_the_others()
+    {
+        var source = NewSource();
+        // "late": a batch the flush did not count, claimed in the moment before the saga recorded Flushed.
+        var runId = await Runs.StageAsync(database.DataSource, ("b1", [Item("a")]), ("late", [Item("z")]));
+        await Runs.RecordAsync(database.DataSource, runId, source, "Flushed");
+        await database.DataSource.ScalarAsync<int>(
+            "UPDATE runsaga.runs SET batch_ids = '{b1}' WHERE id = @run RETURNING 1", ("run", runId));
+
+        await SendAsync(QueueNames.Promotion, new PromoteRun { RunId = runId, Source = source, ProcessType = "ingestion" });
+
+        Assert.True(await harness.Published.Any<Fault<PromoteRun>>(x => x.Context.Message.Message.RunId == runId));
+        Assert.Equal(0L, await database.DataSource.ScalarAsync<long>(
+            "SELECT count(*) FROM runsaga.project_rows WHERE source = @source", ("source", source)));
+    }
+
+    [Fact]
     public async Task Should_refuse_a_flush_of_a_run_that_is_not_waiting_for_one_and_use_the_ledgers_counts()
     {
         var running = Guid.NewGuid();

@@ -22,7 +22,8 @@ public static class Runs
 
     /// <summary>
     /// The run's row in the ledger, as the saga would have written it by the time it sends a command: the Consumers read
-    /// source, process type, state and expected counts from it, never from the command.
+    /// source, process type, state and expected counts from it, never from the command. Its batch ids are the batches
+    /// staged so far (what a flush would have counted).
     /// </summary>
     public static async Task RecordAsync(
         NpgsqlDataSource dataSource, Guid runId, string source, string sagaState, string processType = "ingestion",
@@ -31,9 +32,11 @@ public static class Runs
         await using var command = dataSource.CreateCommand("""
             INSERT INTO runsaga.runs (id, saga_state, status, version, source, process_type, created_at, expected_items,
                                       expected_batches, batch_ids, metrics, attempt, retention_withheld)
-            VALUES (@run, @state, @status, 1, @source, @process_type, now(), @items, @batches, '{}', '[]', 1, false)
+            VALUES (@run, @state, @status, 1, @source, @process_type, now(), @items, @batches,
+                    ARRAY(SELECT batch_id FROM runsaga.staged_batches WHERE run_id = @run), '[]', 1, false)
             ON CONFLICT (id) DO UPDATE SET saga_state = excluded.saga_state, status = excluded.status,
-                                           expected_items = excluded.expected_items, expected_batches = excluded.expected_batches
+                                           expected_items = excluded.expected_items, expected_batches = excluded.expected_batches,
+                                           batch_ids = excluded.batch_ids
             """);
         command.Parameters.AddWithValue("run", runId);
         command.Parameters.AddWithValue("state", sagaState);
