@@ -102,11 +102,35 @@ public abstract class RunSagaHarness : IAsyncLifetime
         return false;
     }
 
-    protected Task<bool> WasPublished<T>(Func<T, bool> match)
-        where T : class => Harness.Published.Any<T>(x => match(x.Context.Message));
+    /// <summary>
+    /// Whether a matching message was published. The harness answers once the bus has been idle for a moment; on a loaded
+    /// machine the saga's outbox may publish after that, so a "no" is confirmed by watching a while longer.
+    /// </summary>
+    protected async Task<bool> WasPublished<T>(Func<T, bool> match)
+        where T : class =>
+        await Harness.Published.Any<T>(x => match(x.Context.Message))
+        || await Eventually(() => Harness.Published.Select<T>(x => match(x.Context.Message)).Any());
 
-    protected Task<bool> WasSent<T>(Func<T, bool> match)
-        where T : class => Harness.Sent.Any<T>(x => match(x.Context.Message));
+    protected async Task<bool> WasSent<T>(Func<T, bool> match)
+        where T : class =>
+        await Harness.Sent.Any<T>(x => match(x.Context.Message))
+        || await Eventually(() => Harness.Sent.Select<T>(x => match(x.Context.Message)).Any());
+
+    private static async Task<bool> Eventually(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (condition())
+            {
+                return true;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return condition();
+    }
 
     protected int CountPublished<T>(Func<T, bool> match)
         where T : class => Harness.Published.Select<T>(x => match(x.Context.Message)).Count();
