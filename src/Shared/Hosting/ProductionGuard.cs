@@ -35,7 +35,7 @@ public static class ProductionGuard
     private static IEnumerable<string> Problems(IConfiguration configuration)
     {
         var broker = BusConfiguration.RabbitMqUri(configuration);
-        var userInfo = Uri.UnescapeDataString(broker.UserInfo).Split(':', 2);
+        var userInfo = broker.UserInfo.Split(':', 2).Select(Uri.UnescapeDataString).ToArray();
         if (userInfo[0] is "" or "guest" || userInfo is [_, "guest"])
         {
             yield return "ConnectionStrings__RabbitMq logs in as RabbitMQ's guest user";

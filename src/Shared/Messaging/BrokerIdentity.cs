@@ -41,7 +41,7 @@ public sealed class BrokerIdentity
     public static BrokerIdentity From(IConfiguration configuration)
     {
         var uri = BusConfiguration.RabbitMqUri(configuration);
-        var user = Uri.UnescapeDataString(uri.UserInfo).Split(':', 2)[0];
+        var user = Uri.UnescapeDataString(uri.UserInfo.Split(':', 2)[0]);
         if (user.Length == 0)
         {
             // What RabbitMQ.Client logs in as when the URI names no user.

@@ -74,11 +74,12 @@ public static class BusConfiguration
             var uri = RabbitMqUri(configuration);
             cfg.Host(uri, host =>
             {
-                var userInfo = Uri.UnescapeDataString(uri.UserInfo).Split(':', 2);
+                // Split first, then unescape: a password may hold an escaped ':' (%3A).
+                var userInfo = uri.UserInfo.Split(':', 2);
                 if (userInfo is [{ Length: > 0 } user, var password])
                 {
-                    host.Username(user);
-                    host.Password(password);
+                    host.Username(Uri.UnescapeDataString(user));
+                    host.Password(Uri.UnescapeDataString(password));
                 }
 
                 host.PublisherConfirmation = true;
