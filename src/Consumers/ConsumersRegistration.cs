@@ -6,6 +6,7 @@ using RunSaga.Consumers.Lineage;
 using RunSaga.Consumers.Promotion;
 using RunSaga.Consumers.Retention;
 using RunSaga.Consumers.Staging;
+using RunSaga.Shared.Hosting;
 
 namespace RunSaga.Consumers;
 
@@ -26,6 +27,7 @@ public static class ConsumersRegistration
         x.TryAddSingleton<RunArtifacts>();
         x.TryAddSingleton<ArtifactCycle>();
         x.TryAddSingleton(TimeProvider.System);
+        x.AddCrashPoint();
 
         x.AddConsumer<StageItemsConsumer, StageItemsConsumerDefinition>();
         x.AddConsumer<FlushRunConsumer, FlushRunConsumerDefinition>();

@@ -10,6 +10,7 @@ using RunSaga.Orchestrator.Runs;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
 using RunSaga.Shared.Messaging;
+using RunSaga.Shared.Messaging.Outbox;
 
 namespace RunSaga.Orchestrator;
 
@@ -21,6 +22,7 @@ public static class OrchestratorSetup
         builder.RefuseDevelopmentCredentials();
         builder.Services
             .AddRunSagaOptions()
+            .AddCrashPoint()
             .AddRetentionOptions()
             .AddSingleton(TimeProvider.System)
             .AddRunSagaDatabase(builder.Configuration)
@@ -58,6 +60,7 @@ public static class OrchestratorSetup
             ? [QueueNames.Runs, QueueNames.Metrics, OpenLineageConsumerDefinition.QueueName]
             : [QueueNames.Runs, QueueNames.Metrics]);
         builder.Services.AddSingleton<StagingBacklog>();
+        builder.Services.AddOutboxDispatcher();
         builder.Services.AddHostedService<DeadlineWatcher>();
         builder.Services.AddHostedService<RetentionScheduleWatcher>();
         return builder;

@@ -49,6 +49,7 @@ public abstract class RunSagaHarness : IAsyncLifetime
             .AddSingleton(sp => new InMemoryRunLedger(
                 () => (sp.GetRequiredService<IQuerySagaRepository<RunState>>(), sp.GetRequiredService<ILoadSagaRepository<RunState>>())))
             .AddSingleton<IRunLedger>(sp => sp.GetRequiredService<InMemoryRunLedger>())
+            .AddSingleton<IRunOutbox, ImmediateRunOutbox>()
             .AddMassTransitTestHarness(x => x.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>())
             .BuildServiceProvider(true);
         Harness = provider.GetRequiredService<ITestHarness>();

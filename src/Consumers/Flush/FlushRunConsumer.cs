@@ -16,7 +16,8 @@ namespace RunSaga.Consumers.Flush;
 /// checked against its row's expected items and batches; a run whose flush was requested before is checked again;
 /// any other run is refused.
 /// </summary>
-public sealed class FlushRunConsumer(FlushRequests flushRequests, NpgsqlDataSource dataSource, ILogger<FlushRunConsumer> logger)
+public sealed class FlushRunConsumer(
+    FlushRequests flushRequests, NpgsqlDataSource dataSource, CrashPoint crashPoint, ILogger<FlushRunConsumer> logger)
     : IConsumer<FlushRun>
 {
     public async Task Consume(ConsumeContext<FlushRun> context)
@@ -46,6 +47,7 @@ public sealed class FlushRunConsumer(FlushRequests flushRequests, NpgsqlDataSour
         var stopwatch = Stopwatch.StartNew();
         var (first, status) = await flushRequests.RequestAsync(request, context.CancellationToken);
         var elapsedMs = stopwatch.ElapsedMilliseconds;
+        crashPoint.Reached("flush-committed", run.Source);
 
         if (first)
         {

@@ -18,7 +18,8 @@ namespace RunSaga.Consumers.Promotion;
 /// The ledger decides, not the command: only a run that <c>runsaga.runs</c> shows <c>Flushed</c> (or one promoted
 /// before, whose counts are republished) is promoted, into the source and with the process type of its row.
 /// </para>
-public sealed class PromoteRunConsumer(RunPromoter promoter, NpgsqlDataSource dataSource, ILogger<PromoteRunConsumer> logger)
+public sealed class PromoteRunConsumer(
+    RunPromoter promoter, NpgsqlDataSource dataSource, CrashPoint crashPoint, ILogger<PromoteRunConsumer> logger)
     : IConsumer<PromoteRun>
 {
     public async Task Consume(ConsumeContext<PromoteRun> context)
@@ -80,6 +81,7 @@ public sealed class PromoteRunConsumer(RunPromoter promoter, NpgsqlDataSource da
             return;
         }
 
+        crashPoint.Reached("promotion-committed", run.Source);
         var counts = result.Counts;
         if (result.AlreadyPromoted)
         {

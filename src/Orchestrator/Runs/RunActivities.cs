@@ -53,7 +53,7 @@ internal static class RunActivities
                 $"The idempotency key '{context.Saga.IdempotencyKey}' is held by run {context.Saga.DuplicateOf}; this run id was "
                 + "not run and takes no batches. Follow that run, or retry the key with a new run id once it failed or was cancelled.")))
             .TransitionTo(machine.Duplicate)
-            .Publish(context => machine.Accepted(context.Saga))
+            .PublishViaOutbox(context => machine.Accepted(context.Saga))
             .Then(context => machine.Log(context.Saga, "Duplicate of run {DuplicateOf} (idempotency key {IdempotencyKey}); this run id ends here",
                 context.Saga.DuplicateOf, context.Saga.IdempotencyKey));
 
@@ -95,7 +95,7 @@ internal static class RunActivities
 
     private static EventActivityBinder<RunState, T> PublishRunFailed<T>(this EventActivityBinder<RunState, T> binder)
         where T : class =>
-        binder.Publish(context => new RunFailed
+        binder.PublishViaOutbox(context => new RunFailed
         {
             RunId = context.Saga.CorrelationId,
             Source = context.Saga.Source ?? string.Empty,
@@ -125,7 +125,7 @@ internal static class RunActivities
 
     public static EventActivityBinder<RunState, T> SendFlushRun<T>(this EventActivityBinder<RunState, T> binder)
         where T : class =>
-        binder.Send(QueueNames.Address(QueueNames.Flush), context => new FlushRun
+        binder.SendViaOutbox(QueueNames.Flush, context => new FlushRun
         {
             RunId = context.Saga.CorrelationId,
             ExpectedItems = context.Saga.ExpectedItems ?? 0,
@@ -134,7 +134,7 @@ internal static class RunActivities
 
     public static EventActivityBinder<RunState, T> SendPromoteRun<T>(this EventActivityBinder<RunState, T> binder)
         where T : class =>
-        binder.Send(QueueNames.Address(QueueNames.Promotion), context => new PromoteRun
+        binder.SendViaOutbox(QueueNames.Promotion, context => new PromoteRun
         {
             RunId = context.Saga.CorrelationId,
             Source = context.Saga.Source!,
@@ -143,7 +143,7 @@ internal static class RunActivities
 
     public static EventActivityBinder<RunState, T> SendStampLineage<T>(this EventActivityBinder<RunState, T> binder)
         where T : class =>
-        binder.Send(QueueNames.Address(QueueNames.Lineage), context => new StampLineage
+        binder.SendViaOutbox(QueueNames.Lineage, context => new StampLineage
         {
             RunId = context.Saga.CorrelationId,
             Source = context.Saga.Source!,

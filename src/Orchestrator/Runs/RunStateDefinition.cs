@@ -6,8 +6,9 @@ namespace RunSaga.Orchestrator.Runs;
 
 /// <summary>
 /// The saga's endpoint: transient database errors (a lost insert race, a deadlock) are retried in a new
-/// transaction; the in-memory outbox holds every message the saga publishes or sends until its transaction
-/// has committed, so nobody acts on a state change that was rolled back.
+/// transaction. No MassTransit outbox: every message the saga publishes or sends goes through <see cref="IRunOutbox"/>,
+/// written with the run in its transaction and delivered after the commit, so nobody acts on a state change that was
+/// rolled back and no committed change goes unannounced.
 /// </summary>
 public sealed class RunStateDefinition : SagaDefinition<RunState>
 {
@@ -21,6 +22,5 @@ public sealed class RunStateDefinition : SagaDefinition<RunState>
         IReceiveEndpointConfigurator endpointConfigurator, ISagaConfigurator<RunState> sagaConfigurator, IRegistrationContext context)
     {
         endpointConfigurator.UseRunSagaRetry();
-        endpointConfigurator.UseInMemoryOutbox(context);
     }
 }

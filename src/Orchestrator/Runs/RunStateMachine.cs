@@ -58,7 +58,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                     .IfElse(context => ProcessType.IsKnown(context.Saga.ProcessType),
                         valid => valid
                             .TransitionTo(Queued)
-                            .Publish(context => Accepted(context.Saga))
+                            .PublishViaOutbox(context => Accepted(context.Saga))
                             .Then(context => Log(context.Saga, "Run requested by {RequestedBy} (attempt {Attempt})",
                                 context.Saga.RequestedBy ?? "-", context.Saga.Attempt)),
                         invalid => invalid.FailRun(this, InvalidProcessType))),
@@ -82,7 +82,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(RunRequested)
                 .Then(context => ApplyRequest(context.Saga, context.Message))
                 .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed
-                    .Publish(context => Accepted(context.Saga))
+                    .PublishViaOutbox(context => Accepted(context.Saga))
                     .RequestFlush(this)),
             When(RunStarted)
                 .Then(context => ApplyStart(context.Saga, context.Message))
@@ -109,7 +109,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         During(Queued, Running,
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true))
-                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.Publish(context => Accepted(context.Saga))),
+                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.PublishViaOutbox(context => Accepted(context.Saga))),
             When(ScrapeCompleted)
                 .Then(context => RecordCompletion(context.Saga, context.Message))
                 .RequestFlush(this),
@@ -120,7 +120,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         During(Flushing,
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true))
-                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.Publish(context => Accepted(context.Saga))),
+                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.PublishViaOutbox(context => Accepted(context.Saga))),
             When(FlushConfirmed, context => ProcessType.IsFull(context.Saga.ProcessType) && context.Message.StagedItems == 0)
                 .Then(context => RecordFlush(context.Saga, context.Message))
                 .FailRun(this, _ => new RunError(ErrorCodes.NoItems,
@@ -142,7 +142,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .Then(context => PostponeFlushVerdict(context.Saga, context.Message.HoldReason!)),
             When(DeadlinePassed, context => !RunDeadlinePassed(context.Saga) && FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is null)
                 .FailRun(this, FlushIncomplete)
-                .Publish(context => new FlushFailed
+                .PublishViaOutbox(context => new FlushFailed
                 {
                     RunId = context.Saga.CorrelationId,
                     ErrorCode = ErrorCodes.FlushIncomplete,
@@ -157,7 +157,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false))
                 .ThenAsync(context => ClaimKey(context, context.Message.IdempotencyKey, mayEndRun: false))
-                .Publish(context => Accepted(context.Saga)),
+                .PublishViaOutbox(context => Accepted(context.Saga)),
             When(CancelRun)
                 .ThenAsync(async context => context.Saga.PromotionCommitted = await context.GetServiceOrCreateInstance<IRunLedger>()
                     .HoldPromotionsAndCheckAsync(context.Saga.CorrelationId, context.Saga.Source!, context.CancellationToken))
@@ -179,7 +179,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(LineageStamped, context => context.Saga.Inserted is not null)
                 .Then(context => Complete(context.Saga))
                 .TransitionTo(Completed)
-                .Publish(context => new RunCompleted
+                .PublishViaOutbox(context => new RunCompleted
                 {
                     RunId = context.Saga.CorrelationId,
                     Source = context.Saga.Source!,
@@ -201,10 +201,10 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false))
                 .ThenAsync(context => ClaimKey(context, context.Message.IdempotencyKey, mayEndRun: false))
-                .Publish(context => Accepted(context.Saga)));
+                .PublishViaOutbox(context => Accepted(context.Saga)));
 
         During(Cancelled, Duplicate,
-            When(RunRequested).Publish(context => Accepted(context.Saga)));
+            When(RunRequested).PublishViaOutbox(context => Accepted(context.Saga)));
 
         During(Completed, Failed, Cancelled, Duplicate,
             When(CancelRun).Then(context => LogRefusedCancel(context.Saga, $"it already ended {context.Saga.Status}")));

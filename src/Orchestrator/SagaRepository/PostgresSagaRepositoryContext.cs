@@ -38,6 +38,9 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
         ON CONFLICT DO NOTHING
         """;
 
+    /// <summary>The run as this message's transaction saved it (null when it saved nothing).</summary>
+    public RunState? Saved { get; private set; }
+
     public Task<SagaConsumeContext<RunState, TMessage>> Add(RunState instance)
     {
         StampCreated(instance);
@@ -90,6 +93,7 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
         // The row exists with the identity columns; write the rest of what the behaviour set.
         db.Entry(run).State = EntityState.Modified;
         await db.SaveChangesAsync(CancellationToken);
+        Saved = run;
     }
 
     public async Task Update(SagaConsumeContext<RunState> context)
@@ -101,6 +105,7 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
         }
 
         await db.SaveChangesAsync(CancellationToken);
+        Saved = context.Saga;
     }
 
     public async Task Delete(SagaConsumeContext<RunState> context)

@@ -21,5 +21,7 @@ public static class SagaRepositoryRegistration
             r.RegisterSagaRepository<RunState, RunSagaDbContext, SagaConsumeContextFactory<RunSagaDbContext, RunState>,
                 PostgresSagaRepositoryContextFactory>();
             r.AddScoped<IRunLedger, PostgresRunLedger>();
+            r.AddScoped<PostgresRunOutbox>();
+            r.AddScoped<IRunOutbox>(sp => sp.GetRequiredService<PostgresRunOutbox>());
         });
 }

@@ -181,3 +181,17 @@ internal sealed class ApiAuditConfiguration : IEntityTypeConfiguration<ApiAudit>
         builder.HasIndex(x => x.RecordedAt);
     }
 }
+
+internal sealed class OutboxMessageConfiguration : IEntityTypeConfiguration<OutboxMessage>
+{
+    public void Configure(EntityTypeBuilder<OutboxMessage> builder)
+    {
+        builder.ToTable("outbox_messages");
+        builder.HasKey(x => x.Sequence);
+        builder.Property(x => x.Sequence).UseIdentityAlwaysColumn();
+        builder.Property(x => x.Body).HasColumnType("jsonb");
+        builder.Property(x => x.MessageType).HasMaxLength(200);
+        builder.Property(x => x.Queue).HasMaxLength(200);
+        builder.Property(x => x.CreatedAt).HasDefaultValueSql("now()");
+    }
+}

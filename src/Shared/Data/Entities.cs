@@ -221,3 +221,34 @@ public sealed class ApiAudit
     public int Status { get; set; }
     public DateTime RecordedAt { get; set; }
 }
+
+/// <summary>
+/// A message a transaction decided to publish or send, written in that transaction and delivered after it committed
+/// (the transactional outbox, see docs/architecture.md). Delivered rows are deleted.
+/// </summary>
+public sealed class OutboxMessage
+{
+    /// <summary>Commit-independent order of writing; a run's messages are delivered in this order.</summary>
+    public long Sequence { get; set; }
+
+    /// <summary>The envelope's messageId, the same on every delivery of this row.</summary>
+    public Guid MessageId { get; set; }
+
+    public Guid? RunId { get; set; }
+
+    /// <summary>Null to publish (to the message type's exchange); a queue name to send to that queue.</summary>
+    public string? Queue { get; set; }
+
+    /// <summary>The contract's full type name, e.g. <c>RunSaga.Contracts.RunCompleted</c>.</summary>
+    public string MessageType { get; set; } = null!;
+
+    /// <summary>The message as JSON (the envelope's <c>message</c>).</summary>
+    public string Body { get; set; } = null!;
+
+    public Guid? ConversationId { get; set; }
+
+    /// <summary>The messageId of the message whose handling wrote this one.</summary>
+    public Guid? InitiatorId { get; set; }
+
+    public DateTime CreatedAt { get; set; }
+}

@@ -24,6 +24,7 @@ public sealed class RunSagaDbContext(DbContextOptions<RunSagaDbContext> options)
     public DbSet<Schedule> Schedules => Set<Schedule>();
     public DbSet<RunAudit> RunAudit => Set<RunAudit>();
     public DbSet<ApiAudit> ApiAudit => Set<ApiAudit>();
+    public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

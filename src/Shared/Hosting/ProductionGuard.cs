@@ -34,6 +34,11 @@ public static class ProductionGuard
 
     private static IEnumerable<string> Problems(IConfiguration configuration)
     {
+        if (configuration[CrashPoint.Setting] is { Length: > 0 })
+        {
+            yield return $"{CrashPoint.Setting} is set: it is a crash test's fault hook that kills this process";
+        }
+
         var broker = BusConfiguration.RabbitMqUri(configuration);
         var userInfo = broker.UserInfo.Split(':', 2).Select(Uri.UnescapeDataString).ToArray();
         if (userInfo[0] is "" or "guest" || userInfo is [_, "guest"])

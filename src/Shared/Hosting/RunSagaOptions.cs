@@ -56,6 +56,15 @@ public sealed class RunSagaOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan DeadlinePollInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How often a host's outbox dispatcher looks at <c>runsaga.outbox_messages</c> without being woken. A commit wakes it at
+    /// once (in its own process directly, in the others by NOTIFY); this bounds how long a message left by a host that died
+    /// waits for another host.
+    /// </summary>
+    [ConfigurationKeyName("OUTBOX_POLL_INTERVAL")]
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan OutboxPollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>A batch with more items than this is rejected whole (BATCH_TOO_LARGE).</summary>
     [ConfigurationKeyName("MAX_BATCH_ITEMS")]
     [Range(1, 1_000_000)]

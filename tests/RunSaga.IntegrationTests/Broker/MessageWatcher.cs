@@ -7,12 +7,13 @@ namespace RunSaga.IntegrationTests.Broker;
 
 /// <summary>
 /// What RunSaga publishes on one message type's exchange, seen through a temporary exclusive queue: the
-/// <c>message</c> part of each envelope.
+/// <c>message</c> part of each envelope, and the envelope's <c>messageId</c> (<see cref="MessageIds"/>).
 /// </summary>
 public sealed class MessageWatcher : IAsyncDisposable
 {
     private readonly IChannel channel;
     private readonly ConcurrentQueue<JsonElement> received = new();
+    private readonly ConcurrentQueue<(Guid? MessageId, JsonElement Message)> envelopes = new();
 
     private MessageWatcher(IChannel channel, string exchange)
     {
@@ -23,6 +24,10 @@ public sealed class MessageWatcher : IAsyncDisposable
     public string Exchange { get; }
 
     public IReadOnlyList<JsonElement> Received => [.. received];
+
+    /// <summary>The envelope's messageId of each received message that matches, in order of arrival.</summary>
+    public IReadOnlyList<Guid?> MessageIds(Func<JsonElement, bool> match) =>
+        [.. envelopes.Where(e => match(e.Message)).Select(e => e.MessageId)];
 
     internal static async Task<MessageWatcher> Start(IChannel channel, string exchange)
     {
@@ -36,7 +41,9 @@ public sealed class MessageWatcher : IAsyncDisposable
             using var envelope = JsonDocument.Parse(delivery.Body);
             if (envelope.RootElement.TryGetProperty("message", out var message))
             {
-                watcher.received.Enqueue(message.Clone());
+                var copy = message.Clone();
+                watcher.envelopes.Enqueue((GuidOf(envelope.RootElement, "messageId"), copy));
+                watcher.received.Enqueue(copy);
             }
 
             return Task.CompletedTask;

@@ -92,6 +92,8 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 
     public bool ConsumersAreRunning => consumers?.IsRunning == true;
 
+    public bool OrchestratorIsRunning => orchestrator?.IsRunning == true;
+
     /// <summary>The process id of the running Consumers host (for its memory in /proc).</summary>
     public int ConsumersProcessId => consumers?.IsRunning == true ? consumers.Id : throw new InvalidOperationException("The Consumers host is not running.");
 

@@ -1,0 +1,79 @@
+using System.Text.Json;
+using MassTransit;
+using MassTransit.Serialization;
+using Npgsql;
+using NpgsqlTypes;
+using RunSaga.Contracts;
+
+namespace RunSaga.Shared.Messaging.Outbox;
+
+/// <summary>
+/// One message a transaction decided to publish (<see cref="Queue"/> null) or send to a queue, before it is written to
+/// <c>runsaga.outbox_messages</c>. Its <see cref="MessageId"/> is chosen here and kept on every delivery, so a receiver
+/// can recognise a repeat.
+/// </summary>
+public sealed record OutboxEntry(Guid MessageId, Guid? RunId, string? Queue, Type MessageType, object Message, Guid? ConversationId, Guid? InitiatorId)
+{
+    /// <summary>The channel every dispatcher LISTENs on; a transaction that writes messages notifies it at commit.</summary>
+    public const string Channel = "runsaga_outbox";
+
+    private const string InsertSql = """
+        INSERT INTO runsaga.outbox_messages (message_id, run_id, queue, message_type, body, conversation_id, initiator_id)
+        SELECT m, r, q, t, b::jsonb, c, i FROM unnest(@m, @r, @q, @t, @b, @c, @i) AS x(m, r, q, t, b, c, i);
+        SELECT pg_notify('runsaga_outbox', '');
+        """;
+
+    /// <summary>A message written while handling <paramref name="cause"/> (its messageId becomes the initiator id).</summary>
+    public static OutboxEntry For<T>(T message, Guid? runId, string? queue, ConsumeContext? cause)
+        where T : class =>
+        new(NewId.NextGuid(), runId, queue, typeof(T), message, cause?.ConversationId, cause?.MessageId);
+
+    /// <summary>Writes <paramref name="entries"/> in the caller's transaction, with one statement and one round trip.</summary>
+    public static async Task WriteAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyCollection<OutboxEntry> entries, CancellationToken cancellationToken)
+    {
+        if (entries.Count == 0)
+        {
+            return;
+        }
+
+        await using var command = new NpgsqlCommand(InsertSql, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<Guid[]>("m", [.. entries.Select(e => e.MessageId)]));
+        command.Parameters.Add(new NpgsqlParameter("r", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
+        {
+            Value = entries.Select(e => e.RunId is { } id ? (object)id : DBNull.Value).ToArray(),
+        });
+        command.Parameters.Add(new NpgsqlParameter("q", NpgsqlDbType.Array | NpgsqlDbType.Text)
+        {
+            Value = entries.Select(e => (object?)e.Queue ?? DBNull.Value).ToArray(),
+        });
+        command.Parameters.Add(new NpgsqlParameter<string[]>("t", [.. entries.Select(e => e.MessageType.FullName!)]));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("b", [.. entries.Select(e => Serialize(e.Message, e.MessageType))]));
+        command.Parameters.Add(new NpgsqlParameter("c", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
+        {
+            Value = entries.Select(e => e.ConversationId is { } id ? (object)id : DBNull.Value).ToArray(),
+        });
+        command.Parameters.Add(new NpgsqlParameter("i", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
+        {
+            Value = entries.Select(e => e.InitiatorId is { } id ? (object)id : DBNull.Value).ToArray(),
+        });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>The message as MassTransit writes the envelope's <c>message</c> (camelCase).</summary>
+    public static string Serialize(object message, Type type) =>
+        JsonSerializer.Serialize(message, type, SystemTextJsonMessageSerializer.Options);
+
+    /// <summary>
+    /// A stored message back as its contract type. Only RunSaga's contracts are read: a row naming any other type is
+    /// refused, whoever wrote it.
+    /// </summary>
+    public static (Type Type, object Message) Deserialize(string typeName, string body)
+    {
+        var type = typeof(RunRequested).Assembly.GetType(typeName, throwOnError: false)
+            ?? throw new InvalidOperationException($"runsaga.outbox_messages names message type '{typeName}', which is not one of RunSaga's contracts.");
+        var message = JsonSerializer.Deserialize(body, type, SystemTextJsonMessageSerializer.Options)
+            ?? throw new InvalidOperationException($"runsaga.outbox_messages holds a null {typeName}.");
+        return (type, message);
+    }
+}

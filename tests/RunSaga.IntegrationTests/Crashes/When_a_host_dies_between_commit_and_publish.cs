@@ -1,0 +1,116 @@
+using RunSaga.IntegrationTests.Broker;
+using RunSaga.IntegrationTests.Fixture;
+using RunSaga.IntegrationTests.Scraping;
+
+namespace RunSaga.IntegrationTests.Crashes;
+
+/// <summary>
+/// A host is killed (as SIGKILL would) right after a transaction commits and before anything about it is published:
+/// the crash point <c>RUNSAGA_TEST_CRASH_AT</c>, a test-only fault hook. After a restart every notification must arrive,
+/// seen by an independent subscriber bound to the message's exchange as a downstream system would be. It must arrive
+/// within seconds, far below RESEND_AFTER (5 minutes here): the saga's resend is only the last resort.
+/// </summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class When_a_host_dies_between_commit_and_publish(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    private static readonly TimeSpan AfterRestart = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan UntilTheCrash = TimeSpan.FromSeconds(60);
+
+    [Theory]
+    [InlineData("accept", "Queued", "RunAccepted")]
+    [InlineData("complete", "Completed", "RunCompleted")]
+    [InlineData("fail", "Failed", "RunFailed")]
+    public async Task Should_publish_the_saga_s_notification_once_the_orchestrator_is_back(string transition, string state, string notification)
+    {
+        var source = NewSource($"crash-{transition}");
+        var run = new ScrapeRun(source);
+        IEnumerable<OutgoingMessage> messages = transition switch
+        {
+            "accept" => [run.Requested()],
+            "complete" => run.Whole(Items.Numbered(20).InBatches(10)),
+            _ => [run.Requested(), run.Started(), run.Failed("SCRAPER_CRASHED", "the scraper crashed (a crash test)")],
+        };
+        await using var subscriber = await Publisher.Watch(notification);
+        bool OfThisRun(System.Text.Json.JsonElement m) => MessageWatcher.GuidOf(m, "runId") == run.RunId;
+
+        var crashed = false;
+        try
+        {
+            await Stack.RestartOrchestrator(CrashAt($"saga-committed:{state}@{source}"));
+            await Publisher.Publish(messages);
+            await Eventually(() => Task.FromResult(!Stack.OrchestratorIsRunning),
+                $"the Orchestrator killed itself right after committing run {run.RunId} as {state}", UntilTheCrash);
+            crashed = true;
+
+            // Committed, and nothing published about it yet.
+            Assert.Equal(state, (await Db.FindRun(run.RunId))!.Status);
+            Assert.DoesNotContain(subscriber.Received, OfThisRun);
+
+            await Stack.RestartOrchestrator();
+            await subscriber.WaitFor(OfThisRun, 1, AfterRestart, $"{notification} for run {run.RunId} after the restart");
+        }
+        finally
+        {
+            if (!crashed || !Stack.OrchestratorIsRunning)
+            {
+                await Stack.RestartOrchestrator();
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("flush-committed", "FlushConfirmed")]
+    [InlineData("promotion-committed", "ProjectsUpserted")]
+    public async Task Should_publish_the_consumers_answer_once_they_are_back(string point, string answer)
+    {
+        var source = NewSource($"crash-{point.Split('-')[0]}");
+        var run = new ScrapeRun(source);
+        var batches = Items.Numbered(30).InBatches(10);
+        await using var subscriber = await Publisher.Watch(answer);
+        bool OfThisRun(System.Text.Json.JsonElement m) => MessageWatcher.GuidOf(m, "runId") == run.RunId;
+
+        var crashed = false;
+        try
+        {
+            await Stack.RestartConsumers(CrashAt($"{point}@{source}"));
+
+            // Every batch is staged before the scrape completes, so the flush request itself decides the verdict.
+            await Publisher.Publish([run.Requested(), run.Started(), .. batches.Select(run.Scraped)]);
+            await Eventually(async () => await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", run.RunId) == batches.Count,
+                "every batch staged");
+            await Publisher.Publish([run.Completed(batches)]);
+            await Eventually(() => Task.FromResult(!Stack.ConsumersAreRunning),
+                $"the Consumers killed themselves at {point} for run {run.RunId}", UntilTheCrash);
+            crashed = true;
+            Assert.DoesNotContain(subscriber.Received, OfThisRun);
+            if (point == "promotion-committed")
+            {
+                Assert.Equal(1, await Db.Count("SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @p0", run.RunId));
+            }
+
+            await Stack.StartConsumers();
+            await subscriber.WaitFor(OfThisRun, 1, AfterRestart, $"{answer} for run {run.RunId} after the restart");
+            var row = await ExpectCompleted(run.RunId, AfterRestart);
+            Assert.Equal(30, row.Inserted);
+        }
+        finally
+        {
+            if (!crashed && Stack.ConsumersAreRunning)
+            {
+                await Stack.RestartConsumers();
+            }
+            else if (!Stack.ConsumersAreRunning)
+            {
+                await Stack.StartConsumers();
+            }
+        }
+    }
+
+    /// <summary>The fault hook; a host refuses it in Production, so the crashing host runs as Development.</summary>
+    private static Dictionary<string, string> CrashAt(string value) => new()
+    {
+        ["RUNSAGA_TEST_CRASH_AT"] = value,
+        ["DOTNET_ENVIRONMENT"] = "Development",
+        ["ASPNETCORE_ENVIRONMENT"] = "Development",
+    };
+}
