@@ -16,7 +16,9 @@ builder.AddOrchestrator();
 var app = builder.Build();
 app.MapOrchestrator();
 await app.RunAsync();
-return 0;
+
+// Not 0: the consumer watchdog stops the host with exit code 75 (Environment.ExitCode) for its supervisor to restart it.
+return Environment.ExitCode;
 
 /// <summary>Entry point, visible to tests that host the Orchestrator.</summary>
 public partial class Program;

@@ -72,6 +72,7 @@ public sealed class HostProcess : IDisposable
         }
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.Exited += (_, _) => log.Append("fixture", $"{name} (pid {process.Id}) exited with code {process.ExitCode}");
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is not null)

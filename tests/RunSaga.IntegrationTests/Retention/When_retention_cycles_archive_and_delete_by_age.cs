@@ -104,12 +104,12 @@ public sealed class When_retention_cycles_archive_and_delete_by_age(RunSagaStack
     {
         var completed = await Seed(source, Items.Numbered(12));
         var failed = new ScrapeRun(source);
-        await Publisher.Publish([failed.Requested(), failed.Started(), failed.Scraped(Items.Numbered(3, "lost").InBatches(3)[0]),
-            failed.Failed("UPSTREAM_UNAVAILABLE", "503")]);
-        await ExpectFailed(failed.RunId, "UPSTREAM_UNAVAILABLE");
+        await Publisher.Publish([failed.Requested(), failed.Started(), failed.Scraped(Items.Numbered(3, "lost").InBatches(3)[0])]);
 
-        // The saga fails the run on ScrapeFailed whether or not its batch is staged yet; staging goes on regardless.
+        // Staged before the failure: staging refuses a batch whose run has already failed, and the run must leave artifacts.
         await Db.WaitForRow("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", failed.RunId);
+        await Publisher.Publish([failed.Failed("UPSTREAM_UNAVAILABLE", "503")]);
+        await ExpectFailed(failed.RunId, "UPSTREAM_UNAVAILABLE");
         return (completed, failed);
     }
 
