@@ -1,5 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using RunSaga.Orchestrator.Runs;
@@ -9,10 +7,10 @@ using RunSaga.Shared.Data;
 namespace RunSaga.Orchestrator.SagaRepository;
 
 /// <summary>
-/// <see cref="IRunLedger"/> on the message's own <see cref="RunSagaDbContext"/> (scoped per message, like the
+/// <see cref="IRunLedger"/> on the message's own <see cref="SagaTransaction"/> (scoped per message, like the
 /// repository), so it reads and locks inside the transaction that will save the run.
 /// </summary>
-public sealed class PostgresRunLedger(RunSagaDbContext db, IOptions<RunSagaOptions> options) : IRunLedger
+public sealed class PostgresRunLedger(SagaTransaction transaction, IOptions<RunSagaOptions> options) : IRunLedger
 {
     private const string KeyRuns = """
         SELECT id, source, status, attempt, created_at
@@ -74,12 +72,7 @@ public sealed class PostgresRunLedger(RunSagaDbContext db, IOptions<RunSagaOptio
         return (bool)(await promoted.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    /// <summary>A command in the saga's transaction; there must be one, or the lock and reads would be outside it.</summary>
-    private async Task<NpgsqlCommand> Command(string sql, CancellationToken cancellationToken)
-    {
-        var transaction = db.Database.CurrentTransaction?.GetDbTransaction() as NpgsqlTransaction
-            ?? throw new InvalidOperationException("The run ledger is read inside the saga repository's transaction; none is open.");
-        await db.Database.OpenConnectionAsync(cancellationToken);
-        return new NpgsqlCommand(sql, (NpgsqlConnection)db.Database.GetDbConnection(), transaction);
-    }
+    /// <summary>A command in the saga's transaction (which throws when none is open: the reads and locks belong in it).</summary>
+    private Task<NpgsqlCommand> Command(string sql, CancellationToken cancellationToken) =>
+        transaction.CommandAsync(sql, prepare: false, cancellationToken);
 }

@@ -1,42 +1,36 @@
 using MassTransit;
 using MassTransit.Context;
 using MassTransit.Saga;
-using Microsoft.EntityFrameworkCore;
-using Npgsql;
-using NpgsqlTypes;
 using RunSaga.Shared.Data;
 
 namespace RunSaga.Orchestrator.SagaRepository;
 
-/// <summary>The repository's view of one message: load with a row lock, insert-if-absent, save.</summary>
+/// <summary>
+/// The repository's view of one message, on plain Npgsql (<see cref="RunRows"/>): load with a row lock, insert if
+/// absent, save only when the message changed the run. Most messages cost one round trip to load and one to save.
+/// </summary>
 internal sealed class PostgresSagaRepositoryContext<TMessage> :
     ConsumeContextScope<TMessage>,
     SagaRepositoryContext<RunState, TMessage>
     where TMessage : class
 {
-    private readonly RunSagaDbContext db;
+    private readonly SagaTransaction transaction;
     private readonly ConsumeContext<TMessage> consumeContext;
-    private readonly ISagaConsumeContextFactory<RunSagaDbContext, RunState> factory;
+    private readonly ISagaConsumeContextFactory<SagaTransaction, RunState> factory;
+
+    // The run this transaction locked, and its saga columns as read (to tell whether the message changed anything).
+    private RunState? locked;
+    private object?[]? asRead;
+    private int versionRead;
 
     public PostgresSagaRepositoryContext(
-        RunSagaDbContext db, ConsumeContext<TMessage> consumeContext, ISagaConsumeContextFactory<RunSagaDbContext, RunState> factory)
-        : base(consumeContext, db)
+        SagaTransaction transaction, ConsumeContext<TMessage> consumeContext, ISagaConsumeContextFactory<SagaTransaction, RunState> factory)
+        : base(consumeContext, transaction)
     {
-        this.db = db;
+        this.transaction = transaction;
         this.consumeContext = consumeContext;
         this.factory = factory;
     }
-
-    private const string LockSql = """SELECT * FROM runsaga.runs WHERE id = {0} FOR UPDATE""";
-
-    // A format string for ExecuteSqlRaw: the empty array literal's braces are doubled ('{{}}' is sent as '{}').
-    // ExecuteSqlRaw formats its SQL like string.Format: literal braces are doubled.
-    // With no conflict target, a row that exists with this id *or* with this idempotency key means "not inserted".
-    private const string InsertSql = """
-        INSERT INTO runsaga.runs (id, version, saga_state, status, process_type, idempotency_key, created_at, batch_ids, metrics)
-        VALUES ({0}, 0, {1}, {2}, {3}, {4}, {5}, '{{}}', '[]')
-        ON CONFLICT DO NOTHING
-        """;
 
     /// <summary>The run as this message's transaction saved it (null when it saved nothing).</summary>
     public RunState? Saved { get; private set; }
@@ -44,26 +38,31 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
     public Task<SagaConsumeContext<RunState, TMessage>> Add(RunState instance)
     {
         StampCreated(instance);
-        return factory.CreateSagaConsumeContext(db, consumeContext, instance, SagaConsumeContextMode.Add);
+        return factory.CreateSagaConsumeContext(transaction, consumeContext, instance, SagaConsumeContextMode.Add);
     }
 
     /// <summary>
-    /// Inserts the new instance unless a row with its id exists. On a duplicate it returns null (not an
-    /// exception: on PostgreSQL a failed statement would poison the transaction) and MassTransit loads the
-    /// existing row instead.
+    /// A message that may create the run. Most find it: one locking read, and MassTransit's <see cref="Load"/> that
+    /// follows a null answer costs nothing more. Otherwise the new run is inserted unless another message inserted it a
+    /// moment before; then that one's row is locked (waiting for its commit) and used, as for a run that existed.
+    /// Null (not an exception) for "exists": on PostgreSQL a failed statement would poison the transaction.
     /// </summary>
     public async Task<SagaConsumeContext<RunState, TMessage>> Insert(RunState instance)
     {
-        StampCreated(instance);
-        if (!await TryInsert(instance))
+        if (await LockAndLoad(instance.CorrelationId) is not null)
         {
             return null!;
         }
 
-        // Our own insert holds the row lock until commit; load it tracked so the behaviour's changes are saved.
-        var row = await LockAndLoad(instance.CorrelationId)
-            ?? throw new InvalidOperationException($"Run {instance.CorrelationId} vanished right after it was inserted.");
-        return await factory.CreateSagaConsumeContext(db, consumeContext, row, SagaConsumeContextMode.Insert);
+        if (!await TryInsert(instance))
+        {
+            await LockAndLoad(instance.CorrelationId);
+            return null!;
+        }
+
+        // Our own insert holds the row lock until commit.
+        Track(instance, version: 0);
+        return await factory.CreateSagaConsumeContext(transaction, consumeContext, instance, SagaConsumeContextMode.Insert);
     }
 
     public async Task<SagaConsumeContext<RunState, TMessage>> Load(Guid correlationId)
@@ -71,18 +70,17 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
         var instance = await LockAndLoad(correlationId);
         return instance is null
             ? null!
-            : await factory.CreateSagaConsumeContext(db, consumeContext, instance, SagaConsumeContextMode.Load);
+            : await factory.CreateSagaConsumeContext(transaction, consumeContext, instance, SagaConsumeContextMode.Load);
     }
 
     /// <summary>
-    /// Saves a run created on the "missing" path (a <c>RunRequested</c> that matched no run). Another message
-    /// may have created the same run, or a run with the same idempotency key, a moment earlier: then nothing is
+    /// Saves a run created on the "missing" path (a message that matched no run and was not inserted first). Another
+    /// message may have created the same run, or a run with the same idempotency key, a moment earlier: then nothing is
     /// inserted and the <see cref="ConcurrencyException"/> sends the message round again, when it finds that run.
     /// </summary>
     public async Task Save(SagaConsumeContext<RunState> context)
     {
         var run = context.Saga;
-        db.Entry(run).State = EntityState.Detached;
         if (!await TryInsert(run))
         {
             throw new ConcurrencyException(
@@ -90,72 +88,92 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
                 typeof(RunState), run.CorrelationId);
         }
 
-        // The row exists with the identity columns; write the rest of what the behaviour set.
-        db.Entry(run).State = EntityState.Modified;
-        await db.SaveChangesAsync(CancellationToken);
         Saved = run;
     }
 
+    /// <summary>
+    /// Writes the saga's columns if the message changed any, checking the version read (retention writes the same row
+    /// under the same lock, and bumps it too).
+    /// </summary>
     public async Task Update(SagaConsumeContext<RunState> context)
     {
-        var entry = db.Entry(context.Saga);
-        if (entry.State == EntityState.Modified)
+        var run = context.Saga;
+        if (!ReferenceEquals(run, locked) || asRead is null)
         {
-            context.Saga.Version++;
+            throw new InvalidOperationException($"Run {run.CorrelationId} is saved by a transaction that did not lock it.");
         }
 
-        await db.SaveChangesAsync(CancellationToken);
-        Saved = context.Saga;
+        if (!RunRows.Changed(run, asRead))
+        {
+            return;
+        }
+
+        await using var command = await transaction.CommandAsync(RunRows.UpdateSql, prepare: true, CancellationToken,
+            c => RunRows.AddUpdateParameters(c, run, versionRead));
+        if (await command.ExecuteNonQueryAsync(CancellationToken) != 1)
+        {
+            throw new ConcurrencyException($"Run {run.CorrelationId} changed under its row lock (version {versionRead}); retrying.",
+                typeof(RunState), run.CorrelationId);
+        }
+
+        run.Version = versionRead + 1;
+        Saved = run;
     }
 
     public async Task Delete(SagaConsumeContext<RunState> context)
     {
-        db.Runs.Remove(context.Saga);
-        await db.SaveChangesAsync(CancellationToken);
+        await using var command = await transaction.CommandAsync(RunRows.DeleteSql, prepare: false, CancellationToken, c =>
+        {
+            c.Parameters.AddWithValue(context.Saga.CorrelationId);
+            c.Parameters.AddWithValue(versionRead);
+        });
+        await command.ExecuteNonQueryAsync(CancellationToken);
     }
 
-    public Task Discard(SagaConsumeContext<RunState> context)
-    {
-        db.Entry(context.Saga).State = EntityState.Detached;
-        return Task.CompletedTask;
-    }
+    public Task Discard(SagaConsumeContext<RunState> context) => Task.CompletedTask;
 
-    public Task Undo(SagaConsumeContext<RunState> context)
-    {
-        db.ChangeTracker.Clear();
-        return Task.CompletedTask;
-    }
+    public Task Undo(SagaConsumeContext<RunState> context) => Task.CompletedTask;
 
     public Task<SagaConsumeContext<RunState, T>> CreateSagaConsumeContext<T>(
         ConsumeContext<T> consumeContext, RunState instance, SagaConsumeContextMode mode)
         where T : class =>
-        factory.CreateSagaConsumeContext(db, consumeContext, instance, mode);
+        factory.CreateSagaConsumeContext(transaction, consumeContext, instance, mode);
 
-    /// <summary>The run's row, locked for this transaction; the tracked copy if this transaction has it already.</summary>
+    /// <summary>The run's row, locked for this transaction; the copy already locked if this transaction has it.</summary>
     public async Task<RunState?> LockAndLoad(Guid id)
     {
-        var tracked = db.Runs.Local.FirstOrDefault(x => x.CorrelationId == id);
-        if (tracked is not null)
+        if (locked?.CorrelationId == id)
         {
-            return tracked;
+            return locked;
         }
 
-        var rows = await db.Runs.FromSqlRaw(LockSql, id).ToListAsync(CancellationToken);
-        return rows.FirstOrDefault();
+        await using var command = await transaction.CommandAsync(RunRows.LockSql, prepare: true, CancellationToken,
+            c => c.Parameters.AddWithValue(id));
+        await using var reader = await command.ExecuteReaderAsync(CancellationToken);
+        if (!await reader.ReadAsync(CancellationToken))
+        {
+            return null;
+        }
+
+        var run = RunRows.Read(reader);
+        Track(run, run.Version);
+        return run;
     }
 
-    private async Task<bool> TryInsert(RunState instance) =>
-        await db.Database.ExecuteSqlRawAsync(
-            InsertSql,
-            [
-                new NpgsqlParameter("id", instance.CorrelationId),
-                new NpgsqlParameter("state", instance.CurrentState),
-                new NpgsqlParameter("status", instance.Status),
-                new NpgsqlParameter("process_type", instance.ProcessType),
-                new NpgsqlParameter("key", NpgsqlDbType.Varchar) { Value = (object?)instance.IdempotencyKey ?? DBNull.Value },
-                new NpgsqlParameter("created_at", instance.CreatedAt),
-            ],
-            CancellationToken) == 1;
+    private void Track(RunState run, int version)
+    {
+        locked = run;
+        asRead = RunRows.Snapshot(run);
+        versionRead = version;
+    }
+
+    private async Task<bool> TryInsert(RunState run)
+    {
+        StampCreated(run);
+        await using var command = await transaction.CommandAsync(RunRows.InsertSql, prepare: true, CancellationToken,
+            c => RunRows.AddInsertParameters(c, run));
+        return await command.ExecuteNonQueryAsync(CancellationToken) == 1;
+    }
 
     private static void StampCreated(RunState instance)
     {

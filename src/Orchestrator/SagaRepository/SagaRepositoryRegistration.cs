@@ -18,8 +18,9 @@ public static class SagaRepositoryRegistration
         {
             r.RegisterLoadSagaRepository<RunState, PostgresSagaRepositoryContextFactory>();
             r.RegisterQuerySagaRepository<RunState, PostgresSagaRepositoryContextFactory>();
-            r.RegisterSagaRepository<RunState, RunSagaDbContext, SagaConsumeContextFactory<RunSagaDbContext, RunState>,
+            r.RegisterSagaRepository<RunState, SagaTransaction, SagaConsumeContextFactory<SagaTransaction, RunState>,
                 PostgresSagaRepositoryContextFactory>();
+            r.AddScoped<SagaTransaction>();
             r.AddScoped<IRunLedger, PostgresRunLedger>();
             r.AddScoped<PostgresRunOutbox>();
             r.AddScoped<IRunOutbox>(sp => sp.GetRequiredService<PostgresRunOutbox>());

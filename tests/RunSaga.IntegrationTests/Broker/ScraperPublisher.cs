@@ -155,6 +155,10 @@ public sealed class ScraperPublisher : IAsyncDisposable
         return await MessageWatcher.Start(watchChannel, exchange);
     }
 
+    /// <summary>A durable queue of the test's own, bound to the exchanges of <paramref name="messageNames"/>: a downstream subscriber.</summary>
+    public Task<DurableSubscriber> Subscribe(string queue, params string[] messageNames) =>
+        DurableSubscriber.Create(observer, queue, messageNames);
+
     public async ValueTask DisposeAsync()
     {
         await channel.CloseAsync();

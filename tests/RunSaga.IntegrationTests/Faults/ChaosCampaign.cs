@@ -75,6 +75,9 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         await Stack.RestartOrchestrator(Orchestrator);
         await Stack.RestartConsumers(Consumers);
 
+        // A downstream system's view: every run's outcome must reach it, however the hosts die.
+        await using var downstream = await Publisher.Subscribe($"it-chaos-downstream-{seed}-{Guid.NewGuid():N}", "RunCompleted", "RunFailed");
+
         // The stack is shared with the other tests: what their messages left in _error queues is not the campaign's.
         var before = new Dictionary<string, long>();
         foreach (var queue in await Stack.Management.Queues(Stack.VirtualHost))
@@ -118,8 +121,10 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             }
 
             var (queues, reasons) = await QueuesAsync(before, hostile, mismatches);
+            var notifications = await downstream.DrainAsync(TimeSpan.FromSeconds(3));
+            CheckNotifications(plan, notifications, mismatches);
             var watchdogRestarts = Stack.WatchdogRestarts - restartsBefore;
-            var summary = Summary(seed, plan, faults, hostile, queues, reasons, watchdogRestarts, mismatches);
+            var summary = Summary(seed, plan, faults, hostile, queues, reasons, watchdogRestarts, notifications, mismatches);
             Output.WriteLine(summary);
             if (Environment.GetEnvironmentVariable("CHAOS_SUMMARY") is { Length: > 0 } file)
             {
@@ -337,6 +342,39 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
     }
 
     /// <summary>
+    /// The notifications oracle: every run's outcome (<c>RunCompleted</c> or <c>RunFailed</c>, as its expected status) reached
+    /// the downstream subscriber at least once, never the other one, and a repeat is the same message (the same messageId):
+    /// the outbox delivers at least once and keeps the id.
+    /// </summary>
+    private static void CheckNotifications(List<PlannedRun> plan, List<ReceivedNotification> notifications, List<string> mismatches)
+    {
+        var byRun = notifications.ToLookup(n => MessageWatcher.GuidOf(n.Message, "runId"));
+        foreach (var run in plan)
+        {
+            var expected = run.ExpectedStatus == "Completed" ? "RunCompleted" : "RunFailed";
+            var seen = byRun[run.Run.RunId].ToList();
+            if (!seen.Any(n => n.MessageName == expected))
+            {
+                mismatches.Add($"run {run.Run.RunId} ({run.Scenario}): no {expected} reached the downstream subscriber "
+                    + $"(it saw {(seen.Count == 0 ? "nothing" : string.Join(", ", seen.Select(n => n.MessageName)))})");
+            }
+
+            foreach (var kind in seen.GroupBy(n => n.MessageName))
+            {
+                if (kind.Key != expected)
+                {
+                    mismatches.Add($"run {run.Run.RunId} ({run.Scenario}): the downstream subscriber saw {kind.Key}, expected only {expected}");
+                }
+
+                if (kind.Select(n => n.MessageId).Distinct().Count() > 1)
+                {
+                    mismatches.Add($"run {run.Run.RunId}: {kind.Count()} × {kind.Key} with different message ids ({string.Join(", ", kind.Select(n => n.MessageId))})");
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// Hostile messages never make a run: no row for their run ids, none for the empty id. The batch of an unknown run
     /// is staged and waits as an orphan for retention (docs/retention.md); the others stage nothing.
     /// </summary>
@@ -499,6 +537,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         IReadOnlyList<(string Name, long Ready, long Unacked, long Consumers)> queues,
         Dictionary<string, Dictionary<string, int>> reasons,
         int watchdogRestarts,
+        List<ReceivedNotification> notifications,
         List<string> mismatches)
     {
         var text = new StringBuilder();
@@ -531,6 +570,10 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             }
         }
 
+        var planned = plan.Select(r => r.Run.RunId).ToHashSet();
+        var outcomes = notifications.Where(n => MessageWatcher.GuidOf(n.Message, "runId") is { } id && planned.Contains(id)).ToList();
+        var repeats = outcomes.Count - outcomes.Select(n => (n.MessageName, MessageWatcher.GuidOf(n.Message, "runId"))).Distinct().Count();
+        text.AppendLine(CultureInfo.InvariantCulture, $"  notifications        {outcomes.Count(n => n.MessageName == "RunCompleted")} RunCompleted, {outcomes.Count(n => n.MessageName == "RunFailed")} RunFailed received downstream, {repeats} of them repeats");
         text.AppendLine(CultureInfo.InvariantCulture, $"  watchdog restarts    {watchdogRestarts} (a host left without consumers exited with code 75 and was started again)");
         text.AppendLine(CultureInfo.InvariantCulture, $"  mismatches           {mismatches.Count}");
         return text.ToString();

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using RabbitMQ.Client;
+
+namespace RunSaga.IntegrationTests.Broker;
+
+/// <summary>A notification as a downstream system received it: which exchange, the envelope's messageId, the message.</summary>
+public sealed record ReceivedNotification(string MessageName, Guid? MessageId, JsonElement Message);
+
+/// <summary>
+/// A downstream system's subscription: a durable queue of its own bound to the exchanges of some of RunSaga's
+/// notifications, so what RunSaga publishes waits there through host crashes, closed connections and a broker restart.
+/// Read with basic.get once the test is done (<see cref="DrainAsync"/>); deleted on dispose.
+/// </summary>
+public sealed class DurableSubscriber : IAsyncDisposable
+{
+    private readonly IConnection connection;
+    private readonly string queue;
+
+    private DurableSubscriber(IConnection connection, string queue)
+    {
+        this.connection = connection;
+        this.queue = queue;
+    }
+
+    internal static async Task<DurableSubscriber> Create(IConnection connection, string queue, IEnumerable<string> messageNames)
+    {
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+        foreach (var name in messageNames)
+        {
+            var exchange = ScraperPublisher.ExchangeName(name);
+            await channel.ExchangeDeclareAsync(exchange, ExchangeType.Fanout, durable: true, autoDelete: false);
+            await channel.QueueBindAsync(queue, exchange, routingKey: string.Empty);
+        }
+
+        return new DurableSubscriber(connection, queue);
+    }
+
+    /// <summary>Takes everything in the queue; then waits <paramref name="quiet"/> for stragglers and takes those too.</summary>
+    public async Task<List<ReceivedNotification>> DrainAsync(TimeSpan quiet)
+    {
+        var received = new List<ReceivedNotification>();
+        await using var channel = await connection.CreateChannelAsync();
+        var lastNew = DateTime.UtcNow;
+        while (DateTime.UtcNow - lastNew < quiet)
+        {
+            var delivery = await channel.BasicGetAsync(queue, autoAck: true);
+            if (delivery is null)
+            {
+                await Task.Delay(200);
+                continue;
+            }
+
+            lastNew = DateTime.UtcNow;
+            using var envelope = JsonDocument.Parse(delivery.Body);
+            var name = delivery.Exchange[(delivery.Exchange.LastIndexOf(':') + 1)..];
+            received.Add(new ReceivedNotification(
+                name,
+                MessageWatcher.GuidOf(envelope.RootElement, "messageId"),
+                envelope.RootElement.GetProperty("message").Clone()));
+        }
+
+        return received;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeleteAsync(queue);
+    }
+}
