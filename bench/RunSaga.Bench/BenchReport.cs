@@ -19,6 +19,7 @@ public sealed record BenchReport(
     RunComparison SecondRun,
     double BrokerFloorSeconds,
     SmallRunsResult? SmallRuns,
+    SteadyRunsResult? SteadyRuns,
     IReadOnlyList<Target> Targets)
 {
     public const double MaxRatio = 1.5;
@@ -32,6 +33,7 @@ public sealed record BenchReport(
         FloorResult secondFloor,
         TimeSpan brokerFloor,
         SmallRunsResult? small,
+        SteadyRunsResult? steady,
         string repositoryRoot)
     {
         var a = Compare(first, firstFloor);
@@ -49,8 +51,14 @@ public sealed record BenchReport(
             targets.Add(new("small runs p99 latency", "≤ 2 s", $"{small.LatencyP99Seconds:0.00} s", small.LatencyP99Seconds <= 2));
         }
 
+        if (steady is not null)
+        {
+            targets.Add(new($"steady {steady.RatePerSecond:0}/s p50 latency", "≤ 250 ms", $"{steady.LatencyP50Seconds * 1000:0} ms", steady.LatencyP50Seconds <= 0.25));
+            targets.Add(new($"steady {steady.RatePerSecond:0}/s p99 latency", "≤ 1 s", $"{steady.LatencyP99Seconds:0.00} s", steady.LatencyP99Seconds <= 1));
+        }
+
         return new BenchReport(DateTime.UtcNow, DescribeMachine(), CurrentCommit(repositoryRoot), options, a, b,
-            PhaseTimes.Round(brokerFloor.TotalSeconds), small, targets);
+            PhaseTimes.Round(brokerFloor.TotalSeconds), small, steady, targets);
     }
 
     public void Print(TextWriter output)
@@ -81,7 +89,16 @@ public sealed record BenchReport(
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"small runs: {s.Runs:N0} runs of {s.ItemsPerRun} items over {s.Sources} sources in {s.WallSeconds:0.00} s = {s.RunsPerSecond:0.0} runs/s; "
-                + $"ScrapeCompleted → RunCompleted p50 {s.LatencyP50Seconds:0.000} s, p99 {s.LatencyP99Seconds:0.000} s, max {s.LatencyMaxSeconds:0.000} s"));
+                + $"ScrapeCompleted → RunCompleted p50 {s.LatencyP50Seconds:0.000} s, p99 {s.LatencyP99Seconds:0.000} s, max {s.LatencyMaxSeconds:0.000} s; "
+                + $"CPU ms per run: {CpuLine(s.CpuMsPerRun)}"));
+        }
+
+        if (SteadyRuns is { } r)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"steady runs: {r.Runs:N0} runs of {r.ItemsPerRun} items over {r.Sources} sources arriving at {r.RatePerSecond:0.#}/s; "
+                + $"ScrapeCompleted → RunCompleted p50 {r.LatencyP50Seconds:0.000} s, p90 {r.LatencyP90Seconds:0.000} s, p99 {r.LatencyP99Seconds:0.000} s, "
+                + $"max {r.LatencyMaxSeconds:0.000} s; CPU ms per run: {CpuLine(r.CpuMsPerRun)}"));
         }
 
         output.WriteLine();
@@ -94,6 +111,9 @@ public sealed record BenchReport(
 
         output.WriteLine();
     }
+
+    private static string CpuLine(Dictionary<string, double> perRun) =>
+        string.Join(", ", perRun.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Key} {c.Value:0.0}")));
 
     /// <summary>Writes <c>bench-&lt;items&gt;.json</c> and <c>bench-&lt;items&gt;.svg</c>; returns their paths.</summary>
     public (string Json, string Svg) Write(string directory)

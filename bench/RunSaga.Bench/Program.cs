@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using RunSaga.Bench;
 
-// scripts/bench [--items N] [--batch B] [--seed S] [--small-runs R] [--out DIR]: see docs/benchmarks/README.md.
+// scripts/bench [--items N] [--batch B] [--seed S] [--small-runs R] [--steady-rate R] [--out DIR]: see docs/benchmarks/README.md.
 var options = BenchOptions.Parse(args);
 if (options is null)
 {
@@ -56,8 +56,9 @@ var brokerFloor = await BrokerFloor.Run(stack.Amqp, firstBodies, (options.Items 
 Say($"broker floor: {(options.Items + options.Batch - 1) / options.Batch:N0} messages published and consumed raw in {brokerFloor.TotalSeconds:0.00} s");
 
 var small = options.SmallRuns > 0 ? await new SmallRuns(stack, scraper, clock, data, options).Run() : null;
+var steady = options.SteadyRate > 0 ? await new SmallRuns(stack, scraper, clock, data, options).RunSteady() : null;
 
-var report = BenchReport.Create(options, firstRun, firstFloor, secondRun, secondFloor, brokerFloor, small, settings.RepositoryRoot);
+var report = BenchReport.Create(options, firstRun, firstFloor, secondRun, secondFloor, brokerFloor, small, steady, settings.RepositoryRoot);
 report.Print(Console.Out);
 var (jsonPath, svgPath) = report.Write(outDirectory);
 Say($"wrote {jsonPath} and {svgPath}");
@@ -68,6 +69,12 @@ static void Say(string message) => Console.WriteLine($"[bench {DateTime.Now:HH:m
 /// <summary>The command line.</summary>
 public sealed record BenchOptions(int Items, int Batch, int Seed, int SmallRuns, int SmallItems, int SmallSources, string? Out)
 {
+    /// <summary>Runs per second of the open-loop measurement (0 skips it).</summary>
+    public double SteadyRate { get; init; } = 20;
+    public int SteadySeconds { get; init; } = 60;
+    public int SteadyItems { get; init; } = 20;
+    public int SteadySources { get; init; } = 10;
+
     public static BenchOptions? Parse(string[] args)
     {
         var o = new BenchOptions(1_000_000, 1_000, 20261123, 1_000, 50, 20, null);
@@ -87,6 +94,10 @@ public sealed record BenchOptions(int Items, int Batch, int Seed, int SmallRuns,
                     "--small-runs" => o with { SmallRuns = Int() },
                     "--small-items" => o with { SmallItems = Int() },
                     "--small-sources" => o with { SmallSources = Int() },
+                    "--steady-rate" => o with { SteadyRate = Int() },
+                    "--steady-seconds" => o with { SteadySeconds = Int() },
+                    "--steady-items" => o with { SteadyItems = Int() },
+                    "--steady-sources" => o with { SteadySources = Int() },
                     "--out" => o with { Out = value ?? throw new ArgumentException("--out needs a directory") },
                     _ => throw new ArgumentException($"unknown option {args[i]}"),
                 };
@@ -96,12 +107,14 @@ public sealed record BenchOptions(int Items, int Batch, int Seed, int SmallRuns,
             {
                 Console.Error.WriteLine($"bench: {ex.Message}");
                 Console.Error.WriteLine("usage: scripts/bench [--items N (1000000)] [--batch B (1000)] [--seed S] [--small-runs R (1000)] "
-                    + "[--small-items I (50)] [--small-sources K (20)] [--out DIR (docs/benchmarks)]");
+                    + "[--small-items I (50)] [--small-sources K (20)] [--steady-rate R (20; 0 skips)] [--steady-seconds S (60)] "
+                    + "[--steady-items I (20)] [--steady-sources K (10)] [--out DIR (docs/benchmarks)]");
                 return null;
             }
         }
 
-        if (o.Items < 1000 || o.Batch < 1 || o.Batch > 10_000 || o.SmallSources < 1 || o.SmallItems < 1)
+        if (o.Items < 1000 || o.Batch < 1 || o.Batch > 10_000 || o.SmallSources < 1 || o.SmallItems < 1
+            || o.SteadySources < 1 || o.SteadyItems < 1 || o.SteadySeconds < 1)
         {
             Console.Error.WriteLine("bench: --items must be at least 1000, --batch from 1 to 10000 (RunSaga's batch limit), the small-run sizes at least 1");
             return null;

@@ -12,7 +12,26 @@ public sealed record SmallRunsResult(
     double LatencyP50Seconds,
     double LatencyP99Seconds,
     double LatencyMaxSeconds,
-    Dictionary<string, double> CpuSeconds);
+    Dictionary<string, double> CpuSeconds)
+{
+    /// <summary>CPU milliseconds per run by process (the Orchestrator, the Consumers, PostgreSQL, RabbitMQ, the bench's scraper).</summary>
+    public Dictionary<string, double> CpuMsPerRun => CpuSeconds.ToDictionary(c => c.Key, c => Math.Round(c.Value * 1000 / Runs, 1));
+}
+
+/// <summary>The open-loop measurement: runs arriving at a steady rate, far below capacity.</summary>
+public sealed record SteadyRunsResult(
+    int Runs,
+    double RatePerSecond,
+    int Sources,
+    int ItemsPerRun,
+    double LatencyP50Seconds,
+    double LatencyP90Seconds,
+    double LatencyP99Seconds,
+    double LatencyMaxSeconds,
+    Dictionary<string, double> CpuSeconds)
+{
+    public Dictionary<string, double> CpuMsPerRun => CpuSeconds.ToDictionary(c => c.Key, c => Math.Round(c.Value * 1000 / Runs, 1));
+}
 
 /// <summary>
 /// Many small runs at once, the fleet's everyday load: every run (RunRequested, RunStarted, one batch,
@@ -73,7 +92,65 @@ public sealed class SmallRuns(BenchStack stack, Scraper scraper, Stopwatch clock
             Math.Round(Percentile(latencies, 0.50), 3), Math.Round(Percentile(latencies, 0.99), 3), Math.Round(latencies[^1], 3), cpuSeconds);
         Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] small runs: {result.Runs:N0} completed in {result.WallSeconds:0.00} s "
             + $"({result.RunsPerSecond} runs/s; published in {result.PublishSeconds:0.00} s); latency p50 {result.LatencyP50Seconds:0.000} s, "
-            + $"p99 {result.LatencyP99Seconds:0.000} s, max {result.LatencyMaxSeconds:0.000} s; CPU s {string.Join(", ", cpuSeconds.Select(c => $"{c.Key} {c.Value}"))}");
+            + $"p99 {result.LatencyP99Seconds:0.000} s, max {result.LatencyMaxSeconds:0.000} s; CPU ms per run {string.Join(", ", result.CpuMsPerRun.Select(c => $"{c.Key} {c.Value}"))}");
+        return result;
+    }
+
+    /// <summary>
+    /// Open loop: a new run starts every 1/rate seconds whatever the pipeline does (as a fleet's scrapers finish on their
+    /// own schedule), for <c>--steady-seconds</c>. Latency per run as above; at a rate far below capacity it is what one
+    /// run costs, not queue wait.
+    /// </summary>
+    public async Task<SteadyRunsResult> RunSteady()
+    {
+        var rate = options.SteadyRate;
+        var count = (int)Math.Round(rate * options.SteadySeconds);
+        var runs = Enumerable.Range(0, count)
+            .Select(i => (RunId: Guid.NewGuid(), Source: $"steady-{i % options.SteadySources:D2}", Number: i))
+            .ToList();
+        var scrapeCompleted = new TimeSpan[runs.Count];
+        Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] steady runs: {runs.Count:N0} runs of {options.SteadyItems} items over "
+            + $"{options.SteadySources} sources, {rate} per second for {options.SteadySeconds} s");
+
+        var cpu = new CpuMeter(stack.Hosts);
+        var start = clock.Elapsed;
+        var publishing = new List<Task>(runs.Count);
+        foreach (var run in runs)
+        {
+            var due = start + TimeSpan.FromSeconds(run.Number / rate);
+            if (due > clock.Elapsed)
+            {
+                await Task.Delay(due - clock.Elapsed);
+            }
+
+            var items = Enumerable.Range(0, options.SteadyItems)
+                .Select(j => data.Item(j, version: j % 3 == 0 ? run.Number : 0))
+                .ToList();
+            var number = run.Number;
+            publishing.Add(PublishRun(run.RunId, run.Source, items, () => scrapeCompleted[number] = clock.Elapsed));
+        }
+
+        await Task.WhenAll(publishing);
+        var latencies = new List<double>(runs.Count);
+        foreach (var run in runs)
+        {
+            var end = await scraper.WaitForEnd(run.RunId, TimeSpan.FromMinutes(5));
+            if (!end.Completed)
+            {
+                throw new InvalidOperationException($"Steady run {run.RunId} ({run.Source}) failed: {end.Body}");
+            }
+
+            latencies.Add((end.At - scrapeCompleted[run.Number]).TotalSeconds);
+        }
+
+        var cpuSeconds = cpu.Stop();
+        latencies.Sort();
+        var result = new SteadyRunsResult(runs.Count, rate, options.SteadySources, options.SteadyItems,
+            Math.Round(Percentile(latencies, 0.50), 3), Math.Round(Percentile(latencies, 0.90), 3), Math.Round(Percentile(latencies, 0.99), 3),
+            Math.Round(latencies[^1], 3), cpuSeconds);
+        Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] steady runs: {result.Runs:N0} at {rate}/s; latency p50 {result.LatencyP50Seconds:0.000} s, "
+            + $"p90 {result.LatencyP90Seconds:0.000} s, p99 {result.LatencyP99Seconds:0.000} s, max {result.LatencyMaxSeconds:0.000} s; "
+            + $"CPU ms per run {string.Join(", ", result.CpuMsPerRun.Select(c => $"{c.Key} {c.Value}"))}");
         return result;
     }
 

@@ -24,7 +24,7 @@ public sealed class When_the_benchmark_runs(ITestOutputHelper output)
         try
         {
             var info = new ProcessStartInfo("bash") { WorkingDirectory = layout.Root, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var argument in new[] { "scripts/bench", "--no-build", "--configuration", layout.Configuration, "--items", Items.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", outDirectory })
+            foreach (var argument in new[] { "scripts/bench", "--no-build", "--configuration", layout.Configuration, "--items", Items.ToString(System.Globalization.CultureInfo.InvariantCulture), "--steady-seconds", "10", "--out", outDirectory })
             {
                 info.ArgumentList.Add(argument);
             }
@@ -74,6 +74,11 @@ public sealed class When_the_benchmark_runs(ITestOutputHelper output)
             var small = root.GetProperty("smallRuns");
             Assert.Equal(1000, small.GetProperty("runs").GetInt32());
             Assert.True(small.GetProperty("runsPerSecond").GetDouble() > 0);
+            Assert.True(small.GetProperty("cpuMsPerRun").GetProperty("orchestrator").GetDouble() > 0);
+            var steady = root.GetProperty("steadyRuns");
+            Assert.Equal(200, steady.GetProperty("runs").GetInt32());
+            Assert.True(steady.GetProperty("latencyP99Seconds").GetDouble() >= steady.GetProperty("latencyP50Seconds").GetDouble());
+            Assert.True(steady.GetProperty("latencyP50Seconds").GetDouble() > 0);
 
             var svg = await File.ReadAllTextAsync(Path.Combine(outDirectory, $"bench-{Items}.svg"));
             Assert.StartsWith("<svg", svg, StringComparison.Ordinal);
