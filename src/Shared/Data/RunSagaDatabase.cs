@@ -27,8 +27,18 @@ public static class RunSagaDatabase
 
     public static IServiceCollection AddRunSagaDatabase(this IServiceCollection services, IConfiguration configuration)
     {
-        var connectionString = ConnectionString(configuration);
-        var dataSource = new NpgsqlDataSourceBuilder(connectionString).Build();
+        var builder = new NpgsqlDataSourceBuilder(ConnectionString(configuration));
+
+        // Every statement the hosts repeat (staging, the flush check, the saga's reads, the outbox) is prepared once per
+        // connection, so PostgreSQL parses and plans it once instead of on every message. An operator's own
+        // "Max Auto Prepare" in the connection string wins.
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
+            builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+        }
+
+        var dataSource = builder.Build();
         services.AddSingleton(dataSource);
         services.AddDbContext<RunSagaDbContext>(options => options.UseNpgsql(dataSource, ConfigureNpgsql));
         return services;
