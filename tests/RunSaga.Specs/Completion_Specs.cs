@@ -175,7 +175,7 @@ public sealed class When_the_run_deadline_passes : RunSagaHarness
     {
         await Publish(Started());
         await RunIn(m => m.Running);
-        await Task.Delay(RunTimeout * 2);
+        Clock.Advance(RunTimeout * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "run" });
     }
 

@@ -93,7 +93,7 @@ public sealed class When_the_scrape_completes_before_the_run_is_known : RunSagaH
     public async Task Should_fail_when_nobody_names_the_run_before_the_flush_timeout()
     {
         await RunIn(m => m.AwaitingStart);
-        await Task.Delay(FlushTimeout * 2);
+        Clock.Advance(FlushTimeout * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
         var run = await RunIn(m => m.Failed);
         Assert.Equal(ErrorCodes.RunNeverIdentified, run.ErrorCode);
@@ -213,7 +213,7 @@ public sealed class When_the_flush_deadline_passes : RunSagaHarness
     [Fact]
     public async Task Should_fail_with_flush_incomplete()
     {
-        await Task.Delay(FlushTimeout * 2);
+        Clock.Advance(FlushTimeout * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
         var run = await RunIn(m => m.Failed);
         Assert.Equal(ErrorCodes.FlushIncomplete, run.ErrorCode);
@@ -224,7 +224,7 @@ public sealed class When_the_flush_deadline_passes : RunSagaHarness
     [Fact]
     public async Task Should_ignore_a_late_confirmation_after_failing()
     {
-        await Task.Delay(FlushTimeout * 2);
+        Clock.Advance(FlushTimeout * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
         await RunIn(m => m.Failed);
         await Publish(Flushed(10, 2));
@@ -245,13 +245,13 @@ public sealed class When_the_flush_deadline_passes_while_the_pipeline_is_behind 
         await Publish(Started());
         await Publish(Completed(10, 2));
         await RunIn(m => m.Flushing);
-        await Task.Delay(FlushTimeout * 2);
+        Clock.Advance(FlushTimeout * 2);
     }
 
     [Fact]
     public async Task Should_postpone_the_verdict_by_the_staging_settle()
     {
-        var before = DateTime.UtcNow;
+        var before = Clock.GetUtcNow().UtcDateTime;
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush", HoldReason = Behind });
         Assert.True(await Consumed<RunDeadlinePassed>());
         await Harness.InactivityTask;
@@ -273,10 +273,9 @@ public sealed class When_the_flush_deadline_passes_while_the_pipeline_is_behind 
     [Fact]
     public async Task Should_still_end_at_the_run_timeout()
     {
-        var run = await RunIn(m => m.Flushing);
-        run.RunDeadline = DateTime.UtcNow.AddSeconds(-1);
+        Clock.Advance(RunTimeout);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "run", HoldReason = Behind });
-        run = await RunIn(m => m.Failed);
+        var run = await RunIn(m => m.Failed);
         Assert.Equal(ErrorCodes.RunTimeout, run.ErrorCode);
     }
 }
@@ -288,15 +287,16 @@ public sealed class When_nobody_names_the_run_while_the_pipeline_is_behind : Run
     {
         await Publish(Completed(10, 2));
         await RunIn(m => m.AwaitingStart);
-        await Task.Delay(FlushTimeout * 2);
+        Clock.Advance(FlushTimeout * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush", HoldReason = "the Orchestrator has just started, 1 s ago" });
         Assert.True(await Consumed<RunDeadlinePassed>());
         await Harness.InactivityTask;
-        var run = await RunIn(m => m.AwaitingStart);
+        await RunIn(m => m.AwaitingStart);
 
-        run.FlushDeadline = DateTime.UtcNow.AddSeconds(-1);
+        // The verdict moved on by STAGING_SETTLE; once that has passed with the pipeline keeping up, the run fails.
+        Clock.Advance(StagingSettle + TimeSpan.FromSeconds(1));
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
-        run = await RunIn(m => m.Failed);
+        var run = await RunIn(m => m.Failed);
         Assert.Equal(ErrorCodes.RunNeverIdentified, run.ErrorCode);
     }
 }
@@ -321,5 +321,28 @@ public sealed class When_a_deadline_event_comes_before_the_deadline : RunSagaHar
         await Harness.InactivityTask;
         await RunIn(m => m.Flushing);
         Assert.Equal(0, CountPublished<RunFailed>(m => m.RunId == RunId));
+    }
+}
+
+public sealed class When_only_the_wall_clock_passes_the_flush_timeout : RunSagaHarness
+{
+    [Fact]
+    public async Task Should_keep_waiting_until_the_sagas_own_clock_does()
+    {
+        await Publish(Started());
+        await Publish(Completed(10, 2));
+        await RunIn(m => m.Flushing);
+
+        // The deadline is judged by the saga's TimeProvider, not the machine's clock.
+        await Task.Delay(FlushTimeout * 2);
+        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
+        Assert.True(await Consumed<RunDeadlinePassed>());
+        await Harness.InactivityTask;
+        await RunIn(m => m.Flushing);
+
+        Clock.Advance(FlushTimeout);
+        await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
+        var run = await RunIn(m => m.Failed);
+        Assert.Equal(ErrorCodes.FlushIncomplete, run.ErrorCode);
     }
 }

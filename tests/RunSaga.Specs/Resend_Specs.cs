@@ -9,7 +9,7 @@ public sealed class When_a_flushed_run_hears_nothing_from_promotion : RunSagaHar
     protected override async Task Given()
     {
         await DriveToFlushed();
-        await Task.Delay(ResendAfter * 2);
+        Clock.Advance(ResendAfter * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "resend" });
     }
 
@@ -33,7 +33,7 @@ public sealed class When_a_promoted_run_hears_nothing_from_lineage : RunSagaHarn
         await DriveToFlushed();
         await Publish(Upserted());
         Assert.True(await WasSent<StampLineage>(m => m.RunId == RunId));
-        await Task.Delay(ResendAfter * 2);
+        Clock.Advance(ResendAfter * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "resend" });
     }
 
@@ -59,7 +59,7 @@ public sealed class When_a_flushing_run_hears_nothing_from_the_flush_check : Run
         await Publish(Started());
         await Publish(Completed(10, 1));
         await RunIn(m => m.Flushing);
-        await Task.Delay(ResendAfter * 2);
+        Clock.Advance(ResendAfter * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "resend" });
     }
 

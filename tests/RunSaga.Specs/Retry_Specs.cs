@@ -24,6 +24,7 @@ public sealed class Every_orchestrator_endpoint
         await using var provider = new ServiceCollection()
             .AddLogging()
             .Configure<RunSagaOptions>(_ => { })
+            .AddSingleton(TimeProvider.System)
             .AddMassTransitTestHarness(x =>
             {
                 x.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>();

@@ -1,6 +1,7 @@
 using MassTransit;
 using MassTransit.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using RunSaga.Contracts;
 using RunSaga.Orchestrator.Runs;
 using RunSaga.Shared.Data;
@@ -19,11 +20,14 @@ public abstract class RunSagaHarness : IAsyncLifetime
     protected ITestHarness Harness { get; private set; } = null!;
     protected ISagaStateMachineTestHarness<RunStateMachine, RunState> Saga { get; private set; } = null!;
     protected InMemoryRunLedger Ledger { get; private set; } = null!;
+
+    /// <summary>The saga's clock: it stands still unless a scenario moves it (<c>Clock.Advance</c>).</summary>
+    protected FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
     protected RunStateMachine Machine => Saga.StateMachine;
     protected Guid RunId { get; } = Guid.NewGuid();
     protected string Source { get; } = $"spec-{Guid.NewGuid():N}"[..16];
 
-    /// <summary>Short enough that a scenario can let a deadline pass.</summary>
+    /// <summary>FLUSH_TIMEOUT; a scenario lets it pass by moving <see cref="Clock"/>.</summary>
     protected virtual TimeSpan FlushTimeout => TimeSpan.FromMilliseconds(300);
 
     /// <summary>Long unless a scenario is about the run deadline.</summary>
@@ -50,6 +54,7 @@ public abstract class RunSagaHarness : IAsyncLifetime
                 () => (sp.GetRequiredService<IQuerySagaRepository<RunState>>(), sp.GetRequiredService<ILoadSagaRepository<RunState>>())))
             .AddSingleton<IRunLedger>(sp => sp.GetRequiredService<InMemoryRunLedger>())
             .AddSingleton<IRunOutbox, ImmediateRunOutbox>()
+            .AddSingleton<TimeProvider>(Clock)
             .AddMassTransitTestHarness(x => x.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>())
             .BuildServiceProvider(true);
         Harness = provider.GetRequiredService<ITestHarness>();

@@ -18,7 +18,7 @@ internal static class RunActivities
         binder
             .Then(context =>
             {
-                End(context.Saga, error(context));
+                End(context.Saga, error(context), machine.Now);
                 machine.LogFailure(context.Saga);
             })
             .TransitionTo(machine.Failed)
@@ -34,7 +34,7 @@ internal static class RunActivities
             {
                 var requestedBy = context.Message.RequestedBy ?? "an unnamed sender";
                 End(context.Saga, new RunError(ErrorCodes.Cancelled,
-                    $"Cancelled by {requestedBy}: {context.Message.Reason ?? "no reason given"}"));
+                    $"Cancelled by {requestedBy}: {context.Message.Reason ?? "no reason given"}"), machine.Now);
                 context.Saga.CancelledBy = requestedBy;
                 machine.LogFailure(context.Saga);
             })
@@ -51,7 +51,7 @@ internal static class RunActivities
         binder
             .Then(context => End(context.Saga, new RunError(ErrorCodes.DuplicateRun,
                 $"The idempotency key '{context.Saga.IdempotencyKey}' is held by run {context.Saga.DuplicateOf}; this run id was "
-                + "not run and takes no batches. Follow that run, or retry the key with a new run id once it failed or was cancelled.")))
+                + "not run and takes no batches. Follow that run, or retry the key with a new run id once it failed or was cancelled."), machine.Now))
             .TransitionTo(machine.Duplicate)
             .PublishViaOutbox(context => machine.Accepted(context.Saga))
             .Then(context => machine.Log(context.Saga, "Duplicate of run {DuplicateOf} (idempotency key {IdempotencyKey}); this run id ends here",
@@ -79,9 +79,8 @@ internal static class RunActivities
                     claimed)));
 
     /// <summary>What every unfinished end records: the error, the time, no more deadlines, the running step failed.</summary>
-    private static void End(RunState run, RunError error)
+    private static void End(RunState run, RunError error, DateTime now)
     {
-        var now = DateTime.UtcNow;
         run.ErrorCode = error.Code;
         run.ErrorMessage = error.Message;
         run.ErrorDetail = error.Detail;
@@ -109,7 +108,7 @@ internal static class RunActivities
         binder
             .Then(context =>
             {
-                var now = DateTime.UtcNow;
+                var now = machine.Now;
                 machine.MarkStarted(context.Saga, now);
                 context.Saga.FlushDeadline = now + machine.FlushTimeout;
                 RunMetrics.Start(context.Saga, RunMetrics.Flush, now);

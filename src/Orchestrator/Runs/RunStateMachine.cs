@@ -27,11 +27,13 @@ namespace RunSaga.Orchestrator.Runs;
 public sealed class RunStateMachine : MassTransitStateMachine<RunState>
 {
     private readonly RunSagaOptions options;
+    private readonly TimeProvider clock;
     private readonly ILogger<RunStateMachine> logger;
 
-    public RunStateMachine(IOptions<RunSagaOptions> options, ILogger<RunStateMachine> logger)
+    public RunStateMachine(IOptions<RunSagaOptions> options, TimeProvider clock, ILogger<RunStateMachine> logger)
     {
         this.options = options.Value;
+        this.clock = clock;
         this.logger = logger;
 
         InstanceState(x => x.CurrentState);
@@ -72,7 +74,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                         invalid => invalid.FailRun(this, InvalidProcessType))),
             When(ScrapeCompleted)
                 .Then(context => RecordCompletion(context.Saga, context.Message))
-                .Then(context => context.Saga.FlushDeadline = DateTime.UtcNow + this.options.FlushTimeout)
+                .Then(context => context.Saga.FlushDeadline = Now + this.options.FlushTimeout)
                 .Then(context => Log(context.Saga, "Scrape completed for a run nobody has requested or started yet; waiting {Timeout} for it", this.options.FlushTimeout))
                 .TransitionTo(AwaitingStart),
             When(ScrapeFailed).FailRun(this, ScraperError),
@@ -89,12 +91,12 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.RequestFlush(this)),
             When(ScrapeFailed).FailRun(this, ScraperError),
             When(BatchRejected).FailRun(this, Rejected),
-            When(DeadlinePassed, context => FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is not null)
-                .Then(context => PostponeFlushVerdict(context.Saga, context.Message.HoldReason!)),
-            When(DeadlinePassed, context => FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is null)
-                .FailRun(this, _ => new RunError(ErrorCodes.RunNeverIdentified,
-                    $"No RunRequested or RunStarted named this run within {this.options.FlushTimeout}; "
-                    + "the scraper must publish one of them (with the source) for the run to proceed.")));
+            When(DeadlinePassed, FlushTimeoutDue)
+                .IfElse(StagingWasBehind,
+                    behind => behind.Then(context => PostponeFlushVerdict(context.Saga, context.Message.HoldReason!)),
+                    neverIdentified => neverIdentified.FailRun(this, _ => new RunError(ErrorCodes.RunNeverIdentified,
+                        $"No RunRequested or RunStarted named this run within {this.options.FlushTimeout}; "
+                        + "the scraper must publish one of them (with the source) for the run to proceed."))));
 
         During(Queued,
             When(RunStarted)
@@ -115,7 +117,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .RequestFlush(this),
             When(ScrapeFailed).FailRun(this, ScraperError),
             When(BatchRejected).FailRun(this, Rejected),
-            When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut));
+            When(DeadlinePassed, RunTimeoutDue).FailRun(this, RunTimedOut));
 
         During(Flushing,
             When(RunRequested)
@@ -137,18 +139,19 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(FlushFailed).FailRun(this, context => new RunError(context.Message.ErrorCode, context.Message.ErrorMessage)),
             When(ScrapeFailed).FailRun(this, ScraperError),
             When(BatchRejected).FailRun(this, Rejected),
-            When(DeadlinePassed, context => RunDeadlinePassed(context.Saga)).FailRun(this, RunTimedOut),
-            When(DeadlinePassed, context => !RunDeadlinePassed(context.Saga) && FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is not null)
-                .Then(context => PostponeFlushVerdict(context.Saga, context.Message.HoldReason!)),
-            When(DeadlinePassed, context => !RunDeadlinePassed(context.Saga) && FlushDeadlinePassed(context.Saga) && context.Message.HoldReason is null)
-                .FailRun(this, FlushIncomplete)
-                .PublishViaOutbox(context => new FlushFailed
-                {
-                    RunId = context.Saga.CorrelationId,
-                    ErrorCode = ErrorCodes.FlushIncomplete,
-                    ErrorMessage = context.Saga.ErrorMessage!,
-                }),
-            When(DeadlinePassed, context => !RunDeadlinePassed(context.Saga) && !FlushDeadlinePassed(context.Saga) && ResendDue(context.Saga))
+            When(DeadlinePassed, RunTimeoutDue).FailRun(this, RunTimedOut),
+            When(DeadlinePassed, FlushTimeoutDue)
+                .IfElse(StagingWasBehind,
+                    behind => behind.Then(context => PostponeFlushVerdict(context.Saga, context.Message.HoldReason!)),
+                    incomplete => incomplete
+                        .FailRun(this, FlushIncomplete)
+                        .PublishViaOutbox(context => new FlushFailed
+                        {
+                            RunId = context.Saga.CorrelationId,
+                            ErrorCode = ErrorCodes.FlushIncomplete,
+                            ErrorMessage = context.Saga.ErrorMessage!,
+                        })),
+            When(DeadlinePassed, ResendIsDue)
                 .Then(context => ResendLater(context.Saga))
                 .SendFlushRun()
                 .Then(context => Log(context.Saga, "No flush verdict yet; FlushRun sent again")));
@@ -168,14 +171,15 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .Then(context => RecordPromotion(context.Saga, context.Message))
                 .Then(context => ResendLater(context.Saga))
                 .SendStampLineage(),
-            When(DeadlinePassed, context => ResendDue(context.Saga) && context.Saga.Inserted is null)
+            When(DeadlinePassed, ResendIsDue)
                 .Then(context => ResendLater(context.Saga))
-                .SendPromoteRun()
-                .Then(context => Log(context.Saga, "No promotion result yet; PromoteRun sent again")),
-            When(DeadlinePassed, context => ResendDue(context.Saga) && context.Saga.Inserted is not null)
-                .Then(context => ResendLater(context.Saga))
-                .SendStampLineage()
-                .Then(context => Log(context.Saga, "No lineage result yet; StampLineage sent again")),
+                .IfElse(context => context.Saga.Inserted is null,
+                    promotion => promotion
+                        .SendPromoteRun()
+                        .Then(context => Log(context.Saga, "No promotion result yet; PromoteRun sent again")),
+                    lineage => lineage
+                        .SendStampLineage()
+                        .Then(context => Log(context.Saga, "No lineage result yet; StampLineage sent again"))),
             When(LineageStamped, context => context.Saga.Inserted is not null)
                 .Then(context => Complete(context.Saga))
                 .TransitionTo(Completed)
@@ -234,6 +238,9 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     public Event<CancelRun> CancelRun { get; } = null!;
 
     internal TimeSpan FlushTimeout => options.FlushTimeout;
+
+    /// <summary>The time as the saga sees it: from the injected <see cref="TimeProvider"/>, so specs move it.</summary>
+    internal DateTime Now => clock.GetUtcNow().UtcDateTime;
 
     /// <summary>Events that start a run if it is not known yet: inserted with ON CONFLICT DO NOTHING.</summary>
     private static void CreateOnFirstSight<T>(IEventCorrelationConfigurator<RunState, T> x, Func<T, Guid> runId)
@@ -297,7 +304,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         Log(context.Saga, "Run request recorded after the run had started ({ProcessType})", context.Saga.ProcessType);
     }
 
-    private static void ApplyRequest(RunState run, RunRequested message)
+    private void ApplyRequest(RunState run, RunRequested message)
     {
         if (RequestLimits.Problem(message) is { } problem)
         {
@@ -305,7 +312,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             return;
         }
 
-        var now = DateTime.UtcNow;
+        var now = Now;
         run.Source ??= message.Source;
         run.ProcessType = message.ProcessType ?? run.ProcessType;
         run.InputVersion ??= message.InputVersion;
@@ -332,7 +339,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             run.ProcessType = message.ProcessType;
         }
 
-        MarkStarted(run, DateTime.UtcNow);
+        MarkStarted(run, Now);
     }
 
     internal void MarkStarted(RunState run, DateTime now)
@@ -342,15 +349,15 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         run.RunDeadline ??= (run.CreatedAt == default ? now : run.CreatedAt) + options.RunTimeout;
     }
 
-    private static void RecordCompletion(RunState run, ScrapeCompleted message)
+    private void RecordCompletion(RunState run, ScrapeCompleted message)
     {
         run.ExpectedItems = message.TotalItems;
         run.ExpectedBatches = message.TotalBatches;
     }
 
-    private static void RecordFlush(RunState run, FlushConfirmed message)
+    private void RecordFlush(RunState run, FlushConfirmed message)
     {
-        var now = DateTime.UtcNow;
+        var now = Now;
         run.FlushedAt = now;
         run.FlushDeadline = null;
         run.RunDeadline = null;
@@ -368,9 +375,9 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         });
     }
 
-    private static void RecordPromotion(RunState run, ProjectsUpserted message)
+    private void RecordPromotion(RunState run, ProjectsUpserted message)
     {
-        var now = DateTime.UtcNow;
+        var now = Now;
         run.Inserted = message.Inserted;
         run.Updated = message.Updated;
         run.Unchanged = message.Unchanged;
@@ -385,15 +392,15 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         RunMetrics.Start(run, RunMetrics.Lineage, now);
     }
 
-    private static void Complete(RunState run)
+    private void Complete(RunState run)
     {
-        var now = DateTime.UtcNow;
+        var now = Now;
         run.CompletedAt = now;
         run.ResendAt = null;
         RunMetrics.Succeed(run, RunMetrics.Lineage, now);
     }
 
-    private static void StartStep(RunState run, string step) => RunMetrics.Start(run, step, DateTime.UtcNow);
+    private void StartStep(RunState run, string step) => RunMetrics.Start(run, step, Now);
 
     /// <summary>
     /// FLUSH_TIMEOUT has passed, but the pipeline was behind lately (the deadline watcher says why): the missing
@@ -402,7 +409,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     private void PostponeFlushVerdict(RunState run, string reason)
     {
         var postpone = options.StagingSettle > options.DeadlinePollInterval ? options.StagingSettle : options.DeadlinePollInterval;
-        run.FlushDeadline = DateTime.UtcNow + postpone;
+        run.FlushDeadline = Now + postpone;
         using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
         logger.LogWarning(
             "FLUSH_TIMEOUT passed before all {ExpectedBatches} batches were staged, but the pipeline was behind: {HoldReason}. "
@@ -410,13 +417,29 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             run.ExpectedBatches, reason, run.FlushDeadline);
     }
 
-    internal void ResendLater(RunState run) => run.ResendAt = DateTime.UtcNow + options.ResendAfter;
+    internal void ResendLater(RunState run) => run.ResendAt = Now + options.ResendAfter;
 
-    private static bool ResendDue(RunState run) => run.ResendAt is { } due && due <= DateTime.UtcNow;
+    /// <summary>The run's deadlines, in the order they win when more than one has passed.</summary>
+    private enum Deadline { None, Run, Flush, Resend }
 
-    private static bool RunDeadlinePassed(RunState run) => run.RunDeadline is { } deadline && deadline <= DateTime.UtcNow;
+    /// <summary>
+    /// Which of the run's own deadlines has passed, by its row and the saga's clock (a <c>RunDeadlinePassed</c> may be
+    /// stale or repeated; it only says "look"): RUN_TIMEOUT first, then FLUSH_TIMEOUT, then a resend.
+    /// </summary>
+    private Deadline Due(RunState run) =>
+        run.RunDeadline <= Now ? Deadline.Run
+        : run.FlushDeadline <= Now ? Deadline.Flush
+        : run.ResendAt <= Now ? Deadline.Resend
+        : Deadline.None;
 
-    private static bool FlushDeadlinePassed(RunState run) => run.FlushDeadline is { } deadline && deadline <= DateTime.UtcNow;
+    private bool RunTimeoutDue(BehaviorContext<RunState, RunDeadlinePassed> context) => Due(context.Saga) == Deadline.Run;
+
+    private bool FlushTimeoutDue(BehaviorContext<RunState, RunDeadlinePassed> context) => Due(context.Saga) == Deadline.Flush;
+
+    private bool ResendIsDue(BehaviorContext<RunState, RunDeadlinePassed> context) => Due(context.Saga) == Deadline.Resend;
+
+    /// <summary>The deadline watcher saw staging behind lately: a flush verdict waits (see <see cref="PostponeFlushVerdict"/>).</summary>
+    private static bool StagingWasBehind(BehaviorContext<RunState, RunDeadlinePassed> context) => context.Message.HoldReason is not null;
 
     internal RunAccepted Accepted(RunState run) => new()
     {

@@ -36,6 +36,7 @@ public sealed class The_postgres_saga_repository : IAsyncLifetime
             .AddSingleton(database.DataSource)
             .AddDbContext<RunSagaDbContext>(o => o.UseNpgsql(database.DataSource, RunSagaDatabase.ConfigureNpgsql))
             .AddCrashPoint()
+            .AddSingleton(TimeProvider.System)
             .AddSingleton<OutboxDispatcher>()
             .AddMassTransitTestHarness(x => x.AddRunSaga())
             .BuildServiceProvider(true);
