@@ -9,7 +9,8 @@ namespace RunSaga.Consumers.Retention;
 /// <summary>
 /// Retention cycles. After every completed run its source is pruned. A scheduled or manual <see cref="ApplyRetention"/>
 /// (one source or all) archives and deletes due run artifacts and purges the trash (<see cref="ArtifactCycle"/>), then
-/// prunes; each source's cycle is recorded in <c>runsaga.retention_cycles</c> and its outcome published.
+/// prunes; each source's cycle is recorded in <c>runsaga.retention_cycles</c>, and its outcome announced in the same
+/// transaction through the outbox (<see cref="RetentionEvents"/>).
 /// <see cref="ReleaseRetention"/> lets a withheld source be pruned again. Commands on one run are
 /// <see cref="RunCommandsConsumer"/>'s.
 /// </summary>
@@ -22,7 +23,7 @@ public sealed class RetentionConsumer(SourcePruner pruner, ArtifactCycle cycle, 
     {
         var result = await pruner.PruneAsync(context.Message.Source, "run-completed", context.Message.RunId, dryRun: false, context.CancellationToken,
             BrokerIdentity.PublisherOf(context.ReceiveContext));
-        await ReportAsync(context, result, context.Message.RunId, dryRun: false);
+        Report(result, context.Message.RunId, dryRun: false);
     }
 
     public async Task Consume(ConsumeContext<ApplyRetention> context)
@@ -42,7 +43,7 @@ public sealed class RetentionConsumer(SourcePruner pruner, ArtifactCycle cycle, 
                 context.CancellationToken,
                 message.RequestedBy,
                 BrokerIdentity.PublisherOf(context.ReceiveContext));
-            await ReportAsync(context, result, null, message.DryRun);
+            Report(result, null, message.DryRun);
             if (result.MoreDue)
             {
                 continueWith.Add(source);
@@ -64,7 +65,8 @@ public sealed class RetentionConsumer(SourcePruner pruner, ArtifactCycle cycle, 
         logger.LogWarning("Retention released by {ReleasedBy}; runs completed before now no longer withhold it", context.Message.ReleasedBy ?? "(unnamed)");
     }
 
-    private async Task ReportAsync(ConsumeContext context, PruneResult result, Guid? runId, bool dryRun)
+    /// <summary>Logs the cycle's outcome; its events went to the outbox with the outcome (<see cref="RetentionEvents"/>).</summary>
+    private void Report(PruneResult result, Guid? runId, bool dryRun)
     {
         using var scope = RunLogScope.Begin(runId ?? Guid.Empty, result.Source);
         switch (result.Outcome)
@@ -73,13 +75,9 @@ public sealed class RetentionConsumer(SourcePruner pruner, ArtifactCycle cycle, 
                 logger.LogError(
                     "Retention cycle {CycleId} failed and stopped there ({Archived} runs archived before the error; nothing deleted after it): {Reason}",
                     result.CycleId, result.RunsArchived, result.Reason);
-                await context.Publish(new RetentionFailed { Source = result.Source, Reason = result.Reason ?? "unknown error" }, context.CancellationToken);
                 return;
             case CycleOutcome.Withheld:
                 logger.LogWarning("Retention cycle {CycleId} withheld: {Reason}", result.CycleId, result.Reason);
-                await context.Publish(
-                    new RetentionWithheld { Source = result.Source!, RunId = result.WithheldBy ?? Guid.Empty, Reason = result.Reason! },
-                    context.CancellationToken);
                 break;
             case CycleOutcome.Skipped:
                 logger.LogInformation("Retention cycle {CycleId} pruned nothing: {Reason}", result.CycleId, result.Reason);
@@ -101,17 +99,5 @@ public sealed class RetentionConsumer(SourcePruner pruner, ArtifactCycle cycle, 
             logger.LogInformation("Retention cycle {CycleId} {Verb} {Archived} runs and {Verb2} {RunsDeleted}",
                 result.CycleId, dryRun ? "would archive" : "archived", result.RunsArchived, dryRun ? "would delete" : "deleted", result.RunsDeleted);
         }
-
-        await context.Publish(new RetentionApplied
-        {
-            Source = result.Source,
-            RunId = result.AppliedBy,
-            ProjectsDeleted = result.ProjectsDeleted,
-            RunsArchived = result.RunsArchived,
-            RunsDeleted = result.RunsDeleted,
-            DryRun = dryRun,
-            SkippedBecause = result.Outcome == CycleOutcome.Succeeded ? null : result.Reason,
-            Outcome = result.Outcome.DbName(),
-        }, context.CancellationToken);
     }
 }

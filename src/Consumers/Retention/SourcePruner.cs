@@ -5,6 +5,8 @@ using NpgsqlTypes;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
 
+using RunSaga.Shared.Messaging.Outbox;
+
 namespace RunSaga.Consumers.Retention;
 
 /// <summary>What a retention cycle for one source did, or (dry run) would do.</summary>
@@ -46,7 +48,8 @@ public sealed class ArtifactProgress
 /// completed full run staged fewer than MIN_RUN_RATIO of the previous one's items. A dry run decides the same
 /// way and changes nothing. Any error rolls the cycle back: it is recorded as failed and nothing is deleted.
 /// </summary>
-public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<RetentionOptions> options, TimeProvider clock)
+public sealed class SourcePruner(
+    NpgsqlDataSource dataSource, IOptions<RetentionOptions> options, TimeProvider clock, CrashPoint? crashPoint = null)
 {
     public async Task<IReadOnlyList<string?>> SourcesAsync(CancellationToken cancellationToken)
     {
@@ -104,8 +107,9 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             }
 
             result = result with { RunsArchived = progress.Archived, RunsDeleted = progress.Deleted, MoreDue = progress.MoreDue };
-            await FinishCycleAsync(connection, transaction, result, error: null, cancellationToken);
+            await FinishCycleAsync(connection, transaction, result, dryRun, error: null, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
+            crashPoint?.Reached("retention-committed", source);
             var committed = deletion;
             deletion = null;
             committed?.Committed();
@@ -118,7 +122,7 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
             deletion?.RolledBack();
             var failed = new PruneResult(cycleId, source, CycleOutcome.Failed, null, 0, [], ex.Message) { RunsArchived = progress.Archived };
             await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
-            await FinishCycleAsync(connection, null, failed, ex.ToString(), CancellationToken.None);
+            await FinishCycleAsync(connection, null, failed, dryRun, ex.ToString(), CancellationToken.None);
             return failed;
         }
     }
@@ -281,9 +285,14 @@ public sealed class SourcePruner(NpgsqlDataSource dataSource, IOptions<Retention
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
+    /// <summary>
+    /// Records the cycle's outcome and, in the same transaction, the events that announce it (the outbox: they are
+    /// published once this commits, by whichever host's dispatcher, and never lost with this process).
+    /// </summary>
     private async Task FinishCycleAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, PruneResult result, string? error, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, PruneResult result, bool dryRun, string? error, CancellationToken cancellationToken)
     {
+        await OutboxEntry.WriteAsync(connection, transaction, RetentionEvents.Of(result, dryRun), cancellationToken);
         await using var command = new NpgsqlCommand(RetentionSql.FinishCycle, connection, transaction)
         {
             Parameters =

@@ -15,6 +15,8 @@ namespace RunSaga.Shared.Hosting;
 /// Completed, Failed, …) has committed.</item>
 /// <item><c>promotion-committed</c> (Consumers): the promotion has committed; <c>ProjectsUpserted</c> is not published.</item>
 /// <item><c>flush-committed</c> (Consumers): the flush request has committed; its verdict is not published.</item>
+/// <item><c>retention-committed</c> (Consumers): a retention cycle's outcome, and the outbox rows announcing it, have
+/// committed.</item>
 /// </list>
 /// </summary>
 public sealed class CrashPoint

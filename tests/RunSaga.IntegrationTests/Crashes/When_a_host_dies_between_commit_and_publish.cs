@@ -106,6 +106,48 @@ public sealed class When_a_host_dies_between_commit_and_publish(RunSagaStack sta
         }
     }
 
+    /// <summary>
+    /// Retention announces every cycle it records: the events are written with the cycle's outcome, so a crash right after
+    /// that commit loses none (any host's dispatcher delivers them). The redelivered <c>RunCompleted</c> runs a second
+    /// cycle, announced too. Before the outbox, the first cycle's <c>RetentionApplied</c> was lost.
+    /// </summary>
+    [Fact]
+    public async Task Should_announce_every_retention_cycle_that_was_recorded()
+    {
+        var source = NewSource("crash-retention");
+        var run = new ScrapeRun(source);
+        await using var subscriber = await Publisher.Watch("RetentionApplied");
+        bool OfThisSource(System.Text.Json.JsonElement m) => m.TryGetProperty("source", out var s) && s.GetString() == source;
+
+        var crashed = false;
+        try
+        {
+            await Stack.RestartConsumers(CrashAt($"retention-committed@{source}"));
+            await Publisher.Publish(run.Whole(Items.Numbered(10).InBatches(10)));
+            await Eventually(() => Task.FromResult(!Stack.ConsumersAreRunning),
+                $"the Consumers killed themselves after committing a retention cycle of {source}", UntilTheCrash);
+            crashed = true;
+            await Stack.StartConsumers();
+
+            await Eventually(async () => await Db.Count("SELECT count(*) FROM runsaga.retention_cycles WHERE source = @p0 AND finished_at IS NOT NULL", source) >= 2,
+                "the redelivered RunCompleted ran a second cycle", AfterRestart);
+            var cycles = await Db.Count("SELECT count(*) FROM runsaga.retention_cycles WHERE source = @p0", source);
+            var announced = await subscriber.WaitFor(OfThisSource, (int)cycles, AfterRestart, $"RetentionApplied for each of the {cycles} cycles of {source}");
+            Assert.Equal(cycles, announced.Count);
+        }
+        finally
+        {
+            if (!crashed && Stack.ConsumersAreRunning)
+            {
+                await Stack.RestartConsumers();
+            }
+            else if (!Stack.ConsumersAreRunning)
+            {
+                await Stack.StartConsumers();
+            }
+        }
+    }
+
     /// <summary>The fault hook; a host refuses it in Production, so the crashing host runs as Development.</summary>
     private static Dictionary<string, string> CrashAt(string value) => new()
     {

@@ -28,9 +28,16 @@ public sealed record OutboxEntry(Guid MessageId, Guid? RunId, string? Queue, Typ
         where T : class =>
         new(NewId.NextGuid(), runId, queue, typeof(T), message, cause?.ConversationId, cause?.MessageId);
 
-    /// <summary>Writes <paramref name="entries"/> in the caller's transaction, with one statement and one round trip.</summary>
+    /// <summary>An event to publish that no consumed message caused (or whose cause is not at hand).</summary>
+    public static OutboxEntry Event(object message, Guid? runId) =>
+        new(NewId.NextGuid(), runId, null, message.GetType(), message, null, null);
+
+    /// <summary>
+    /// Writes <paramref name="entries"/> in the caller's transaction (none: on their own), with one statement and one
+    /// round trip; the NOTIFY wakes every dispatcher once it commits.
+    /// </summary>
     public static async Task WriteAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyCollection<OutboxEntry> entries, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyCollection<OutboxEntry> entries, CancellationToken cancellationToken)
     {
         if (entries.Count == 0)
         {
