@@ -27,7 +27,9 @@ public static class RetentionEvents
             DryRun = dryRun,
             SkippedBecause = result.Outcome == CycleOutcome.Succeeded ? null : result.Reason,
             Outcome = result.Outcome.DbName(),
-        }, result.AppliedBy);
+        }, result.Outcome == CycleOutcome.Withheld ? result.WithheldBy : result.AppliedBy);
+
+        // A withheld cycle's two events share a run, so they are delivered in this order.
         return result.Outcome == CycleOutcome.Withheld
             ? [OutboxEntry.Event(new RetentionWithheld { Source = result.Source!, RunId = result.WithheldBy ?? Guid.Empty, Reason = result.Reason! }, result.WithheldBy), applied]
             : [applied];

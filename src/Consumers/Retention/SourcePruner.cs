@@ -122,7 +122,9 @@ public sealed class SourcePruner(
             deletion?.RolledBack();
             var failed = new PruneResult(cycleId, source, CycleOutcome.Failed, null, 0, [], ex.Message) { RunsArchived = progress.Archived };
             await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
-            await FinishCycleAsync(connection, null, failed, dryRun, ex.ToString(), CancellationToken.None);
+            await using var transaction = await connection.BeginTransactionAsync(CancellationToken.None);
+            await FinishCycleAsync(connection, transaction, failed, dryRun, ex.ToString(), CancellationToken.None);
+            await transaction.CommitAsync(CancellationToken.None);
             return failed;
         }
     }
@@ -290,9 +292,8 @@ public sealed class SourcePruner(
     /// published once this commits, by whichever host's dispatcher, and never lost with this process).
     /// </summary>
     private async Task FinishCycleAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, PruneResult result, bool dryRun, string? error, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, PruneResult result, bool dryRun, string? error, CancellationToken cancellationToken)
     {
-        await OutboxEntry.WriteAsync(connection, transaction, RetentionEvents.Of(result, dryRun), cancellationToken);
         await using var command = new NpgsqlCommand(RetentionSql.FinishCycle, connection, transaction)
         {
             Parameters =
@@ -310,5 +311,6 @@ public sealed class SourcePruner(
             },
         };
         await command.ExecuteNonQueryAsync(cancellationToken);
+        await OutboxEntry.WriteAsync(connection, transaction, RetentionEvents.Of(result, dryRun), notify: true, cancellationToken);
     }
 }

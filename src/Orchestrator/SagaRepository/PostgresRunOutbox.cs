@@ -26,7 +26,7 @@ public sealed class PostgresRunOutbox : IRunOutbox
 
     /// <summary>Writes what the attempt added, in its transaction.</summary>
     public Task WriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken) =>
-        OutboxEntry.WriteAsync(connection, transaction, pending, cancellationToken);
+        OutboxEntry.WriteAsync(connection, transaction, pending, notify: false, cancellationToken);
 
     /// <summary>A new attempt at the message (after a rollback) starts with nothing to send.</summary>
     public void Clear() => pending.Clear();

@@ -67,7 +67,8 @@ public sealed class PostgresSagaRepositoryContextFactory(
         {
             await work();
             await outbox.WriteAsync(transaction.Connection, transaction.Transaction, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
+            // Not cancelled once the work is done: an interrupted COMMIT would leave its outcome unknown and the message retried.
+            await transaction.CommitAsync(CancellationToken.None);
         }
         catch
         {

@@ -21,7 +21,9 @@ public static class TransientDatabaseErrors
             or PostgresErrorCodes.LockNotAvailable
             or PostgresErrorCodes.AdminShutdown
             or PostgresErrorCodes.CannotConnectNow
-            || pg.IsTransient,
+            || pg.IsTransient
+            // A prepared statement planned before a migration changed its table: Npgsql prepares it again on the retry.
+            || (pg.SqlState == PostgresErrorCodes.FeatureNotSupported && pg.MessageText.Contains("cached plan", StringComparison.Ordinal)),
         NpgsqlException npgsql => npgsql.IsTransient,
         DbUpdateException { InnerException: { } inner } => IsTransient(inner),
         _ => exception.InnerException is { } innerException && IsTransient(innerException),

@@ -16,8 +16,10 @@ namespace RunSaga.Shared.Messaging.Outbox;
 /// <item>A batch is claimed with <c>FOR UPDATE SKIP LOCKED</c> in one transaction, published with publisher confirms, and
 /// deleted in the same transaction. A crash before the commit leaves the rows for the next dispatcher: delivered at least
 /// once, always with the row's own messageId.</item>
-/// <item>A run's messages are delivered in the order they were written, by one dispatcher at a time (an advisory lock per
-/// run, taken while claiming).</item>
+/// <item>A run's messages are delivered in the order they were written, by one dispatcher at a time: after claiming, it
+/// takes an advisory lock per run of the batch, and delivers a run's rows only from the run's oldest row on, up to the
+/// first row it did not claim (another dispatcher holds it). A row that fails is tried again later with a growing pause,
+/// and holds back only the later rows of its own run.</item>
 /// <item>Woken at once: in this process by <see cref="Wake"/> right after a commit, in the others by the transaction's
 /// <c>NOTIFY runsaga_outbox</c>; every OUTBOX_POLL_INTERVAL it also looks without being woken (a notification missed while
 /// its listening connection was down, rows left by a host that died). It starts with a look, so a restart delivers what
@@ -33,15 +35,30 @@ public sealed class OutboxDispatcher(
     private const string ClaimSql = """
         SELECT sequence, message_id, run_id, queue, message_type, body::text, conversation_id, initiator_id
         FROM runsaga.outbox_messages
-        WHERE run_id IS NULL OR pg_try_advisory_xact_lock(hashtextextended(run_id::text, 7005))
+        WHERE sequence <> ALL(@pausing)
         ORDER BY sequence
         LIMIT @batch
         FOR UPDATE SKIP LOCKED
         """;
 
+    /// <summary>Of the batch's runs, those this dispatcher may deliver now (their advisory lock), with every pending row of each.</summary>
+    private const string RunsSql = """
+        SELECT o.run_id, o.sequence
+        FROM unnest(@runs) AS r(id)
+        JOIN runsaga.outbox_messages o ON o.run_id = r.id
+        WHERE pg_try_advisory_xact_lock(hashtextextended(r.id::text, 7005))
+        ORDER BY o.run_id, o.sequence
+        """;
+
     private const string DeleteSql = "DELETE FROM runsaga.outbox_messages WHERE sequence = ANY(@delivered)";
 
     private readonly Channel<bool> wakeUps = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    // Rows whose delivery failed, and when to try them again: a local pause only (another dispatcher may try sooner).
+    private readonly Dictionary<long, (int Failures, DateTime RetryAt)> failing = [];
+
+    /// <summary>How long one batch may take to publish before its transaction gives up (and its rows wait for the next).</summary>
+    private static readonly TimeSpan BatchTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>How many messages one transaction claims at most.</summary>
     public const int BatchSize = 200;
@@ -71,7 +88,8 @@ public sealed class OutboxDispatcher(
             wakeUps.Reader.TryRead(out _);
             try
             {
-                while (await DeliverBatchAsync(stoppingToken) == BatchSize)
+                // A full batch that delivered something: there may be more right behind it.
+                while (await DeliverBatchAsync(stoppingToken) is { Claimed: BatchSize, Delivered: > 0 })
                 {
                 }
             }
@@ -84,15 +102,19 @@ public sealed class OutboxDispatcher(
         }
     }
 
-    /// <summary>Claims, publishes and deletes one batch; returns how many rows it claimed.</summary>
-    internal async Task<int> DeliverBatchAsync(CancellationToken cancellationToken)
+    /// <summary>Claims, publishes and deletes one batch; returns how many rows it claimed and how many it delivered.</summary>
+    internal async Task<(int Claimed, int Delivered)> DeliverBatchAsync(CancellationToken stoppingToken)
     {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        timeout.CancelAfter(BatchTimeout);
+        var cancellationToken = timeout.Token;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var rows = new List<Row>();
         await using (var claim = new NpgsqlCommand(ClaimSql, connection, transaction))
         {
             claim.Parameters.AddWithValue("batch", BatchSize);
+            claim.Parameters.AddWithValue("pausing", Pausing());
             await using var reader = await claim.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -110,25 +132,61 @@ public sealed class OutboxDispatcher(
 
         if (rows.Count == 0)
         {
-            return 0;
+            return (0, 0);
         }
 
+        var deliverable = await InOrderAsync(connection, transaction, rows, cancellationToken);
+
         // Runs in parallel, each run's messages in order; a run stops at its first failure so nothing overtakes it.
-        var delivered = await Task.WhenAll(rows.GroupBy(r => r.RunId).Select(run => DeliverInOrderAsync(run, cancellationToken)));
+        var delivered = await Task.WhenAll(deliverable.Select(run => DeliverInOrderAsync(run, cancellationToken)));
         var sequences = delivered.SelectMany(d => d).ToArray();
+
+        // What RabbitMQ confirmed is deleted even while the host stops: otherwise it would be published again.
         await using (var delete = new NpgsqlCommand(DeleteSql, connection, transaction))
         {
             delete.Parameters.AddWithValue("delivered", sequences);
-            await delete.ExecuteNonQueryAsync(cancellationToken);
+            await delete.ExecuteNonQueryAsync(CancellationToken.None);
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        if (sequences.Length < rows.Count)
+        await transaction.CommitAsync(CancellationToken.None);
+        return (rows.Count, sequences.Length);
+    }
+
+    /// <summary>
+    /// The claimed rows this dispatcher may publish now, as ordered groups: a row without a run alone; a run's rows only if
+    /// its advisory lock was free, and only from its oldest pending row on, up to the first pending row not claimed here.
+    /// </summary>
+    private static async Task<List<List<Row>>> InOrderAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<Row> rows, CancellationToken cancellationToken)
+    {
+        var groups = rows.Where(r => r.RunId is null).Select(r => new List<Row> { r }).ToList();
+        var claimed = rows.Where(r => r.RunId is not null).ToDictionary(r => r.Sequence);
+        if (claimed.Count == 0)
         {
-            throw new InvalidOperationException($"{rows.Count - sequences.Length} of {rows.Count} outbox messages were not delivered (see the warnings above).");
+            return groups;
         }
 
-        return rows.Count;
+        var pending = new List<(Guid RunId, long Sequence)>();
+        await using (var runs = new NpgsqlCommand(RunsSql, connection, transaction))
+        {
+            runs.Parameters.AddWithValue("runs", claimed.Values.Select(r => r.RunId!.Value).Distinct().ToArray());
+            await using var reader = await runs.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                pending.Add((reader.GetGuid(0), reader.GetInt64(1)));
+            }
+        }
+
+        foreach (var run in pending.GroupBy(p => p.RunId))
+        {
+            var group = run.OrderBy(p => p.Sequence).TakeWhile(p => claimed.ContainsKey(p.Sequence)).Select(p => claimed[p.Sequence]).ToList();
+            if (group.Count > 0)
+            {
+                groups.Add(group);
+            }
+        }
+
+        return groups;
     }
 
     private async Task<List<long>> DeliverInOrderAsync(IEnumerable<Row> rows, CancellationToken cancellationToken)
@@ -140,16 +198,49 @@ public sealed class OutboxDispatcher(
             {
                 await DeliverAsync(row, cancellationToken);
                 delivered.Add(row.Sequence);
+                Succeeded(row.Sequence);
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
+                var retryIn = Failed(row.Sequence);
                 using var scope = RunLogScope.Begin(row.RunId ?? Guid.Empty, null);
-                logger.LogWarning(ex, "Outbox message {MessageId} ({MessageType}) was not delivered; it is tried again", row.MessageId, row.MessageType);
+                logger.LogWarning(ex,
+                    "Outbox message {MessageId} ({MessageType}, row {Sequence}) was not delivered; it is tried again in {RetryIn}, and the "
+                    + "run's later messages wait for it. A row that can never be read back (a contract changed incompatibly) must be deleted "
+                    + "from runsaga.outbox_messages by hand", row.MessageId, row.MessageType, row.Sequence, retryIn);
                 break;
             }
         }
 
         return delivered;
+    }
+
+    private long[] Pausing()
+    {
+        lock (failing)
+        {
+            var now = DateTime.UtcNow;
+            return [.. failing.Where(f => f.Value.RetryAt > now).Select(f => f.Key)];
+        }
+    }
+
+    private TimeSpan Failed(long sequence)
+    {
+        lock (failing)
+        {
+            var failures = failing.TryGetValue(sequence, out var was) ? was.Failures + 1 : 1;
+            var pause = TimeSpan.FromSeconds(Math.Min(300, Math.Pow(2, failures)));
+            failing[sequence] = (failures, DateTime.UtcNow + pause);
+            return pause;
+        }
+    }
+
+    private void Succeeded(long sequence)
+    {
+        lock (failing)
+        {
+            failing.Remove(sequence);
+        }
     }
 
     private async Task DeliverAsync(Row row, CancellationToken cancellationToken)

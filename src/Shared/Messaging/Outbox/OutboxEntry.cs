@@ -19,9 +19,10 @@ public sealed record OutboxEntry(Guid MessageId, Guid? RunId, string? Queue, Typ
 
     private const string InsertSql = """
         INSERT INTO runsaga.outbox_messages (message_id, run_id, queue, message_type, body, conversation_id, initiator_id)
-        SELECT m, r, q, t, b::jsonb, c, i FROM unnest(@m, @r, @q, @t, @b, @c, @i) AS x(m, r, q, t, b, c, i);
-        SELECT pg_notify('runsaga_outbox', '');
+        SELECT m, r, q, t, b::jsonb, c, i FROM unnest(@m, @r, @q, @t, @b, @c, @i) AS x(m, r, q, t, b, c, i)
         """;
+
+    private const string NotifySql = "SELECT pg_notify('runsaga_outbox', '')";
 
     /// <summary>A message written while handling <paramref name="cause"/> (its messageId becomes the initiator id).</summary>
     public static OutboxEntry For<T>(T message, Guid? runId, string? queue, ConsumeContext? cause)
@@ -33,18 +34,20 @@ public sealed record OutboxEntry(Guid MessageId, Guid? RunId, string? Queue, Typ
         new(NewId.NextGuid(), runId, null, message.GetType(), message, null, null);
 
     /// <summary>
-    /// Writes <paramref name="entries"/> in the caller's transaction (none: on their own), with one statement and one
-    /// round trip; the NOTIFY wakes every dispatcher once it commits.
+    /// Writes <paramref name="entries"/> in the caller's transaction, in one round trip. With <paramref name="notify"/> the
+    /// commit also wakes every dispatcher (NOTIFY); without it, the caller wakes its own process's dispatcher after the
+    /// commit, and the others find the rows at their next poll. (NOTIFY serialises the commits that send it, so the saga's
+    /// hot path does without.)
     /// </summary>
     public static async Task WriteAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyCollection<OutboxEntry> entries, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyCollection<OutboxEntry> entries, bool notify, CancellationToken cancellationToken)
     {
         if (entries.Count == 0)
         {
             return;
         }
 
-        await using var command = new NpgsqlCommand(InsertSql, connection, transaction);
+        await using var command = new NpgsqlCommand(notify ? $"{InsertSql};{NotifySql}" : InsertSql, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<Guid[]>("m", [.. entries.Select(e => e.MessageId)]));
         command.Parameters.Add(new NpgsqlParameter("r", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
         {
