@@ -71,6 +71,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         var faults = new Dictionary<string, int>();
         var hostile = new List<(HostileInput.Kind Kind, Guid RunId)>();
         var restartsBefore = Stack.WatchdogRestarts;
+        var logMark = Stack.Logs.Mark();
 
         await Stack.RestartOrchestrator(Orchestrator);
         await Stack.RestartConsumers(Consumers);
@@ -129,6 +130,9 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             if (Environment.GetEnvironmentVariable("CHAOS_SUMMARY") is { Length: > 0 } file)
             {
                 await File.WriteAllTextAsync(file, summary);
+
+                // The hosts' whole log of the campaign beside the summary (the test output keeps only its tail).
+                await File.WriteAllLinesAsync(Path.ChangeExtension(file, ".hosts.log"), Stack.Logs.Since(logMark, int.MaxValue));
             }
 
             Assert.True(mismatches.Count == 0, $"seed {seed}: {mismatches.Count} mismatches{Environment.NewLine}{string.Join(Environment.NewLine, mismatches.Take(40))}");
