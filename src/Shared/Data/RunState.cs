@@ -63,7 +63,8 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
 
     /// <summary>
     /// When the command the run is waiting on (FlushRun, PromoteRun, StampLineage) is sent again unless the
-    /// run has moved on: the saga's outbox is in memory, so a crash right after its commit could lose it.
+    /// run has moved on: a last resort (the outbox delivers the command even after a crash; a consumer may still have
+    /// dead-lettered it).
     /// </summary>
     public DateTime? ResendAt { get; set; }
 

@@ -85,7 +85,7 @@ public static class BusConfiguration
                 host.PublisherConfirmation = true;
             });
             cfg.ConfigureRunSagaSerialization(context);
-            // Not scoped filters: the saga's in-memory outbox sends after the message's scope is gone.
+            // Not scoped filters: the outbox dispatcher publishes outside any message's scope.
             var identity = context.GetRequiredService<BrokerIdentity>();
             cfg.ConfigureSend(send => send.UseSendExecute(identity.Stamp));
             cfg.ConfigurePublish(publish => publish.UseExecute(identity.Stamp));
