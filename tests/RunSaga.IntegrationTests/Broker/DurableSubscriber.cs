@@ -40,7 +40,7 @@ public sealed class DurableSubscriber : IAsyncDisposable
     public async Task<List<ReceivedNotification>> DrainAsync(TimeSpan quiet)
     {
         var received = new List<ReceivedNotification>();
-        await using var channel = await connection.CreateChannelAsync();
+        await using var channel = await OpenChannelAsync();
         var lastNew = DateTime.UtcNow;
         while (DateTime.UtcNow - lastNew < quiet)
         {
@@ -63,9 +63,34 @@ public sealed class DurableSubscriber : IAsyncDisposable
         return received;
     }
 
+    /// <summary>Best effort: the queue lives in the test's virtual host, which is deleted with the stack anyway.</summary>
     public async ValueTask DisposeAsync()
     {
-        await using var channel = await connection.CreateChannelAsync();
-        await channel.QueueDeleteAsync(queue);
+        try
+        {
+            await using var channel = await OpenChannelAsync();
+            await channel.QueueDeleteAsync(queue);
+        }
+        catch (Exception)
+        {
+            // A broker restart left the connection recovering; never hide the test's own outcome behind cleanup.
+        }
+    }
+
+    /// <summary>A channel, once the connection has recovered from a broker restart (up to 60 s).</summary>
+    private async Task<IChannel> OpenChannelAsync()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try
+            {
+                return await connection.CreateChannelAsync();
+            }
+            catch (RabbitMQ.Client.Exceptions.AlreadyClosedException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(500);
+            }
+        }
     }
 }
