@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using MassTransit;
 using Microsoft.Extensions.Options;
@@ -18,7 +17,7 @@ namespace RunSaga.Orchestrator.Runs;
 /// run ledger. Events that mean nothing in the current state are logged and ignored.
 /// <para>
 /// Idempotency keys: <c>RunRequested</c> and <c>RunStarted</c> correlate by run id only; the first of them that
-/// carries a key claims it for the run (<see cref="ClaimKey{T}"/>) unless another run of the source holds it, in
+/// carries a key claims it for the run (<see cref="ClaimKey{T}"/> in RunActivities) unless another run of the source holds it, in
 /// which case the run id ends as a duplicate before anything of it can be promoted, whatever the order of arrival.
 /// The partial unique index on <c>runs.idempotency_key</c> settles two claims at once: the loser's transaction fails,
 /// is retried, and then finds the holder.
@@ -56,95 +55,117 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         Initially(
             When(RunRequested)
                 .Then(context => ApplyRequest(context.Saga, context.Message))
-                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed
-                    .IfElse(context => ProcessType.IsKnown(context.Saga.ProcessType),
+                .ClaimKey(m => m.IdempotencyKey)
+                .IfElse(KeyRefused, EndsHere, claimed => claimed
+                    .IfElse(KnownProcessType,
                         valid => valid
                             .TransitionTo(Queued)
-                            .PublishViaOutbox(context => Accepted(context.Saga))
+                            .PublishAccepted()
                             .Then(context => Log(context.Saga, "Run requested by {RequestedBy} (attempt {Attempt})",
                                 context.Saga.RequestedBy ?? "-", context.Saga.Attempt)),
-                        invalid => invalid.FailRun(this, InvalidProcessType))),
+                        invalid => invalid.RecordFailure(InvalidProcessType).TransitionTo(Failed).PublishRunFailed())),
             When(RunStarted)
                 .Then(context => ApplyStart(context.Saga, context.Message))
-                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed
-                    .IfElse(context => ProcessType.IsKnown(context.Saga.ProcessType),
+                .ClaimKey(m => m.IdempotencyKey)
+                .IfElse(KeyRefused, EndsHere, claimed => claimed
+                    .IfElse(KnownProcessType,
                         valid => valid
                             .TransitionTo(Running)
                             .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType)),
-                        invalid => invalid.FailRun(this, InvalidProcessType))),
+                        invalid => invalid.RecordFailure(InvalidProcessType).TransitionTo(Failed).PublishRunFailed())),
             When(ScrapeCompleted)
                 .Then(context => RecordCompletion(context.Saga, context.Message))
                 .Then(context => context.Saga.FlushDeadline = Now + this.options.FlushTimeout)
                 .Then(context => Log(context.Saga, "Scrape completed for a run nobody has requested or started yet; waiting {Timeout} for it", this.options.FlushTimeout))
                 .TransitionTo(AwaitingStart),
-            When(ScrapeFailed).FailRun(this, ScraperError),
-            When(BatchRejected).FailRun(this, Rejected));
+            When(ScrapeFailed).RecordFailure(ScraperError).TransitionTo(Failed).PublishRunFailed(),
+            When(BatchRejected).RecordFailure(Rejected).TransitionTo(Failed).PublishRunFailed());
 
         During(AwaitingStart,
             When(RunRequested)
                 .Then(context => ApplyRequest(context.Saga, context.Message))
-                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed
-                    .PublishViaOutbox(context => Accepted(context.Saga))
-                    .RequestFlush(this)),
+                .ClaimKey(m => m.IdempotencyKey)
+                .IfElse(KeyRefused, EndsHere, claimed => RequestFlush(claimed.PublishAccepted())),
             When(RunStarted)
                 .Then(context => ApplyStart(context.Saga, context.Message))
-                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.RequestFlush(this)),
-            When(ScrapeFailed).FailRun(this, ScraperError),
-            When(BatchRejected).FailRun(this, Rejected),
+                .ClaimKey(m => m.IdempotencyKey)
+                .IfElse(KeyRefused, EndsHere, RequestFlush),
+            When(ScrapeFailed).RecordFailure(ScraperError).TransitionTo(Failed).PublishRunFailed(),
+            When(BatchRejected).RecordFailure(Rejected).TransitionTo(Failed).PublishRunFailed(),
             When(DeadlinePassed, FlushTimeoutDue)
                 .IfElse(StagingWasBehind,
                     behind => behind.Then(context => PostponeFlushVerdict(context.Saga, context.Message.HoldReason!)),
-                    neverIdentified => neverIdentified.FailRun(this, _ => new RunError(ErrorCodes.RunNeverIdentified,
-                        $"No RunRequested or RunStarted named this run within {this.options.FlushTimeout}; "
-                        + "the scraper must publish one of them (with the source) for the run to proceed."))));
+                    neverIdentified => neverIdentified
+                        .RecordFailure(_ => new RunError(ErrorCodes.RunNeverIdentified,
+                            $"No RunRequested or RunStarted named this run within {this.options.FlushTimeout}; "
+                            + "the scraper must publish one of them (with the source) for the run to proceed."))
+                        .TransitionTo(Failed)
+                        .PublishRunFailed()));
 
         During(Queued,
             When(RunStarted)
                 .Then(context => ApplyStart(context.Saga, context.Message))
-                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed
+                .ClaimKey(m => m.IdempotencyKey)
+                .IfElse(KeyRefused, EndsHere, claimed => claimed
                     .TransitionTo(Running)
                     .Then(context => Log(context.Saga, "Run started ({ProcessType})", context.Saga.ProcessType))));
 
         During(AwaitingStart, Queued, Running, Flushing,
-            When(CancelRun).CancelRun(this));
+            When(CancelRun)
+                .Then(context => context.Saga.CancelledBy = context.Message.RequestedBy ?? "an unnamed sender")
+                .RecordFailure(Cancellation)
+                .TransitionTo(Cancelled)
+                .PublishRunFailed());
 
         During(Queued, Running,
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true))
-                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.PublishViaOutbox(context => Accepted(context.Saga))),
+                .ClaimKey(m => m.IdempotencyKey)
+                .IfElse(KeyRefused, EndsHere, claimed => claimed.PublishAccepted()),
             When(ScrapeCompleted)
                 .Then(context => RecordCompletion(context.Saga, context.Message))
-                .RequestFlush(this),
-            When(ScrapeFailed).FailRun(this, ScraperError),
-            When(BatchRejected).FailRun(this, Rejected),
-            When(DeadlinePassed, RunTimeoutDue).FailRun(this, RunTimedOut));
+                .StartFlush()
+                .SendFlushRun()
+                .TransitionTo(Flushing)
+                .Then(LogFlushRequested),
+            When(ScrapeFailed).RecordFailure(ScraperError).TransitionTo(Failed).PublishRunFailed(),
+            When(BatchRejected).RecordFailure(Rejected).TransitionTo(Failed).PublishRunFailed(),
+            When(DeadlinePassed, RunTimeoutDue).RecordFailure(RunTimedOut).TransitionTo(Failed).PublishRunFailed());
 
         During(Flushing,
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: true))
-                .ClaimingKey(this, m => m.IdempotencyKey, claimed => claimed.PublishViaOutbox(context => Accepted(context.Saga))),
+                .ClaimKey(m => m.IdempotencyKey)
+                .IfElse(KeyRefused, EndsHere, claimed => claimed.PublishAccepted()),
             When(FlushConfirmed, context => ProcessType.IsFull(context.Saga.ProcessType) && context.Message.StagedItems == 0)
                 .Then(context => RecordFlush(context.Saga, context.Message))
-                .FailRun(this, _ => new RunError(ErrorCodes.NoItems,
+                .RecordFailure(_ => new RunError(ErrorCodes.NoItems,
                     "A full run flushed zero items; promoting it could look like every item was removed. "
-                    + "Check the scraper's output; use process type 'sync' for runs that may legitimately be empty.")),
+                    + "Check the scraper's output; use process type 'sync' for runs that may legitimately be empty."))
+                .TransitionTo(Failed)
+                .PublishRunFailed(),
             When(FlushConfirmed, context => !(ProcessType.IsFull(context.Saga.ProcessType) && context.Message.StagedItems == 0))
                 .Then(context => RecordFlush(context.Saga, context.Message))
-                .Then(context => StartStep(context.Saga, RunMetrics.Promotion))
+                .Then(context => RunMetrics.Start(context.Saga, RunMetrics.Promotion, Now))
                 .TransitionTo(Flushed)
-                .Then(context => ResendLater(context.Saga))
+                .ResendLater()
                 .SendPromoteRun()
                 .Then(context => Log(context.Saga, "Flushed: {StagedItems} items in {StagedBatches} batches staged; promoting",
                     context.Saga.StagedItems, context.Saga.StagedBatches)),
-            When(FlushFailed).FailRun(this, context => new RunError(context.Message.ErrorCode, context.Message.ErrorMessage)),
-            When(ScrapeFailed).FailRun(this, ScraperError),
-            When(BatchRejected).FailRun(this, Rejected),
-            When(DeadlinePassed, RunTimeoutDue).FailRun(this, RunTimedOut),
+            When(FlushFailed)
+                .RecordFailure(context => new RunError(context.Message.ErrorCode, context.Message.ErrorMessage))
+                .TransitionTo(Failed)
+                .PublishRunFailed(),
+            When(ScrapeFailed).RecordFailure(ScraperError).TransitionTo(Failed).PublishRunFailed(),
+            When(BatchRejected).RecordFailure(Rejected).TransitionTo(Failed).PublishRunFailed(),
+            When(DeadlinePassed, RunTimeoutDue).RecordFailure(RunTimedOut).TransitionTo(Failed).PublishRunFailed(),
             When(DeadlinePassed, FlushTimeoutDue)
                 .IfElse(StagingWasBehind,
                     behind => behind.Then(context => PostponeFlushVerdict(context.Saga, context.Message.HoldReason!)),
                     incomplete => incomplete
-                        .FailRun(this, FlushIncomplete)
+                        .RecordFailure(FlushIncomplete)
+                        .TransitionTo(Failed)
+                        .PublishRunFailed()
                         .PublishViaOutbox(context => new FlushFailed
                         {
                             RunId = context.Saga.CorrelationId,
@@ -152,27 +173,31 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                             ErrorMessage = context.Saga.ErrorMessage!,
                         })),
             When(DeadlinePassed, ResendIsDue)
-                .Then(context => ResendLater(context.Saga))
+                .ResendLater()
                 .SendFlushRun()
                 .Then(context => Log(context.Saga, "No flush verdict yet; FlushRun sent again")));
 
         During(Flushed,
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false))
-                .ThenAsync(context => ClaimKey(context, context.Message.IdempotencyKey, mayEndRun: false))
-                .PublishViaOutbox(context => Accepted(context.Saga)),
+                .ClaimKey(m => m.IdempotencyKey, mayEndRun: false)
+                .PublishAccepted(),
             When(CancelRun)
                 .ThenAsync(async context => context.Saga.PromotionCommitted = await context.GetServiceOrCreateInstance<IRunLedger>()
                     .HoldPromotionsAndCheckAsync(context.Saga.CorrelationId, context.Saga.Source!, context.CancellationToken))
                 .IfElse(context => context.Saga.PromotionCommitted,
                     committed => committed.Then(context => LogRefusedCancel(context.Saga, "its promotion has committed; it completes")),
-                    notYet => notYet.CancelRun(this)),
+                    notYet => notYet
+                        .Then(context => context.Saga.CancelledBy = context.Message.RequestedBy ?? "an unnamed sender")
+                        .RecordFailure(Cancellation)
+                        .TransitionTo(Cancelled)
+                        .PublishRunFailed()),
             When(ProjectsUpserted, context => context.Saga.Inserted is null)
                 .Then(context => RecordPromotion(context.Saga, context.Message))
-                .Then(context => ResendLater(context.Saga))
+                .ResendLater()
                 .SendStampLineage(),
             When(DeadlinePassed, ResendIsDue)
-                .Then(context => ResendLater(context.Saga))
+                .ResendLater()
                 .IfElse(context => context.Saga.Inserted is null,
                     promotion => promotion
                         .SendPromoteRun()
@@ -194,21 +219,24 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 })
                 .Then(context => Log(context.Saga, "Completed: {Inserted} inserted, {Updated} updated, {Unchanged} unchanged, {Errored} errored",
                     context.Saga.Inserted, context.Saga.Updated, context.Saga.Unchanged, context.Saga.Errored)),
-            When(PromotionFaulted).FailRun(this, context => new RunError(ErrorCodes.PromotionFailed,
-                "Promoting the run's items failed and was rolled back; projects is unchanged. "
-                + "See the promotion fault in the runsaga.promotion_error queue and the Consumers log.",
-                FaultDetail(context.Message))));
+            When(PromotionFaulted)
+                .RecordFailure(context => new RunError(ErrorCodes.PromotionFailed,
+                    "Promoting the run's items failed and was rolled back; projects is unchanged. "
+                    + "See the promotion fault in the runsaga.promotion_error queue and the Consumers log.",
+                    FaultDetail(context.Message)))
+                .TransitionTo(Failed)
+                .PublishRunFailed());
 
         // A late request of the run's own (it lost the creation race and was retried meanwhile) still records its key
         // and request data: a completed run that lost its key would let a retry scrape again.
         During(Completed, Failed,
             When(RunRequested)
                 .Then(context => ApplyRepeatedRequest(context, processTypeMayChange: false))
-                .ThenAsync(context => ClaimKey(context, context.Message.IdempotencyKey, mayEndRun: false))
-                .PublishViaOutbox(context => Accepted(context.Saga)));
+                .ClaimKey(m => m.IdempotencyKey, mayEndRun: false)
+                .PublishAccepted());
 
         During(Cancelled, Duplicate,
-            When(RunRequested).PublishViaOutbox(context => Accepted(context.Saga)));
+            When(RunRequested).PublishAccepted());
 
         During(Completed, Failed, Cancelled, Duplicate,
             When(CancelRun).Then(context => LogRefusedCancel(context.Saga, $"it already ended {context.Saga.Status}")));
@@ -237,10 +265,8 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     public Event<RunDeadlinePassed> DeadlinePassed { get; } = null!;
     public Event<CancelRun> CancelRun { get; } = null!;
 
-    internal TimeSpan FlushTimeout => options.FlushTimeout;
-
     /// <summary>The time as the saga sees it: from the injected <see cref="TimeProvider"/>, so specs move it.</summary>
-    internal DateTime Now => clock.GetUtcNow().UtcDateTime;
+    private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
     /// <summary>Events that start a run if it is not known yet: inserted with ON CONFLICT DO NOTHING.</summary>
     private static void CreateOnFirstSight<T>(IEventCorrelationConfigurator<RunState, T> x, Func<T, Guid> runId)
@@ -269,16 +295,10 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         return context.Ignore();
     }
 
-    internal void Log(RunState run, string template, params object?[] values)
+    private void Log(RunState run, string template, params object?[] values)
     {
         using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
         logger.LogInformation(template, values);
-    }
-
-    internal void LogFailure(RunState run)
-    {
-        using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
-        logger.LogWarning("Run failed with {ErrorCode}: {ErrorMessage}", run.ErrorCode, run.ErrorMessage);
     }
 
     /// <summary>
@@ -339,14 +359,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             run.ProcessType = message.ProcessType;
         }
 
-        MarkStarted(run, Now);
-    }
-
-    internal void MarkStarted(RunState run, DateTime now)
-    {
-        run.StartedAt ??= now;
-        run.FolderName ??= FolderName(run.StartedAt.Value, run.CorrelationId);
-        run.RunDeadline ??= (run.CreatedAt == default ? now : run.CreatedAt) + options.RunTimeout;
+        RunRecord.MarkStarted(run, Now, options.RunTimeout);
     }
 
     private void RecordCompletion(RunState run, ScrapeCompleted message)
@@ -400,8 +413,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         RunMetrics.Succeed(run, RunMetrics.Lineage, now);
     }
 
-    private void StartStep(RunState run, string step) => RunMetrics.Start(run, step, Now);
-
     /// <summary>
     /// FLUSH_TIMEOUT has passed, but the pipeline was behind lately (the deadline watcher says why): the missing
     /// batches may still wait in <c>runsaga.staging</c>. The verdict moves on by STAGING_SETTLE; RUN_TIMEOUT still bounds the run.
@@ -416,8 +427,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             + "The flush verdict waits until {FlushDeadline:O}",
             run.ExpectedBatches, reason, run.FlushDeadline);
     }
-
-    internal void ResendLater(RunState run) => run.ResendAt = Now + options.ResendAfter;
 
     /// <summary>The run's deadlines, in the order they win when more than one has passed.</summary>
     private enum Deadline { None, Run, Flush, Resend }
@@ -441,67 +450,48 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     /// <summary>The deadline watcher saw staging behind lately: a flush verdict waits (see <see cref="PostponeFlushVerdict"/>).</summary>
     private static bool StagingWasBehind(BehaviorContext<RunState, RunDeadlinePassed> context) => context.Message.HoldReason is not null;
 
-    internal RunAccepted Accepted(RunState run) => new()
-    {
-        RunId = run.CorrelationId,
-        Source = run.Source!,
-        IdempotencyKey = run.IdempotencyKey,
-        DuplicateOf = run.DuplicateOf,
-        Attempt = run.Attempt,
-        RetryOf = run.RetryOf,
-    };
+    /// <summary>The request, the start or its idempotency key was refused (<see cref="ClaimKey{T}"/> in RunActivities): the run id goes no further.</summary>
+    private static bool KeyRefused<T>(BehaviorContext<RunState, T> context)
+        where T : class => RunRecord.KeyRefused(context.Saga);
+
+    private static bool KnownProcessType<T>(BehaviorContext<RunState, T> context)
+        where T : class => ProcessType.IsKnown(context.Saga.ProcessType);
 
     /// <summary>
-    /// Claims <paramref name="key"/> for a run that has no key yet, before the run can be flushed: free, it becomes the
-    /// run's (a new attempt when the key's runs all failed or were cancelled); held by another run of the source, this
-    /// run id is a duplicate of it (<see cref="RunState.DuplicateOf"/>); held by a run of another source, the run
-    /// fails with IDEMPOTENCY_KEY_CONFLICT. See <see cref="RunActivities.ClaimingKey{T}"/>.
-    /// <para>
-    /// <paramref name="mayEndRun"/> false: the key reaches a run too late to end it (Flushed or later: it was started
-    /// without its key). It is recorded when no other run holds it, or when this run failed; otherwise only logged.
-    /// </para>
+    /// Where a refused request, start or key leaves the run id: a duplicate of the key's holder ends Duplicate (the answer
+    /// is a RunAccepted naming the holder; no RunFailed, a scheduler that retries on failure would only ask again); a
+    /// request beyond <see cref="RequestLimits"/> or a key another source holds fails the run.
     /// </summary>
-    internal async Task ClaimKey<T>(BehaviorContext<RunState, T> context, string? key, bool mayEndRun = true)
-        where T : class
-    {
-        var run = context.Saga;
-        if (key is null || run.IdempotencyKey is not null || run.RequestProblem is not null || key.Length > RequestLimits.IdempotencyKey)
-        {
-            return;
-        }
+    private EventActivityBinder<RunState, T> EndsHere<T>(EventActivityBinder<RunState, T> refused)
+        where T : class =>
+        refused.IfElse(context => context.Saga.DuplicateOf is not null,
+            duplicate => duplicate
+                .RecordDuplicate()
+                .TransitionTo(Duplicate)
+                .PublishAccepted()
+                .Then(context => Log(context.Saga, "Duplicate of run {DuplicateOf} (idempotency key {IdempotencyKey}); this run id ends here",
+                    context.Saga.DuplicateOf, context.Saga.IdempotencyKey)),
+            failed => failed
+                .RecordFailure(context => RunRecord.Refusal(context.Saga))
+                .TransitionTo(Failed)
+                .PublishRunFailed());
 
-        var standing = await context.GetServiceOrCreateInstance<IRunLedger>()
-            .KeyStandingAsync(key, run.CorrelationId, run.CreatedAt, context.CancellationToken);
-        if (standing.Holder is { } holder && !RunStatus.EndedUnfinished(run.Status))
-        {
-            if (!mayEndRun)
-            {
-                using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
-                logger.LogWarning(
-                    "The run's request with idempotency key {IdempotencyKey} arrived after the run was flushed, and run {Holder} holds that key; "
-                    + "this run keeps no key. Scrapers should send the key on RunStarted too (docs/wire-format.md)", key, holder.RunId);
-                return;
-            }
+    /// <summary>A run whose scrape completed before it was known is known now: the flush is requested.</summary>
+    private EventActivityBinder<RunState, T> RequestFlush<T>(EventActivityBinder<RunState, T> known)
+        where T : class =>
+        known
+            .StartFlush()
+            .SendFlushRun()
+            .TransitionTo(Flushing)
+            .Then(LogFlushRequested);
 
-            if (holder.Source != run.Source)
-            {
-                run.KeyConflict = $"The idempotency key '{key}' is held by run {holder.RunId} of source '{holder.Source}'; a key names "
-                    + "one source's run. Use a key that includes the source (source:inputVersion:pipelineVersion).";
-                return;
-            }
+    private void LogFlushRequested<T>(BehaviorContext<RunState, T> context)
+        where T : class =>
+        Log(context.Saga, "Scrape completed: {ExpectedItems} items in {ExpectedBatches} batches announced; flush requested",
+            context.Saga.ExpectedItems, context.Saga.ExpectedBatches);
 
-            run.IdempotencyKey = key;
-            run.DuplicateOf = holder.RunId;
-            return;
-        }
-
-        run.IdempotencyKey = key;
-        if (standing.LastAttempt is { } last)
-        {
-            run.RetryOf = last.RunId;
-            run.Attempt = last.Attempt + 1;
-        }
-    }
+    private static RunError Cancellation(BehaviorContext<RunState, CancelRun> context) =>
+        new(ErrorCodes.Cancelled, $"Cancelled by {context.Saga.CancelledBy}: {context.Message.Reason ?? "no reason given"}");
 
     private void LogRefusedCancel(RunState run, string why)
     {
@@ -511,9 +501,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
 
     private static string FaultDetail(Fault fault) =>
         string.Join(Environment.NewLine, (fault.Exceptions ?? []).OfType<ExceptionInfo>().Select(e => $"{e.ExceptionType}: {e.Message}"));
-
-    internal static string FolderName(DateTime startedAt, Guid runId) =>
-        $"{startedAt.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture)}_{runId}";
 
     private static RunError InvalidProcessType<T>(BehaviorContext<RunState, T> context)
         where T : class =>
