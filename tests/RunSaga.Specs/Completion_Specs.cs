@@ -5,7 +5,40 @@ using RunSaga.Shared.Data;
 
 namespace RunSaga.Specs;
 
-public sealed class When_the_projects_are_upserted : RunSagaHarness
+public sealed class When_the_projects_are_upserted_with_their_lineage : RunSagaHarness
+{
+    protected override async Task Given()
+    {
+        await DriveToFlushed();
+        await Publish(Upserted(lineageRecorded: true));
+    }
+
+    [Fact]
+    public async Task Should_complete_at_once_and_publish_run_completed_with_the_counts()
+    {
+        var run = await RunIn(m => m.Completed);
+        Assert.Equal((3, 2, 1, 1), (run.Inserted, run.Updated, run.Unchanged, run.Errored));
+        Assert.NotNull(run.CompletedAt);
+        Assert.Null(run.ResendAt);
+        Assert.Contains("\"name\":\"lineage\",\"status\":\"succeeded\"", run.Metrics, StringComparison.Ordinal);
+        Assert.True(await WasPublished<RunCompleted>(m =>
+            m.RunId == RunId && m.Source == Source && m.Inserted == 3 && m.Updated == 2 && m.Unchanged == 1 && m.Errored == 1));
+        await Harness.InactivityTask;
+        Assert.Equal(0, CountSent<StampLineage>(m => m.RunId == RunId));
+    }
+
+    [Fact]
+    public async Task Should_publish_run_completed_once_when_the_upsert_repeats()
+    {
+        await RunIn(m => m.Completed);
+        await Publish(Upserted(lineageRecorded: true));
+        await Harness.InactivityTask;
+        Assert.Equal(1, CountPublished<RunCompleted>(m => m.RunId == RunId));
+    }
+}
+
+/// <summary>A promotion consumer from before the lineage summary moved into the promotion: the saga asks for it.</summary>
+public sealed class When_the_projects_are_upserted_without_their_lineage : RunSagaHarness
 {
     protected override async Task Given()
     {
@@ -36,7 +69,7 @@ public sealed class When_the_projects_are_upserted : RunSagaHarness
 
 public sealed class When_lineage_is_stamped : RunSagaHarness
 {
-    protected override Task Given() => DriveToCompleted();
+    protected override Task Given() => DriveToCompleted(lineageRecorded: false);
 
     [Fact]
     public async Task Should_complete_and_publish_run_completed_with_the_counts()

@@ -156,7 +156,9 @@ public abstract class RunSagaHarness : IAsyncLifetime
     protected FlushConfirmed Flushed(int items, int batches = 1) =>
         new() { RunId = RunId, StagedItems = items, StagedBatches = batches, BatchIds = Enumerable.Range(1, batches).Select(i => $"b{i}").ToList() };
 
-    protected ProjectsUpserted Upserted() => new() { RunId = RunId, Inserted = 3, Updated = 2, Unchanged = 1, Errored = 1 };
+    /// <param name="lineageRecorded">False: as a promotion consumer from before the lineage summary moved into the promotion answers.</param>
+    protected ProjectsUpserted Upserted(bool lineageRecorded = false) =>
+        new() { RunId = RunId, Inserted = 3, Updated = 2, Unchanged = 1, Errored = 1, LineageRecorded = lineageRecorded };
 
     /// <summary>Drives a fresh run to Flushed.</summary>
     protected async Task DriveToFlushed(string? processType = null)
@@ -170,13 +172,17 @@ public abstract class RunSagaHarness : IAsyncLifetime
         await RunIn(m => m.Flushed);
     }
 
-    /// <summary>Drives a fresh run to Completed.</summary>
-    protected async Task DriveToCompleted()
+    /// <summary>Drives a fresh run to Completed: by a promotion that recorded the lineage, or (false) by StampLineage after it.</summary>
+    protected async Task DriveToCompleted(bool lineageRecorded = true)
     {
         await DriveToFlushed();
-        await Publish(Upserted());
-        Assert.True(await WasSent<StampLineage>(m => m.RunId == RunId));
-        await Publish(new LineageStamped { RunId = RunId });
+        await Publish(Upserted(lineageRecorded));
+        if (!lineageRecorded)
+        {
+            Assert.True(await WasSent<StampLineage>(m => m.RunId == RunId));
+            await Publish(new LineageStamped { RunId = RunId });
+        }
+
         await RunIn(m => m.Completed);
     }
 

@@ -10,7 +10,8 @@ using RunSaga.Shared.Messaging;
 namespace RunSaga.Consumers.Promotion;
 
 /// <summary>
-/// Promotes a flushed run into <c>projects</c> and answers with <see cref="ProjectsUpserted"/>. A failure is
+/// Promotes a flushed run into <c>projects</c>, records its lineage summary in the same transaction, and answers with
+/// <see cref="ProjectsUpserted"/> (<c>LineageRecorded</c>: the saga completes the run without a <c>StampLineage</c>). A failure is
 /// not caught: transient ones are retried by the endpoint, anything else faults (<c>Fault&lt;PromoteRun&gt;</c>,
 /// which fails the run with PROMOTION_FAILED) after a rollback that left <c>projects</c> untouched.
 /// </summary>
@@ -63,8 +64,7 @@ public sealed class PromoteRunConsumer(
         PromotionResult result;
         try
         {
-            result = await promoter.PromoteAsync(
-                run.Id, run.Source, ProcessType.IsFull(run.ProcessType), context.CancellationToken);
+            result = await promoter.PromoteAsync(run.Id, run.Source, run.ProcessType, context.CancellationToken);
         }
         catch (Exception exception) when (!TransientDatabaseErrors.IsTransient(exception))
         {
@@ -103,6 +103,7 @@ public sealed class PromoteRunConsumer(
             Updated = counts.Updated,
             Unchanged = counts.Unchanged,
             Errored = counts.Errored,
+            LineageRecorded = true,
         }, context.CancellationToken);
     }
 }

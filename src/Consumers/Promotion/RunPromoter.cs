@@ -1,6 +1,8 @@
 using System.Data;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using NpgsqlTypes;
+using RunSaga.Consumers.Lineage;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
 
@@ -15,14 +17,17 @@ public sealed record PromotionCounts(int Inserted, int Updated, int Unchanged, i
 public sealed record PromotionResult(PromotionCounts Counts, bool AlreadyPromoted, bool Cancelled = false);
 
 /// <summary>
-/// Promotes a run's staged items into <c>projects</c> with item lineage, all in one transaction: any failure
-/// rolls it back and leaves <c>projects</c> exactly as it was. Idempotent by run id.
+/// Promotes a run's staged items into <c>projects</c> with item lineage and the run's lineage summary
+/// (<c>run_lineage</c>), all in one transaction: any failure rolls it back and leaves <c>projects</c> exactly as it was.
+/// Idempotent by run id.
 /// </summary>
 public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOptions> options)
 {
     /// <param name="fullRun">An ingestion or manual_reindex run, which carries every item of its source (not a sync run).</param>
-    public async Task<PromotionResult> PromoteAsync(Guid runId, string source, bool fullRun, CancellationToken cancellationToken)
+    /// <param name="processType">The run's process type, recorded in its lineage summary.</param>
+    public async Task<PromotionResult> PromoteAsync(Guid runId, string source, string processType, CancellationToken cancellationToken)
     {
+        var fullRun = ProcessType.IsFull(processType);
         ArgumentException.ThrowIfNullOrEmpty(source);
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -48,8 +53,10 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
             await reader.NextResultAsync(cancellationToken);
             if (await reader.ReadAsync(cancellationToken))
             {
+                // Promoted before, perhaps by a consumer that left the summary to StampLineage: stamped now if it is missing.
                 var recorded = ReadCounts(reader);
                 await reader.DisposeAsync();
+                await StampLineageAsync(connection, transaction, runId, source, processType, cancellationToken);
                 await transaction.CommitAsync(cancellationToken);
                 return new PromotionResult(recorded, AlreadyPromoted: true);
             }
@@ -75,8 +82,26 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
             counts = ReadCounts(reader);
         }
 
+        await StampLineageAsync(connection, transaction, runId, source, processType, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return new PromotionResult(counts, AlreadyPromoted: false);
+    }
+
+    /// <summary>The run's lineage summary, from what the promotion recorded (a no-op when it is recorded already).</summary>
+    private async Task StampLineageAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, string source, string processType, CancellationToken cancellationToken)
+    {
+        await using var stamp = new NpgsqlCommand(LineageSql.Stamp, connection, transaction)
+        {
+            Parameters =
+            {
+                new("run", runId),
+                new("source", NpgsqlDbType.Text) { Value = source },
+                new("process_type", NpgsqlDbType.Text) { Value = ProcessType.OrDefault(processType) },
+            },
+            CommandTimeout = (int)options.Value.PromotionTimeout.TotalSeconds,
+        };
+        await stamp.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private async Task RefreshStatisticsForLargeRun(NpgsqlConnection connection, Guid runId, CancellationToken cancellationToken)

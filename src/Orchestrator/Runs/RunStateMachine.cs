@@ -192,7 +192,13 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                         .RecordFailure(Cancellation)
                         .TransitionTo(Cancelled)
                         .PublishRunFailed()),
-            When(ProjectsUpserted, context => context.Saga.Inserted is null)
+            When(ProjectsUpserted, context => context.Saga.Inserted is null && context.Message.LineageRecorded)
+                .Then(context => RecordPromotion(context.Saga, context.Message))
+                .Then(context => Complete(context.Saga))
+                .TransitionTo(Completed)
+                .PublishViaOutbox(context => Completion(context.Saga))
+                .Then(LogCompleted),
+            When(ProjectsUpserted, context => context.Saga.Inserted is null && !context.Message.LineageRecorded)
                 .Then(context => RecordPromotion(context.Saga, context.Message))
                 .ResendLater()
                 .SendStampLineage(),
@@ -208,17 +214,8 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(LineageStamped, context => context.Saga.Inserted is not null)
                 .Then(context => Complete(context.Saga))
                 .TransitionTo(Completed)
-                .PublishViaOutbox(context => new RunCompleted
-                {
-                    RunId = context.Saga.CorrelationId,
-                    Source = context.Saga.Source!,
-                    Inserted = context.Saga.Inserted ?? 0,
-                    Updated = context.Saga.Updated ?? 0,
-                    Unchanged = context.Saga.Unchanged ?? 0,
-                    Errored = context.Saga.Errored ?? 0,
-                })
-                .Then(context => Log(context.Saga, "Completed: {Inserted} inserted, {Updated} updated, {Unchanged} unchanged, {Errored} errored",
-                    context.Saga.Inserted, context.Saga.Updated, context.Saga.Unchanged, context.Saga.Errored)),
+                .PublishViaOutbox(context => Completion(context.Saga))
+                .Then(LogCompleted),
             When(PromotionFaulted)
                 .RecordFailure(context => new RunError(ErrorCodes.PromotionFailed,
                     "Promoting the run's items failed and was rolled back; projects is unchanged. "
@@ -489,6 +486,21 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         where T : class =>
         Log(context.Saga, "Scrape completed: {ExpectedItems} items in {ExpectedBatches} batches announced; flush requested",
             context.Saga.ExpectedItems, context.Saga.ExpectedBatches);
+
+    private static RunCompleted Completion(RunState run) => new()
+    {
+        RunId = run.CorrelationId,
+        Source = run.Source!,
+        Inserted = run.Inserted ?? 0,
+        Updated = run.Updated ?? 0,
+        Unchanged = run.Unchanged ?? 0,
+        Errored = run.Errored ?? 0,
+    };
+
+    private void LogCompleted<T>(BehaviorContext<RunState, T> context)
+        where T : class =>
+        Log(context.Saga, "Completed: {Inserted} inserted, {Updated} updated, {Unchanged} unchanged, {Errored} errored",
+            context.Saga.Inserted, context.Saga.Updated, context.Saga.Unchanged, context.Saga.Errored);
 
     private static RunError Cancellation(BehaviorContext<RunState, CancelRun> context) =>
         new(ErrorCodes.Cancelled, $"Cancelled by {context.Saga.CancelledBy}: {context.Message.Reason ?? "no reason given"}");

@@ -67,7 +67,7 @@ public sealed class When_the_consumers_run_on_the_bus(PostgresDatabase database)
     }
 
     [Fact]
-    public async Task Should_promote_then_stamp_lineage_and_answer_each_command()
+    public async Task Should_promote_with_the_lineage_summary_and_still_answer_a_stamp_lineage()
     {
         var source = NewSource();
         var runId = await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b", error: "x")]));
@@ -75,8 +75,11 @@ public sealed class When_the_consumers_run_on_the_bus(PostgresDatabase database)
 
         await SendAsync(QueueNames.Promotion, new PromoteRun { RunId = runId, Source = source, ProcessType = "ingestion" });
         Assert.True(await harness.Published.Any<ProjectsUpserted>(x =>
-            x.Context.Message.RunId == runId && x.Context.Message.Inserted == 1 && x.Context.Message.Errored == 1));
+            x.Context.Message.RunId == runId && x.Context.Message.Inserted == 1 && x.Context.Message.Errored == 1 && x.Context.Message.LineageRecorded));
+        Assert.Equal(1, await database.DataSource.ScalarAsync<int>(
+            "SELECT discovered FROM runsaga.run_lineage WHERE run_id = @run", ("run", runId)));
 
+        // A saga from before the summary moved into the promotion still sends StampLineage: it is answered.
         await SendAsync(QueueNames.Lineage, new StampLineage { RunId = runId, Source = source, ProcessType = "ingestion" });
         Assert.True(await harness.Published.Any<LineageStamped>(x => x.Context.Message.RunId == runId));
     }

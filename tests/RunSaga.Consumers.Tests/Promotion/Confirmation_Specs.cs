@@ -1,3 +1,4 @@
+using RunSaga.Shared.Data;
 using Microsoft.Extensions.Options;
 using RunSaga.Consumers.Promotion;
 using RunSaga.Consumers.Tests.Infrastructure;
@@ -62,7 +63,7 @@ public sealed class When_runs_confirm_unchanged_items(PostgresDatabase database)
     private async Task<Guid> Promote(string source, bool full, params string[] keys)
     {
         var run = await Runs.StageAsync(database.DataSource, ("b1", keys.Select(k => Item(k, title: "same")).ToArray()));
-        await promoter.PromoteAsync(run, source, full, CancellationToken.None);
+        await promoter.PromoteAsync(run, source, full ? ProcessType.Ingestion : ProcessType.Sync, CancellationToken.None);
         return run;
     }
 

@@ -71,7 +71,7 @@ public sealed class When_readers_query_projects(PostgresDatabase database) : ICl
     private async Task<Guid> Promote(string source, params (string BatchId, Contracts.ScrapedItem[] Items)[] batches)
     {
         var run = await Runs.StageAsync(database.DataSource, batches);
-        await promoter.PromoteAsync(run, source, true, CancellationToken.None);
+        await promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None);
         return run;
     }
 

@@ -29,7 +29,7 @@ public sealed class When_two_promotions_of_a_source_cross(PostgresDatabase datab
         await Task.Delay(50);
 
         // …but the second one is granted the source lock and applied before it.
-        await new RunPromoter(database.DataSource, Options.Create(new RunSagaOptions())).PromoteAsync(second, source, fullRun: true, CancellationToken.None);
+        await new RunPromoter(database.DataSource, Options.Create(new RunSagaOptions())).PromoteAsync(second, source, ProcessType.Ingestion, CancellationToken.None);
         await Execute(early, transaction, AdvisoryLocks.LockSource, ("source", source));
         await Execute(early, transaction, PromotionSql.Promote, ("run", first), ("source", source), ("full", true));
         await transaction.CommitAsync();

@@ -1,3 +1,4 @@
+using RunSaga.Shared.Data;
 using Microsoft.Extensions.Options;
 using RunSaga.Shared.Hosting;
 using Npgsql;
@@ -20,7 +21,7 @@ public sealed class When_a_source_is_promoted_for_the_first_time(PostgresDatabas
             ("b1", [Item("a", data: """{"v": 1}"""), Item("b")]),
             ("b2", [Item("c"), Item("d", error: "boom")]));
 
-        var result = await promoter.PromoteAsync(run, source, fullRun: true, CancellationToken.None);
+        var result = await promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None);
 
         Assert.False(result.AlreadyPromoted);
         Assert.Equal(new PromotionCounts(Inserted: 3, Updated: 0, Unchanged: 0, Errored: 1), result.Counts);
@@ -56,13 +57,13 @@ public sealed class When_a_second_run_changes_some_items(PostgresDatabase databa
         var run1 = await Runs.StageAsync(database.DataSource,
             ("r1-b1", [Item("same", data: """{"v": 1}"""), Item("changed", title: "old"), Item("breaks", title: "kept")]),
             ("r1-b2", [Item("recovers", error: "boom"), Item("absent")]));
-        await promoter.PromoteAsync(run1, source, fullRun: true, CancellationToken.None);
+        await promoter.PromoteAsync(run1, source, ProcessType.Ingestion, CancellationToken.None);
         var before = await database.DataSource.ProjectAsync(source, "breaks");
 
         var run2 = await Runs.StageAsync(database.DataSource,
             ("r2-b1", [Item("same", data: """{ "v" : 1 }"""), Item("changed", title: "new")]),
             ("r2-b2", [Item("breaks", title: "ignored", error: "timeout"), Item("recovers"), Item("new")]));
-        var result = await promoter.PromoteAsync(run2, source, fullRun: true, CancellationToken.None);
+        var result = await promoter.PromoteAsync(run2, source, ProcessType.Ingestion, CancellationToken.None);
 
         Assert.Equal(new PromotionCounts(Inserted: 1, Updated: 2, Unchanged: 1, Errored: 1), result.Counts);
 
@@ -99,10 +100,10 @@ public sealed class When_a_second_run_changes_some_items(PostgresDatabase databa
     {
         var source = NewSource();
         var run1 = await Runs.StageAsync(database.DataSource, ("b1", [Item("flaky", error: "timeout")]));
-        await promoter.PromoteAsync(run1, source, fullRun: true, CancellationToken.None);
+        await promoter.PromoteAsync(run1, source, ProcessType.Ingestion, CancellationToken.None);
 
         var run2 = await Runs.StageAsync(database.DataSource, ("b1", [Item("flaky", error: "timeout")]));
-        var result = await promoter.PromoteAsync(run2, source, fullRun: true, CancellationToken.None);
+        var result = await promoter.PromoteAsync(run2, source, ProcessType.Ingestion, CancellationToken.None);
 
         Assert.Equal(new PromotionCounts(Inserted: 0, Updated: 0, Unchanged: 0, Errored: 1), result.Counts);
         Assert.Empty(await database.DataSource.LineageAsync(run2));
@@ -115,10 +116,10 @@ public sealed class When_a_second_run_changes_some_items(PostgresDatabase databa
     {
         var (left, right) = (NewSource(), NewSource());
         var run1 = await Runs.StageAsync(database.DataSource, ("b1", [Item("shared-key", title: "left")]));
-        await promoter.PromoteAsync(run1, left, fullRun: true, CancellationToken.None);
+        await promoter.PromoteAsync(run1, left, ProcessType.Ingestion, CancellationToken.None);
 
         var run2 = await Runs.StageAsync(database.DataSource, ("b1", [Item("shared-key", title: "right")]));
-        var result = await promoter.PromoteAsync(run2, right, fullRun: true, CancellationToken.None);
+        var result = await promoter.PromoteAsync(run2, right, ProcessType.Ingestion, CancellationToken.None);
 
         Assert.Equal(1, result.Counts.Inserted);
         Assert.Equal("left", (await database.DataSource.ProjectAsync(left, "shared-key"))!.Title);
@@ -135,10 +136,10 @@ public sealed class When_a_run_is_promoted_twice(PostgresDatabase database) : IC
     {
         var source = NewSource();
         var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b", error: "x")]));
-        var first = await promoter.PromoteAsync(run, source, fullRun: true, CancellationToken.None);
+        var first = await promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None);
         var fingerprint = await database.DataSource.ProjectsFingerprintAsync();
 
-        var again = await promoter.PromoteAsync(run, source, fullRun: true, CancellationToken.None);
+        var again = await promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None);
 
         Assert.True(again.AlreadyPromoted);
         Assert.Equal(first.Counts, again.Counts);
@@ -153,8 +154,8 @@ public sealed class When_a_run_is_promoted_twice(PostgresDatabase database) : IC
         var run = await Runs.StageAsync(database.DataSource, ("b1", Enumerable.Range(0, 500).Select(i => Item($"k{i}")).ToArray()));
 
         var results = await Task.WhenAll(
-            Task.Run(() => promoter.PromoteAsync(run, source, fullRun: true, CancellationToken.None)),
-            Task.Run(() => promoter.PromoteAsync(run, source, fullRun: true, CancellationToken.None)));
+            Task.Run(() => promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None)),
+            Task.Run(() => promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None)));
 
         Assert.Single(results, r => r.AlreadyPromoted);
         Assert.All(results, r => Assert.Equal(new PromotionCounts(500, 0, 0, 0), r.Counts));
@@ -186,12 +187,12 @@ public sealed class When_a_promotion_fails(PostgresDatabase database) : IClassFi
     {
         var source = NewSource();
         var run1 = await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b"), Item("c", error: "x")]));
-        await promoter.PromoteAsync(run1, source, fullRun: true, CancellationToken.None);
+        await promoter.PromoteAsync(run1, source, ProcessType.Ingestion, CancellationToken.None);
         var fingerprint = await database.DataSource.ProjectsFingerprintAsync();
 
         var run2 = await Runs.StageAsync(database.DataSource,
             ("b1", [Item("a", title: "changed"), Item("c"), Item("new"), Item("poison")]));
-        var failure = await Assert.ThrowsAsync<PostgresException>(() => promoter.PromoteAsync(run2, source, fullRun: true, CancellationToken.None));
+        var failure = await Assert.ThrowsAsync<PostgresException>(() => promoter.PromoteAsync(run2, source, ProcessType.Ingestion, CancellationToken.None));
 
         Assert.Contains("poison item refused", failure.MessageText, StringComparison.Ordinal);
         Assert.False(TransientDatabaseErrors.IsTransient(failure));
@@ -210,7 +211,7 @@ public sealed class When_a_run_was_cancelled_before_its_promotion(PostgresDataba
     public async Task Should_promote_nothing_and_record_no_promotion()
     {
         var source = NewSource();
-        await promoter.PromoteAsync(await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b")])), source, fullRun: true, CancellationToken.None);
+        await promoter.PromoteAsync(await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b")])), source, ProcessType.Ingestion, CancellationToken.None);
         var before = await database.DataSource.ProjectsFingerprintAsync();
         var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a", title: "changed"), Item("c")]));
         await database.DataSource.ExecuteAsync("""
@@ -218,7 +219,7 @@ public sealed class When_a_run_was_cancelled_before_its_promotion(PostgresDataba
             VALUES (@id, 1, 'Cancelled', 'Cancelled', @source, 'ingestion', now(), '{}', '[]', false)
             """, ("id", run), ("source", source));
 
-        var result = await promoter.PromoteAsync(run, source, fullRun: true, CancellationToken.None);
+        var result = await promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None);
 
         Assert.True(result.Cancelled);
         Assert.Equal(before, await database.DataSource.ProjectsFingerprintAsync());

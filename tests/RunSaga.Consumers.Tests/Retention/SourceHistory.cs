@@ -28,7 +28,7 @@ public sealed class SourceHistory(NpgsqlDataSource dataSource, int keepRuns = 3,
     public async Task<Guid> Completed(string processType, params string[] keys)
     {
         var run = await Runs.StageAsync(dataSource, ("b1", keys.Select(k => Item(k)).ToArray()));
-        await promoter.PromoteAsync(run, Source, fullRun: processType is "ingestion" or "manual_reindex", CancellationToken.None);
+        await promoter.PromoteAsync(run, Source, processType, CancellationToken.None);
         await Ledger(run, processType, "Completed", keys.Length);
         return run;
     }
