@@ -1,6 +1,6 @@
 using System.Text.Json;
 using MassTransit;
-using Microsoft.EntityFrameworkCore;
+using Npgsql;
 using RunSaga.Contracts;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Messaging;
@@ -12,7 +12,7 @@ namespace RunSaga.Orchestrator.Observability;
 /// (<c>runsaga.metrics</c>), so that no metric is recorded for work a retried or rolled-back transaction did not
 /// do. A redelivered event may count twice: these are metrics, not the ledger.
 /// </summary>
-public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
+public sealed class MetricsConsumer(RunSagaMeters meters, NpgsqlDataSource dataSource) :
     IConsumer<RunCompleted>,
     IConsumer<RunFailed>,
     IConsumer<RetentionApplied>,
@@ -22,7 +22,13 @@ public sealed class MetricsConsumer(RunSagaMeters meters, RunSagaDbContext db) :
     {
         var message = context.Message;
         // Read first: a transient database error is retried, and nothing may be counted twice.
-        var steps = await db.Runs.AsNoTracking().Where(r => r.CorrelationId == message.RunId).Select(r => r.Metrics).FirstOrDefaultAsync(context.CancellationToken);
+        string? steps;
+        await using (var read = dataSource.CreateCommand("SELECT metrics FROM runsaga.runs WHERE id = @run"))
+        {
+            read.Parameters.AddWithValue("run", message.RunId);
+            steps = await read.ExecuteScalarAsync(context.CancellationToken) as string;
+        }
+
         meters.RunsFinished.Add(1, new KeyValuePair<string, object?>("status", RunStatus.Completed));
         meters.ItemsPromoted.Add(message.Inserted, new KeyValuePair<string, object?>("change", "inserted"));
         meters.ItemsPromoted.Add(message.Updated, new KeyValuePair<string, object?>("change", "updated"));
