@@ -7,8 +7,7 @@ using RunSaga.Shared.Messaging;
 namespace RunSaga.Consumers.Retention;
 
 /// <summary>
-/// Retention cycles. After a completed run its source is pruned, unless a run of the source has completed since: that
-/// run's cycle sees both (so a burst of completions costs one cycle per source, not one per run). A scheduled or manual <see cref="ApplyRetention"/>
+/// Retention cycles. After every completed run its source is pruned. A scheduled or manual <see cref="ApplyRetention"/>
 /// (one source or all) archives and deletes due run artifacts and purges the trash (<see cref="ArtifactCycle"/>), then
 /// prunes; each source's cycle is recorded in <c>runsaga.retention_cycles</c>, and its outcome announced in the same
 /// transaction through the outbox (<see cref="RetentionEvents"/>).
@@ -22,13 +21,6 @@ public sealed class RetentionConsumer(SourcePruner pruner, ArtifactCycle cycle, 
 {
     public async Task Consume(ConsumeContext<RunCompleted> context)
     {
-        if (await pruner.CompletedSinceAsync(context.Message.Source, context.Message.RunId, context.CancellationToken) is { } newer)
-        {
-            using var scope = RunLogScope.Begin(context.Message.RunId, context.Message.Source);
-            logger.LogDebug("No retention cycle for this run: run {Newer} of the source completed since, and its cycle covers both", newer);
-            return;
-        }
-
         var result = await pruner.PruneAsync(context.Message.Source, "run-completed", context.Message.RunId, dryRun: false, context.CancellationToken,
             BrokerIdentity.PublisherOf(context.ReceiveContext));
         Report(result, context.Message.RunId, dryRun: false);

@@ -28,18 +28,6 @@ public static class RetentionSql
     /// The newest run of the source, whatever its type: pruning waits while it is open or after it failed or was
     /// cancelled. A duplicate run id (a request that repeated a held idempotency key) is not a run and does not count.
     /// </summary>
-    /// <summary>
-    /// A run of the source that completed after <c>@run</c>: its own <c>RunCompleted</c> starts (or started) a cycle that
-    /// sees both runs, so this one need not (index <c>IX_runs_source_completed_at</c>).
-    /// </summary>
-    public const string CompletedSince = """
-        SELECT n.id
-        FROM runsaga.runs r
-        JOIN runsaga.runs n ON n.source = r.source AND n.completed_at > r.completed_at
-        WHERE r.id = @run AND r.source = @source AND n.status = 'Completed' AND n.duplicate_of IS NULL
-        LIMIT 1
-        """;
-
     public const string LatestRun = """
         SELECT id, status FROM runsaga.runs WHERE source = @source AND duplicate_of IS NULL ORDER BY created_at DESC, id LIMIT 1
         """;

@@ -64,15 +64,6 @@ public sealed class SourcePruner(
         return sources;
     }
 
-    /// <summary>A run of <paramref name="source"/> that completed after <paramref name="runId"/>, if any (see <see cref="RetentionSql.CompletedSince"/>).</summary>
-    public async Task<Guid?> CompletedSinceAsync(string source, Guid runId, CancellationToken cancellationToken)
-    {
-        await using var command = dataSource.CreateCommand(RetentionSql.CompletedSince);
-        command.Parameters.AddWithValue("run", runId);
-        command.Parameters.AddWithValue("source", source);
-        return await command.ExecuteScalarAsync(cancellationToken) as Guid?;
-    }
-
     /// <summary>A cycle that only prunes (after a completed run).</summary>
     public Task<PruneResult> PruneAsync(
         string source, string trigger, Guid? triggeringRun, bool dryRun, CancellationToken cancellationToken, string? publishedBy = null) =>

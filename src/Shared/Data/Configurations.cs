@@ -40,8 +40,6 @@ internal sealed class RunStateConfiguration : IEntityTypeConfiguration<RunState>
         builder.Property(x => x.ArchiveSha256).HasMaxLength(64);
         // Two runs never share an archive file.
         builder.HasIndex(x => x.ArchivePath).IsUnique().HasFilter("archive_path IS NOT NULL");
-        // Retention after a completed run: has a run of the source completed since (its own cycle then covers this one)?
-        builder.HasIndex(x => new { x.Source, x.CompletedAt }).HasFilter("completed_at IS NOT NULL");
         // Retention's scan: finished runs whose artifacts are not deleted yet.
         builder.HasIndex(x => new { x.Status, x.CompletedAt, x.FailedAt }).HasFilter("deleted_at IS NULL AND status IN ('Completed', 'Failed', 'Cancelled')");
     }

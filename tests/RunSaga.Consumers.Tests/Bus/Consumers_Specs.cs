@@ -85,34 +85,6 @@ public sealed class When_the_consumers_run_on_the_bus(PostgresDatabase database)
     }
 
     [Fact]
-    public async Task Should_leave_the_cycle_after_a_run_to_a_run_of_the_source_completed_since()
-    {
-        var source = NewSource();
-        var (older, newer) = (Guid.NewGuid(), Guid.NewGuid());
-        await Runs.RecordAsync(database.DataSource, older, source, "Completed");
-        await Runs.RecordAsync(database.DataSource, newer, source, "Completed");
-        await database.DataSource.ExecuteAsync(
-            "UPDATE runsaga.runs SET completed_at = now() - CASE WHEN id = @older THEN interval '1 minute' ELSE interval '0' END WHERE id IN (@older, @newer)",
-            ("older", older), ("newer", newer));
-        const string Cycles = "SELECT count(*) FROM runsaga.retention_cycles WHERE source = @source AND trigger = 'run-completed'";
-
-        await harness.Bus.Publish(new RunCompleted { RunId = older, Source = source });
-        await harness.Bus.Publish(new RunCompleted { RunId = newer, Source = source });
-
-        Assert.True(await harness.Consumed.Any<RunCompleted>(x => x.Context.Message.RunId == older));
-        Assert.True(await harness.Consumed.Any<RunCompleted>(x => x.Context.Message.RunId == newer));
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (await database.DataSource.ScalarAsync<long>(Cycles + " AND finished_at IS NOT NULL", ("source", source)) == 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
-
-        await harness.InactivityTask;
-        Assert.Equal(1L, await database.DataSource.ScalarAsync<long>(Cycles, ("source", source)));
-        Assert.Equal(1L, await database.DataSource.ScalarAsync<long>(Cycles + " AND finished_at IS NOT NULL", ("source", source)));
-    }
-
-    [Fact]
     public async Task Should_refuse_to_promote_a_run_the_ledger_does_not_have()
     {
         var runId = await Runs.StageAsync(database.DataSource, ("b1", [Item("a")]));

@@ -795,9 +795,6 @@ namespace RunSaga.Shared.Data.Migrations
                         .HasDatabaseName("IX_runs_idempotency_key_attempts")
                         .HasFilter("idempotency_key IS NOT NULL");
 
-                    b.HasIndex("Source", "CompletedAt")
-                        .HasFilter("completed_at IS NOT NULL");
-
                     b.HasIndex("Source", "CreatedAt");
 
                     b.HasIndex("Status", "CreatedAt");
