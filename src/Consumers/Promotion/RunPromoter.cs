@@ -23,8 +23,8 @@ public sealed record PromotionResult(PromotionCounts Counts, bool AlreadyPromote
 /// </summary>
 public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOptions> options)
 {
-    /// <param name="fullRun">An ingestion or manual_reindex run, which carries every item of its source (not a sync run).</param>
-    /// <param name="processType">The run's process type, recorded in its lineage summary.</param>
+    /// <param name="processType">The run's process type: a full one (ingestion, manual_reindex) carries every item of its
+    /// source, a sync run only what it carries; recorded in the lineage summary.</param>
     public async Task<PromotionResult> PromoteAsync(Guid runId, string source, string processType, CancellationToken cancellationToken)
     {
         var fullRun = ProcessType.IsFull(processType);
