@@ -24,16 +24,7 @@ public sealed class LineageStamper(NpgsqlDataSource dataSource, IOptions<RunSaga
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
 
-        await using (var stamp = new NpgsqlCommand(LineageSql.Stamp, connection)
-        {
-            Parameters =
-            {
-                new("run", runId),
-                new("source", NpgsqlDbType.Text) { Value = source ?? string.Empty },
-                new("process_type", NpgsqlDbType.Text) { Value = ProcessType.OrDefault(processType) },
-            },
-            CommandTimeout = (int)options.Value.PromotionTimeout.TotalSeconds,
-        })
+        await using (var stamp = StampCommand(connection, null, runId, source, processType, options.Value))
         {
             await using var reader = await stamp.ExecuteReaderAsync(cancellationToken);
             if (await reader.ReadAsync(cancellationToken))
@@ -55,6 +46,20 @@ public sealed class LineageStamper(NpgsqlDataSource dataSource, IOptions<RunSaga
             $"Run {runId} has no row in runsaga.run_promotions, so its lineage cannot be stamped. StampLineage must follow "
             + "ProjectsUpserted; check the run in runsaga.runs and resend PromoteRun if its promotion was lost.");
     }
+
+    /// <summary>The summary's insert (<see cref="LineageSql.Stamp"/>), also run by the promotion in its own transaction.</summary>
+    public static NpgsqlCommand StampCommand(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, Guid runId, string? source, string? processType, RunSagaOptions options) =>
+        new(LineageSql.Stamp, connection, transaction)
+        {
+            Parameters =
+            {
+                new("run", runId),
+                new("source", NpgsqlDbType.Text) { Value = source ?? string.Empty },
+                new("process_type", NpgsqlDbType.Text) { Value = ProcessType.OrDefault(processType) },
+            },
+            CommandTimeout = (int)options.PromotionTimeout.TotalSeconds,
+        };
 
     private static LineageSummary Read(NpgsqlDataReader reader, bool alreadyStamped) => new(
         reader.GetInt32(0),

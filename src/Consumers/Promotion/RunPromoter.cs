@@ -1,7 +1,6 @@
 using System.Data;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using NpgsqlTypes;
 using RunSaga.Consumers.Lineage;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
@@ -91,16 +90,7 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
     private async Task StampLineageAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, string source, string processType, CancellationToken cancellationToken)
     {
-        await using var stamp = new NpgsqlCommand(LineageSql.Stamp, connection, transaction)
-        {
-            Parameters =
-            {
-                new("run", runId),
-                new("source", NpgsqlDbType.Text) { Value = source },
-                new("process_type", NpgsqlDbType.Text) { Value = ProcessType.OrDefault(processType) },
-            },
-            CommandTimeout = (int)options.Value.PromotionTimeout.TotalSeconds,
-        };
+        await using var stamp = LineageStamper.StampCommand(connection, transaction, runId, source, processType, options.Value);
         await stamp.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -40,11 +40,7 @@ public sealed class When_a_promoted_run_is_stamped(PostgresDatabase database) : 
     [Fact]
     public async Task Should_stamp_a_run_promoted_without_its_summary_once_however_often_it_is_asked()
     {
-        var source = NewSource();
-        var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b")]));
-        await promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None);
-        // As a promotion consumer from before the summary moved into the promotion left it.
-        await database.DataSource.ExecuteAsync("DELETE FROM runsaga.run_lineage WHERE run_id = @run", ("run", run));
+        var (source, run) = await PromotedWithoutItsSummary();
 
         var first = await stamper.StampAsync(run, source, "ingestion", CancellationToken.None);
         var again = await stamper.StampAsync(run, source, "manual_reindex", CancellationToken.None);
@@ -61,16 +57,23 @@ public sealed class When_a_promoted_run_is_stamped(PostgresDatabase database) : 
     [Fact]
     public async Task Should_record_a_missing_summary_when_the_promotion_is_repeated()
     {
-        var source = NewSource();
-        var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b")]));
-        await promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None);
-        await database.DataSource.ExecuteAsync("DELETE FROM runsaga.run_lineage WHERE run_id = @run", ("run", run));
+        var (source, run) = await PromotedWithoutItsSummary();
 
         var again = await promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None);
 
         Assert.True(again.AlreadyPromoted);
         Assert.Equal(2, await database.DataSource.ScalarAsync<int>(
             "SELECT discovered FROM runsaga.run_lineage WHERE run_id = @run", ("run", run)));
+    }
+
+    /// <summary>A promoted full run of two new items without its summary, as a promotion consumer from before the summary moved into the promotion left it.</summary>
+    private async Task<(string Source, Guid Run)> PromotedWithoutItsSummary()
+    {
+        var source = NewSource();
+        var run = await Runs.StageAsync(database.DataSource, ("b1", [Item("a"), Item("b")]));
+        await promoter.PromoteAsync(run, source, ProcessType.Ingestion, CancellationToken.None);
+        await database.DataSource.ExecuteAsync("DELETE FROM runsaga.run_lineage WHERE run_id = @run", ("run", run));
+        return (source, run);
     }
 }
 
