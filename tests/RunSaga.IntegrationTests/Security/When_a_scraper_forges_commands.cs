@@ -39,6 +39,7 @@ public sealed class When_a_scraper_forges_commands(RunSagaStack stack, ITestOutp
         var open = new ScrapeRun(victim);
         await Publisher.Publish([open.Requested(), open.Started(), open.Scraped(new Batch("o1", Items.Numbered(5)))]);
         await Db.WaitForRow("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", open.RunId);
+        await Db.WaitForRun(open.RunId, r => r.Status == "Running", "Running");
 
         // The attacker's own items: a run of its own, and a batch under a run id the ledger has never seen.
         var attacker = new ScrapeRun(NewSource("attacker"));
@@ -51,6 +52,7 @@ public sealed class When_a_scraper_forges_commands(RunSagaStack stack, ITestOutp
         await Db.WaitForRow("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", orphan);
 
         var before = await Snapshot(victim);
+        Assert.True(before.Split(Environment.NewLine).Length > 8, $"the first run's archive should be in the snapshot:{Environment.NewLine}{before}");
 
         // 1. The scraper user: the broker refuses every command and host event, declared or not, on every route.
         var scraper = new HostileBroker(Stack.Amqp);
@@ -182,7 +184,7 @@ public sealed class When_a_scraper_forges_commands(RunSagaStack stack, ITestOutp
         Output.WriteLine($"{errorQueue}: {found!.Header("MT-Fault-Message")}");
     }
 
-    /// <summary>md5 of every row of the source in the tables readers and retention rely on, and of every archive file.</summary>
+    /// <summary>md5 of every row of the source in the tables readers and retention rely on, and of every archive file of its runs.</summary>
     private async Task<string> Snapshot(string source)
     {
         var parts = new List<string> { "projects " + await Db.ProjectsChecksum(source) };
@@ -203,9 +205,15 @@ public sealed class When_a_scraper_forges_commands(RunSagaStack stack, ITestOutp
             parts.Add($"{name} {checksum}");
         }
 
+        // Archive files name their run (the folder name, or the run id in the trash); other sources' retention may still
+        // be writing theirs while this test runs.
+        var runIds = await Db.Query("SELECT id FROM runsaga.runs WHERE source = @p0", r => r.GetGuid(0), source);
         if (Directory.Exists(Stack.ArchiveDirectory))
         {
-            foreach (var file in Directory.EnumerateFiles(Stack.ArchiveDirectory, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            foreach (var file in Directory.EnumerateFiles(Stack.ArchiveDirectory, "*", SearchOption.AllDirectories)
+                .Where(f => runIds.Any(id => f.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase)
+                    || f.Contains(id.ToString("N"), StringComparison.OrdinalIgnoreCase)))
+                .Order(StringComparer.Ordinal))
             {
                 await using var stream = File.OpenRead(file);
                 parts.Add($"{Path.GetRelativePath(Stack.ArchiveDirectory, file)} {Convert.ToHexString(await SHA256.HashDataAsync(stream))}");
