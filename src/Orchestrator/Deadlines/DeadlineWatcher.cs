@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using RunSaga.Contracts;
+using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
 
 namespace RunSaga.Orchestrator.Deadlines;
@@ -14,10 +15,16 @@ namespace RunSaga.Orchestrator.Deadlines;
 /// need one or an extra package. A deadline is republished every poll until the saga has acted on it; the
 /// saga checks the deadline itself, so a repeat or a stale event changes nothing.
 /// <para>
+/// Every Orchestrator runs a watcher, and only one of them publishes per DEADLINE_POLL_INTERVAL: each poll is claimed in
+/// <c>runsaga.poll_leases</c> (<see cref="PollLeaseClaim"/>), so two Orchestrators send no more events than one.
+/// </para>
+/// <para>
 /// Each poll also asks whether staging is behind (<see cref="StagingBacklog"/>); a failed poll of PostgreSQL or
 /// RabbitMQ counts as behind, and so does the Orchestrator's own start. Until staging has kept up for
 /// STAGING_SETTLE, every event carries a <see cref="RunDeadlinePassed.HoldReason"/> and the saga postpones flush
-/// verdicts: batches that waited out an outage in the queue are not reported missing.
+/// verdicts: batches that waited out an outage in the queue are not reported missing. Every watcher asks about staging
+/// at each of its own ticks, whether or not it holds the poll, so whichever Orchestrator publishes has watched staging
+/// itself the whole time (a freshly started one holds verdicts until it has watched for STAGING_SETTLE).
 /// </para>
 /// </summary>
 public sealed class DeadlineWatcher(
@@ -38,6 +45,7 @@ public sealed class DeadlineWatcher(
         LIMIT 1000
         """;
 
+    private readonly PollLeaseClaim lease = new(dataSource, "deadline-watcher");
     private DateTimeOffset lastBehindAt;
     private string lastBehind = "the Orchestrator has just started";
 
@@ -65,6 +73,12 @@ public sealed class DeadlineWatcher(
         if (await staging.BehindAsync(cancellationToken) is { } reason)
         {
             Behind(reason);
+        }
+
+        if (!await lease.TryClaimAsync(options.Value.DeadlinePollInterval, cancellationToken))
+        {
+            // Another Orchestrator polls this time.
+            return 0;
         }
 
         var due = new List<(Guid RunId, string? Source, string Deadline)>();

@@ -1,19 +1,20 @@
-using MassTransit;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using RunSaga.Contracts;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
+using RunSaga.Shared.Messaging.Outbox;
 
 namespace RunSaga.Orchestrator.Retention;
 
 /// <summary>
 /// Publishes <see cref="ApplyRetention"/> (all sources) on RETENTION_SCHEDULE. The schedule lives in
-/// PostgreSQL (<see cref="RecurringSchedule"/>): durable across restarts, fired once with several Orchestrators.
+/// PostgreSQL (<see cref="RecurringSchedule"/>): durable across restarts, claimed by one Orchestrator however many
+/// watch it. The message goes to the outbox in the claiming transaction, so each occurrence sends exactly one
+/// <c>ApplyRetention</c> (one message id, delivered at least once), also when a connection breaks mid-claim.
 /// </summary>
 public sealed class RetentionScheduleWatcher(
     NpgsqlDataSource dataSource,
-    IBus bus,
     IOptions<RetentionOptions> retention,
     IOptions<RunSagaOptions> options,
     TimeProvider clock,
@@ -35,10 +36,10 @@ public sealed class RetentionScheduleWatcher(
                     ensured = true;
                 }
 
-                await schedule.FireIfDueAsync(now, async cancellationToken =>
+                await schedule.FireIfDueAsync(now, async (connection, transaction, cancellationToken) =>
                 {
                     logger.LogInformation("Retention schedule ({Cron}) fired: ApplyRetention for every source", retention.Value.Schedule);
-                    await bus.Publish(new ApplyRetention(), cancellationToken);
+                    await OutboxEntry.WriteAsync(connection, transaction, [OutboxEntry.Event(new ApplyRetention(), null)], notify: true, cancellationToken);
                 }, stoppingToken);
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)

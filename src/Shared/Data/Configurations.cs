@@ -158,6 +158,17 @@ internal sealed class ScheduleConfiguration : IEntityTypeConfiguration<Schedule>
     }
 }
 
+internal sealed class PollLeaseConfiguration : IEntityTypeConfiguration<PollLease>
+{
+    public void Configure(EntityTypeBuilder<PollLease> builder)
+    {
+        builder.ToTable("poll_leases");
+        builder.HasKey(x => x.Name);
+        builder.Property(x => x.Name).HasMaxLength(100);
+        builder.Property(x => x.PolledBy).HasMaxLength(200);
+    }
+}
+
 internal sealed class RunAuditConfiguration : IEntityTypeConfiguration<RunAudit>
 {
     public void Configure(EntityTypeBuilder<RunAudit> builder)

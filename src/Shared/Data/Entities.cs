@@ -178,6 +178,19 @@ public sealed class Schedule
 }
 
 /// <summary>
+/// A poll that several processes run but only one of them should run at a time (e.g. the deadline watcher's): the
+/// process whose <c>UPDATE … WHERE next_poll_at &lt;= now()</c> moves <see cref="NextPollAt"/> on is the one that polls.
+/// </summary>
+public sealed class PollLease
+{
+    public string Name { get; set; } = null!;
+    public DateTime NextPollAt { get; set; }
+    /// <summary>Who polled last (host name and process id), for an operator asking which instance does the work.</summary>
+    public string? PolledBy { get; set; }
+    public DateTime? PolledAt { get; set; }
+}
+
+/// <summary>
 /// Written when retention deletes a run's artifacts (and, with DELETION_STRATEGY=hard, its row): what the run
 /// was, who deleted it and why. Append-only; outlives the run.
 /// </summary>

@@ -7,7 +7,8 @@ namespace RunSaga.Shared.Data;
 /// A cron schedule kept in <c>runsaga.schedules</c>, so it survives restarts and fires once per occurrence however
 /// many processes watch it: a firing is claimed by one <c>UPDATE … WHERE next_fire_at &lt;= now</c>, which a
 /// second process, waiting on the row lock, then finds no longer due. The work for a firing runs inside the
-/// claiming transaction: if it fails, the claim rolls back and the next look fires it again (at least once).
+/// claiming transaction and is given it: work that only writes in that transaction (e.g. to the outbox) happens exactly
+/// once per occurrence; if it fails, the claim rolls back and the next look fires it again.
 /// Occurrences missed while nothing ran are fired once, not once each.
 /// </summary>
 public sealed class RecurringSchedule(NpgsqlDataSource dataSource, string name, string cron)
@@ -37,8 +38,12 @@ public sealed class RecurringSchedule(NpgsqlDataSource dataSource, string name, 
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>If an occurrence is due at <paramref name="now"/>, claims it and runs <paramref name="fire"/>; true when it fired.</summary>
-    public async Task<bool> FireIfDueAsync(DateTime now, Func<CancellationToken, Task> fire, CancellationToken cancellationToken)
+    /// <summary>
+    /// If an occurrence is due at <paramref name="now"/>, claims it and runs <paramref name="fire"/> in the claiming
+    /// transaction, which commits after it; true when it fired.
+    /// </summary>
+    public async Task<bool> FireIfDueAsync(
+        DateTime now, Func<NpgsqlConnection, NpgsqlTransaction, CancellationToken, Task> fire, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -51,7 +56,7 @@ public sealed class RecurringSchedule(NpgsqlDataSource dataSource, string name, 
             return false;
         }
 
-        await fire(cancellationToken);
+        await fire(connection, transaction, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return true;
     }

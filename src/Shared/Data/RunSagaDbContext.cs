@@ -22,6 +22,8 @@ public sealed class RunSagaDbContext(DbContextOptions<RunSagaDbContext> options)
     public DbSet<SourceRetention> SourceRetention => Set<SourceRetention>();
     public DbSet<RetentionCycle> RetentionCycles => Set<RetentionCycle>();
     public DbSet<Schedule> Schedules => Set<Schedule>();
+
+    public DbSet<PollLease> PollLeases => Set<PollLease>();
     public DbSet<RunAudit> RunAudit => Set<RunAudit>();
     public DbSet<ApiAudit> ApiAudit => Set<ApiAudit>();
     public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();

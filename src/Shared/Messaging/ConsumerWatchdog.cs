@@ -1,3 +1,4 @@
+using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -8,19 +9,25 @@ using RunSaga.Shared.Hosting;
 namespace RunSaga.Shared.Messaging;
 
 /// <summary>
-/// Watches that every queue this host consumes has a consumer. MassTransit reconnects by itself after a connection
+/// Watches that this host consumes every queue it should. MassTransit reconnects by itself after a connection
 /// loss, but the fault campaign caught it (seed 99, three times) leaving every endpoint of the Consumers without a
 /// consumer after the broker closed its connection under load: an endpoint restarts only once its messages in flight
 /// finish, and one of them waited on that very connection. Restarting the bus in the process does not help (MassTransit
-/// reports its host "already started" and the endpoints stay down). So when a queue has had no consumer for
-/// CONSUMER_WATCHDOG_AFTER while RabbitMQ answers, the watchdog stops the process with exit code
+/// reports its host "already started" and the endpoints stay down). So when one of this host's queues has gone unserved
+/// for CONSUMER_WATCHDOG_AFTER while RabbitMQ answers, the watchdog stops the process with exit code
 /// <see cref="RestartExitCode"/>, for its supervisor to start a fresh one; the unacknowledged messages go back to
 /// their queues and are redone (every step is idempotent).
+/// <para>
+/// With several instances of a host, the queue's consumer count is kept above zero by the healthy ones, so it cannot
+/// say whether this instance is stuck. A queue counts as unserved when this process's own receive endpoint for it is
+/// not healthy (MassTransit's <see cref="IBusControl.CheckHealth"/>), or when RabbitMQ counts no consumer on it at all.
+/// </para>
 /// </summary>
 public sealed class ConsumerWatchdog(
     IConfiguration configuration,
     IOptions<RunSagaOptions> options,
     IHostApplicationLifetime lifetime,
+    IBusControl bus,
     ILogger<ConsumerWatchdog> logger,
     IReadOnlyList<string> queues) : BackgroundService
 {
@@ -61,7 +68,7 @@ public sealed class ConsumerWatchdog(
                 }
                 else if (unconsumedSince.TryAdd(queue, now))
                 {
-                    logger.LogWarning("{Queue} has no consumer; the host restarts if it still has none in {After}", queue, after);
+                    logger.LogWarning("{Queue} is not consumed by this process; it restarts if that lasts {After}", queue, after);
                 }
             }
 
@@ -69,8 +76,8 @@ public sealed class ConsumerWatchdog(
             if (stuck.Count > 0)
             {
                 logger.LogCritical(
-                    "{Queues} have had no consumer for {After} although RabbitMQ answers: MassTransit did not resume consuming after a "
-                    + "connection loss. Stopping with exit code {ExitCode} so that the supervisor starts a fresh process; "
+                    "{Queues} have not been consumed by this process for {After} although RabbitMQ answers: MassTransit did not resume "
+                    + "consuming after a connection loss. Stopping with exit code {ExitCode} so that the supervisor starts a fresh process; "
                     + "unacknowledged messages are delivered again",
                     string.Join(", ", stuck), after, RestartExitCode);
                 Environment.ExitCode = RestartExitCode;
@@ -90,12 +97,18 @@ public sealed class ConsumerWatchdog(
         await probe.DisposeAsync();
     }
 
+    /// <summary>The queues this process does not consume now. Throws when RabbitMQ cannot be asked (nothing can be judged then).</summary>
     private async Task<IReadOnlyList<string>> UnconsumedQueuesAsync(CancellationToken cancellationToken)
     {
+        var healthy = bus.CheckHealth().Endpoints.Values
+            .Where(endpoint => endpoint.Status == BusHealthStatus.Healthy)
+            .Select(endpoint => QueueOf(endpoint.InputAddress))
+            .ToHashSet(StringComparer.Ordinal);
         var unconsumed = new List<string>();
         foreach (var queue in queues)
         {
-            if (await probe.ReadAsync(queue, cancellationToken) is not (_, > 0))
+            // Asked for every queue even when this process's endpoint is down: the question is also whether RabbitMQ answers.
+            if (await probe.ReadAsync(queue, cancellationToken) is not (_, > 0) || !healthy.Contains(queue))
             {
                 unconsumed.Add(queue);
             }
@@ -103,6 +116,9 @@ public sealed class ConsumerWatchdog(
 
         return unconsumed;
     }
+
+    /// <summary>The queue of a receive endpoint's input address (<c>rabbitmq://host/vhost/queue?…</c>).</summary>
+    private static string QueueOf(Uri inputAddress) => Uri.UnescapeDataString(inputAddress.AbsolutePath.Split('/')[^1]);
 }
 
 public static class ConsumerWatchdogRegistration

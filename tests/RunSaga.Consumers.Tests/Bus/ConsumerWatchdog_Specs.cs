@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
 using RunSaga.Shared.Hosting;
 using RunSaga.Shared.Messaging;
 
@@ -13,8 +14,10 @@ namespace RunSaga.Consumers.Tests.Bus;
 /// <summary>
 /// The consumer watchdog against the real RabbitMQ (as its administrator, see LocalBroker). MassTransit's
 /// failure to consume again after a connection loss cannot be caused on purpose, so the spec gives the watchdog a queue
-/// nobody consumes besides one a bus consumes: it must stop the process with exit code 75 after CONSUMER_WATCHDOG_AFTER,
-/// naming only the unconsumed queue, and not before.
+/// its bus has no endpoint for besides one its bus consumes: it must stop the process with exit code 75 after
+/// CONSUMER_WATCHDOG_AFTER, naming only the unconsumed queue, and not before. In the second case another instance (a
+/// plain AMQP consumer) consumes that queue: the broker counts a consumer, and this process must still restart, because
+/// it is not the one consuming.
 /// </summary>
 public sealed class When_a_watched_queue_has_no_consumer : IAsyncLifetime
 {
@@ -43,7 +46,19 @@ public sealed class When_a_watched_queue_has_no_consumer : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Should_stop_the_process_for_its_supervisor_to_restart_it()
+    public Task Should_stop_the_process_for_its_supervisor_to_restart_it() => ExpectRestart(anotherInstanceConsumes: false);
+
+    [Fact]
+    public async Task Should_restart_a_stuck_instance_while_another_instance_consumes_its_queue()
+    {
+        await using var other = await connection.CreateChannelAsync();
+        var consumer = new AsyncEventingBasicConsumer(other);
+        await other.BasicConsumeAsync(orphan, autoAck: false, consumer);
+        Assert.Equal(1u, (await other.QueueDeclarePassiveAsync(orphan)).ConsumerCount);
+        await ExpectRestart(anotherInstanceConsumes: true);
+    }
+
+    private async Task ExpectRestart(bool anotherInstanceConsumes)
     {
         var logs = new ConcurrentQueue<string>();
         var lifetime = new RecordingLifetime();
@@ -68,7 +83,7 @@ public sealed class When_a_watched_queue_has_no_consumer : IAsyncLifetime
             var started = DateTime.UtcNow;
             await watchdog.StartAsync(CancellationToken.None);
             var stopped = await Task.WhenAny(lifetime.StopRequested.Task, Task.Delay(TimeSpan.FromSeconds(60)));
-            Assert.True(stopped == lifetime.StopRequested.Task, "the watchdog should stop the process; it logged:" + Environment.NewLine + string.Join(Environment.NewLine, logs));
+            Assert.True(stopped == lifetime.StopRequested.Task, $"the watchdog should stop the process (another instance consumes: {anotherInstanceConsumes}); it logged:" + Environment.NewLine + string.Join(Environment.NewLine, logs));
             Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(6), "not before CONSUMER_WATCHDOG_AFTER");
             Assert.Equal(ConsumerWatchdog.RestartExitCode, Environment.ExitCode);
             Assert.Contains(logs, l => l.StartsWith("Critical", StringComparison.Ordinal) && l.Contains(orphan, StringComparison.Ordinal)

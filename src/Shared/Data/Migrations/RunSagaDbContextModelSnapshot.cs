@@ -139,6 +139,31 @@ namespace RunSaga.Shared.Data.Migrations
                     b.ToTable("outbox_messages", "runsaga");
                 });
 
+            modelBuilder.Entity("RunSaga.Shared.Data.PollLease", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("name");
+
+                    b.Property<DateTime>("NextPollAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("next_poll_at");
+
+                    b.Property<DateTime?>("PolledAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("polled_at");
+
+                    b.Property<string>("PolledBy")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("polled_by");
+
+                    b.HasKey("Name");
+
+                    b.ToTable("poll_leases", "runsaga");
+                });
+
             modelBuilder.Entity("RunSaga.Shared.Data.Project", b =>
                 {
                     b.Property<string>("Source")
