@@ -10,4 +10,10 @@ public sealed record ApplyRetention
     public string? Source { get; init; }
     public bool DryRun { get; init; }
     public string? RequestedBy { get; init; }
+
+    /// <summary>
+    /// Set by the retention schedule: the occurrence (UTC) that sent this command, one command per occurrence however many
+    /// Orchestrators run. Null for an operator's command and for the follow-up commands of a long cycle.
+    /// </summary>
+    public DateTime? ScheduledFor { get; init; }
 }

@@ -36,10 +36,11 @@ public sealed class RetentionScheduleWatcher(
                     ensured = true;
                 }
 
-                await schedule.FireIfDueAsync(now, async (connection, transaction, cancellationToken) =>
+                await schedule.FireIfDueAsync(now, async (firing, cancellationToken) =>
                 {
-                    logger.LogInformation("Retention schedule ({Cron}) fired: ApplyRetention for every source", retention.Value.Schedule);
-                    await OutboxEntry.WriteAsync(connection, transaction, [OutboxEntry.Event(new ApplyRetention(), null)], notify: true, cancellationToken);
+                    logger.LogInformation("Retention schedule ({Cron}) fired for {Occurrence:O}: ApplyRetention for every source", retention.Value.Schedule, firing.Occurrence);
+                    var command = new ApplyRetention { ScheduledFor = firing.Occurrence };
+                    await OutboxEntry.WriteAsync(firing.Connection, firing.Transaction, [OutboxEntry.Event(command, null)], notify: true, cancellationToken);
                 }, stoppingToken);
             }
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)

@@ -19,9 +19,12 @@ public sealed class RecurringSchedule(NpgsqlDataSource dataSource, string name, 
         WHERE schedules.cron <> excluded.cron
         """;
 
+    // FOR UPDATE: a second process waits for the first one's claim and then finds the row no longer due.
     private const string ClaimSql = """
-        UPDATE runsaga.schedules SET next_fire_at = @next, last_fired_at = @now
-        WHERE name = @name AND next_fire_at <= @now
+        WITH due AS (SELECT next_fire_at FROM runsaga.schedules WHERE name = @name AND next_fire_at <= @now FOR UPDATE)
+        UPDATE runsaga.schedules s SET next_fire_at = @next, last_fired_at = @now
+        FROM due WHERE s.name = @name
+        RETURNING due.next_fire_at
         """;
 
     private readonly CronExpression expression = new(cron) { TimeZone = TimeZoneInfo.Utc };
@@ -42,8 +45,7 @@ public sealed class RecurringSchedule(NpgsqlDataSource dataSource, string name, 
     /// If an occurrence is due at <paramref name="now"/>, claims it and runs <paramref name="fire"/> in the claiming
     /// transaction, which commits after it; true when it fired.
     /// </summary>
-    public async Task<bool> FireIfDueAsync(
-        DateTime now, Func<NpgsqlConnection, NpgsqlTransaction, CancellationToken, Task> fire, CancellationToken cancellationToken)
+    public async Task<bool> FireIfDueAsync(DateTime now, Func<ScheduleFiring, CancellationToken, Task> fire, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -51,12 +53,12 @@ public sealed class RecurringSchedule(NpgsqlDataSource dataSource, string name, 
         claim.Parameters.AddWithValue("name", name);
         claim.Parameters.AddWithValue("now", now);
         claim.Parameters.AddWithValue("next", NextAfter(now));
-        if (await claim.ExecuteNonQueryAsync(cancellationToken) == 0)
+        if (await claim.ExecuteScalarAsync(cancellationToken) is not DateTime occurrence)
         {
             return false;
         }
 
-        await fire(connection, transaction, cancellationToken);
+        await fire(new ScheduleFiring(connection, transaction, DateTime.SpecifyKind(occurrence, DateTimeKind.Utc)), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return true;
     }
@@ -65,3 +67,7 @@ public sealed class RecurringSchedule(NpgsqlDataSource dataSource, string name, 
         expression.GetNextValidTimeAfter(new DateTimeOffset(DateTime.SpecifyKind(now, DateTimeKind.Utc)))?.UtcDateTime
         ?? throw new InvalidOperationException($"The cron expression '{cron}' of schedule '{name}' never fires again.");
 }
+
+/// <summary>One firing of a <see cref="RecurringSchedule"/>: the claiming transaction and the occurrence it claimed.</summary>
+/// <param name="Occurrence">The occurrence claimed (the oldest missed one, when several were missed).</param>
+public sealed record ScheduleFiring(NpgsqlConnection Connection, NpgsqlTransaction Transaction, DateTime Occurrence);

@@ -1,4 +1,3 @@
-using Npgsql;
 using RunSaga.Consumers.Tests.Infrastructure;
 using RunSaga.Shared.Data;
 
@@ -19,7 +18,7 @@ public sealed class When_the_retention_schedule_is_watched(PostgresDatabase data
         await first.EnsureAsync(Monday, CancellationToken.None);
         await second.EnsureAsync(Monday, CancellationToken.None);
         var fired = 0;
-        async Task Fire(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken _)
+        async Task Fire(ScheduleFiring firing, CancellationToken _)
         {
             Interlocked.Increment(ref fired);
             await Task.Delay(200);
@@ -46,9 +45,9 @@ public sealed class When_the_retention_schedule_is_watched(PostgresDatabase data
         var due = Monday.AddDays(1);
 
         await Assert.ThrowsAsync<InvalidOperationException>(() =>
-            schedule.FireIfDueAsync(due, (_, _, _) => throw new InvalidOperationException("broker down"), CancellationToken.None));
+            schedule.FireIfDueAsync(due, (_, _) => throw new InvalidOperationException("broker down"), CancellationToken.None));
 
-        Assert.True(await schedule.FireIfDueAsync(due, (_, _, _) => Task.CompletedTask, CancellationToken.None));
+        Assert.True(await schedule.FireIfDueAsync(due, (_, _) => Task.CompletedTask, CancellationToken.None));
     }
 
     [Fact]
@@ -62,7 +61,7 @@ public sealed class When_the_retention_schedule_is_watched(PostgresDatabase data
         var restarted = NewSchedule(name);
         await restarted.EnsureAsync(later, CancellationToken.None);
 
-        Assert.True(await restarted.FireIfDueAsync(later, (_, _, _) => Task.CompletedTask, CancellationToken.None));
-        Assert.False(await restarted.FireIfDueAsync(later, (_, _, _) => Task.CompletedTask, CancellationToken.None));
+        Assert.True(await restarted.FireIfDueAsync(later, (_, _) => Task.CompletedTask, CancellationToken.None));
+        Assert.False(await restarted.FireIfDueAsync(later, (_, _) => Task.CompletedTask, CancellationToken.None));
     }
 }

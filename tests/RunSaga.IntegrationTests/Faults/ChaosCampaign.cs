@@ -15,6 +15,12 @@ namespace RunSaga.IntegrationTests.Faults;
 /// <c>CHAOS_RUNS</c> (default 12, the short profile of scripts/test) and <c>CHAOS_SEED</c> (default: random, printed)
 /// choose the campaign; <c>scripts/chaos</c> runs longer ones. The summary goes to the test output and to
 /// <c>CHAOS_SUMMARY</c> when set.
+/// <para>
+/// The hosts run as several instances (<c>CHAOS_ORCHESTRATORS</c> and <c>CHAOS_CONSUMERS</c>, 2 and 2 by default), and the
+/// faults kill one instance at a time as well as all of them. Every fault kind is performed at least once when the campaign
+/// has as many waves as there are kinds; a fault that cannot be performed fails the campaign, and so does a campaign
+/// of no runs.
+/// </para>
 /// </summary>
 [Collection(RunSagaCollection.Name)]
 public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
@@ -33,6 +39,9 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         ["FLUSH_TIMEOUT"] = "00:00:05",
         ["STAGING_SETTLE"] = "00:00:15",
         ["CONSUMER_WATCHDOG_AFTER"] = "00:00:20",
+
+        // Every 30 s, so that the oracle can check each occurrence was fired once across the Orchestrators.
+        ["RETENTION_SCHEDULE"] = "0/30 * * * * ?",
     };
 
     /// <summary>Pruning is off: its oracle is retention's own tests.</summary>
@@ -40,7 +49,20 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
 
     private enum Scenario { Normal, DuplicateBatch, CompletionFirst, LateBatch, ScraperFailure, MissingBatch, HostileItems, OversizeBatch }
 
-    private enum Fault { None, KillConsumers, KillOrchestrator, TerminateDatabaseBackends, CloseAmqpConnections, RestartRabbitMq, RestartPostgres }
+    private enum Fault
+    {
+        None,
+        KillConsumers,
+        KillOrchestrator,
+        KillOneConsumers,
+        KillOneOrchestrator,
+        TerminateDatabaseBackends,
+        CloseAmqpConnections,
+        RestartRabbitMq,
+        RestartPostgres,
+    }
+
+    private static readonly Fault[] FaultKinds = [.. Enum.GetValues<Fault>().Where(f => f != Fault.None)];
 
     private sealed record PlannedRun(ScrapeRun Run, Scenario Scenario, IReadOnlyList<Item> Items, IReadOnlyList<Batch> Batches)
     {
@@ -63,21 +85,29 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
     {
         var runs = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_RUNS"), out var n) ? n : 12;
         var seed = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_SEED"), out var s) ? s : Random.Shared.Next(1, 100_000);
-        Output.WriteLine($"chaos: {runs} runs, seed {seed} (CHAOS_SEED={seed} replays it)");
+        var orchestrators = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_ORCHESTRATORS"), out var o) ? o : 2;
+        var consumers = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_CONSUMERS"), out var c) ? c : 2;
+        Assert.True(runs > 0, $"CHAOS_RUNS={runs}: a campaign of no runs proves nothing");
+        Assert.True(orchestrators > 0 && consumers > 0, $"CHAOS_ORCHESTRATORS={orchestrators}, CHAOS_CONSUMERS={consumers}: at least one of each");
+        Output.WriteLine($"chaos: {runs} runs, seed {seed} (CHAOS_SEED={seed} replays it), {orchestrators} Orchestrators, {consumers} Consumers");
         var random = new Random(seed);
+        var schedule = PlanFaults(random, (runs + 3) / 4);
         var sources = Enumerable.Range(1, 4).Select(i => NewSource($"chaos{seed}-s{i}")).ToArray();
         var revisions = sources.ToDictionary(x => x, _ => new int[Universe + 1]);
         var plan = new List<PlannedRun>();
         var faults = new Dictionary<string, int>();
+        var started = DateTime.UtcNow;
         var hostile = new List<(HostileInput.Kind Kind, Guid RunId)>();
         var restartsBefore = Stack.WatchdogRestarts;
         var logMark = Stack.Logs.Mark();
 
-        await Stack.RestartOrchestrator(Orchestrator);
-        await Stack.RestartConsumers(Consumers);
+        await Stack.Scale(orchestrators, consumers, Orchestrator, Consumers);
 
         // A downstream system's view: every run's outcome must reach it, however the hosts die.
         await using var downstream = await Publisher.Subscribe($"it-chaos-downstream-{seed}-{Guid.NewGuid():N}", "RunCompleted", "RunFailed");
+
+        // What the retention schedule sends: one command per occurrence, however many Orchestrators watch the schedule.
+        await using var retention = await Publisher.Subscribe($"it-chaos-retention-{seed}-{Guid.NewGuid():N}", "ApplyRetention");
 
         // The stack is shared with the other tests: what their messages left in _error queues is not the campaign's.
         var before = new Dictionary<string, long>();
@@ -96,9 +126,9 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
                     .Select(_ => ((HostileInput.Kind)random.Next(0, 7), Guid.NewGuid())).ToList();
                 hostile.AddRange(messages);
                 var publishing = Task.WhenAll([.. wave.Select(PublishAsync), .. messages.Select(m => Retrying(() => HostileInput.PublishAsync(Publisher, m.Item1, m.Item2)))]);
-                var fault = (Fault)random.Next(0, 7);
+                var fault = schedule[(plan.Count - 1) / 4];
                 await Task.Delay(random.Next(0, 400));
-                var injected = await InjectAsync(fault);
+                var injected = await InjectAsync(fault, random);
                 faults[injected] = faults.GetValueOrDefault(injected) + 1;
                 await publishing;
                 foreach (var run in wave)
@@ -114,6 +144,17 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             }
 
             var mismatches = new List<string>();
+            var performed = faults.Where(f => f.Key != nameof(Fault.None)).Sum(f => f.Value);
+            if (performed != schedule.Count(f => f != Fault.None))
+            {
+                mismatches.Add($"{performed} faults performed, {schedule.Count(f => f != Fault.None)} planned");
+            }
+
+            if (schedule.Count >= FaultKinds.Length && FaultKinds.Where(k => !faults.ContainsKey(k.ToString())).ToList() is { Count: > 0 } missing)
+            {
+                mismatches.Add($"fault kinds never performed: {string.Join(", ", missing)}");
+            }
+
             await CheckRunsAsync(plan, mismatches);
             await CheckHostileAsync(hostile, mismatches);
             foreach (var source in sources)
@@ -124,8 +165,10 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             var (queues, reasons) = await QueuesAsync(before, hostile, mismatches);
             var notifications = await downstream.DrainAsync(TimeSpan.FromSeconds(3));
             CheckNotifications(plan, notifications, mismatches);
+            await CheckNoRunPromotedTwiceAsync(sources, mismatches);
+            var occurrences = CheckRetentionOccurrences(await retention.DrainAsync(TimeSpan.FromSeconds(3)), DateTime.UtcNow - started, mismatches);
             var watchdogRestarts = Stack.WatchdogRestarts - restartsBefore;
-            var summary = Summary(seed, plan, faults, hostile, queues, reasons, watchdogRestarts, notifications, mismatches);
+            var summary = Summary(seed, (orchestrators, consumers), plan, faults, hostile, queues, reasons, watchdogRestarts, notifications, occurrences, mismatches);
             Output.WriteLine(summary);
             if (Environment.GetEnvironmentVariable("CHAOS_SUMMARY") is { Length: > 0 } file)
             {
@@ -139,9 +182,28 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         }
         finally
         {
-            await Stack.RestartOrchestrator();
-            await Stack.RestartConsumers();
+            await Stack.Scale(1, 1);
         }
+    }
+
+    /// <summary>
+    /// One fault per wave: every kind once, in an order the seed chooses, when there are waves enough; the rest (and a short
+    /// campaign's all) drawn at random, no fault among them.
+    /// </summary>
+    private static List<Fault> PlanFaults(Random random, int waves)
+    {
+        var schedule = new List<Fault>();
+        if (waves >= FaultKinds.Length)
+        {
+            schedule.AddRange(FaultKinds.OrderBy(_ => random.Next()));
+        }
+
+        while (schedule.Count < waves)
+        {
+            schedule.Insert(random.Next(schedule.Count + 1), (Fault)random.Next(0, FaultKinds.Length + 1));
+        }
+
+        return schedule;
     }
 
     /// <summary>Waits for the run to end; when it does not, says where its messages are before failing.</summary>
@@ -250,27 +312,14 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         }
     }
 
-    /// <summary>Injects the fault; returns its name, or why it was skipped (no rabbitmqctl or pg_ctlcluster here, say).</summary>
-    private async Task<string> InjectAsync(Fault fault)
+    /// <summary>
+    /// Injects the fault and returns its name (with the instance, for one instance). A fault that cannot be performed (a
+    /// tool missing, nothing to close) throws: the campaign must never pass by doing less than it says.
+    /// </summary>
+    private async Task<string> InjectAsync(Fault fault, Random random)
     {
         Output.WriteLine($"chaos: fault {fault}");
-        try
-        {
-            await InjectOrThrowAsync(fault);
-            return fault.ToString();
-        }
-        catch (Exception ex) when (fault is Fault.RestartRabbitMq or Fault.RestartPostgres
-            && ex is System.ComponentModel.Win32Exception or ToolFailedException)
-        {
-            Output.WriteLine($"chaos: fault {fault} skipped: {ex.Message}");
-            return $"{fault} (skipped: {ex.GetType().Name})";
-        }
-    }
-
-    private sealed class ToolFailedException(string message) : Exception(message);
-
-    private async Task InjectOrThrowAsync(Fault fault)
-    {
+        var (orchestrators, consumers) = Stack.Instances;
         switch (fault)
         {
             case Fault.KillConsumers:
@@ -279,12 +328,21 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             case Fault.KillOrchestrator:
                 await Stack.RestartOrchestrator(Orchestrator);
                 break;
+            case Fault.KillOneConsumers:
+                await Stack.RestartConsumersInstance(random.Next(consumers), Consumers);
+                break;
+            case Fault.KillOneOrchestrator:
+                await Stack.RestartOrchestratorInstance(random.Next(orchestrators), Orchestrator);
+                break;
             case Fault.TerminateDatabaseBackends:
-                await Db.Execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+                var terminated = await Db.Count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
                 NpgsqlConnection.ClearAllPools();
+                Assert.True(terminated > 0, "TerminateDatabaseBackends terminated no backend: the hosts had no connection to the database");
                 break;
             case Fault.CloseAmqpConnections:
-                await Stack.Management.CloseConnections(Stack.VirtualHost, keep: "runsaga-integration-tests");
+                var closed = await Stack.Management.CloseConnections(Stack.VirtualHost, keep: "runsaga-integration-tests");
+                Output.WriteLine($"chaos: closed {closed} AMQP connections");
+                Assert.True(closed > 0, "CloseAmqpConnections closed no connection: the hosts had none open, or the management API refused");
                 break;
             case Fault.RestartRabbitMq:
                 // The whole broker goes away for a moment: the hosts and this test's publisher reconnect.
@@ -294,7 +352,10 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
                 await Eventually(async () => await Stack.Management.Queues(Stack.VirtualHost) is { Count: > 0 }, "RabbitMQ back after start_app");
                 break;
             case Fault.RestartPostgres:
-                await RunAsync("pg_ctlcluster", "15", "main", "restart");
+                // The cluster the test database lives on, as Debian's pg_ctlcluster names it (cluster_name is "15/main").
+                var cluster = (await Db.Query("SELECT current_setting('cluster_name')", r => r.GetString(0))).Single().Split('/');
+                Assert.True(cluster.Length == 2, $"PostgreSQL's cluster_name '{string.Join('/', cluster)}' is not Debian's version/name: pg_ctlcluster cannot restart it");
+                await RunAsync("pg_ctlcluster", cluster[0], cluster[1], "restart");
                 NpgsqlConnection.ClearAllPools();
                 await Eventually(async () =>
                 {
@@ -309,6 +370,8 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
                 }, "PostgreSQL back after the restart");
                 break;
         }
+
+        return fault.ToString();
     }
 
     private static async Task RunAsync(string command, params string[] arguments)
@@ -319,13 +382,14 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
             info.ArgumentList.Add(argument);
         }
 
-        using var process = System.Diagnostics.Process.Start(info)!;
+        using var process = System.Diagnostics.Process.Start(info)
+            ?? throw new InvalidOperationException($"chaos: {command} could not be started");
         var error = process.StandardError.ReadToEndAsync();
         _ = process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();
         if (process.ExitCode != 0)
         {
-            throw new ToolFailedException($"{command} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error}");
+            throw new InvalidOperationException($"chaos: {command} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error}");
         }
     }
 
@@ -533,8 +597,46 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         static string Reason(string text) => text.Length <= 110 ? text : text[..110] + "…";
     }
 
+    /// <summary>
+    /// No run was promoted twice: a second promotion of a run (by two Consumers at once, or a repeat that was not recognised)
+    /// would write a second lineage row for its keys.
+    /// </summary>
+    private async Task CheckNoRunPromotedTwiceAsync(string[] sources, List<string> mismatches)
+    {
+        var twice = await Db.Query(
+            "SELECT run_id, key, count(*) FROM runsaga.project_lineage WHERE source = ANY(@p0) GROUP BY run_id, key HAVING count(*) > 1",
+            r => $"run {r.GetGuid(0)} wrote {r.GetInt64(2)} lineage rows for {r.GetString(1)}: promoted more than once", (object)sources);
+        mismatches.AddRange(twice);
+    }
+
+    /// <summary>
+    /// Each occurrence of the retention schedule sent one <c>ApplyRetention</c> (one message id, however often it was
+    /// delivered), however many Orchestrators watched the schedule. Returns how many occurrences were seen.
+    /// </summary>
+    private static int CheckRetentionOccurrences(List<ReceivedNotification> commands, TimeSpan lasted, List<string> mismatches)
+    {
+        var scheduled = commands
+            .Where(c => c.Message.TryGetProperty("scheduledFor", out var at) && at.ValueKind == System.Text.Json.JsonValueKind.String)
+            .Where(c => !c.Message.TryGetProperty("source", out var source) || source.ValueKind == System.Text.Json.JsonValueKind.Null)
+            .GroupBy(c => c.Message.GetProperty("scheduledFor").GetString())
+            .ToList();
+        foreach (var occurrence in scheduled.Where(g => g.Select(c => c.MessageId).Distinct().Count() > 1))
+        {
+            mismatches.Add($"the retention occurrence {occurrence.Key} was fired {occurrence.Select(c => c.MessageId).Distinct().Count()} times");
+        }
+
+        // RETENTION_SCHEDULE fires every 30 s: a campaign of more than a minute must have seen an occurrence.
+        if (scheduled.Count == 0 && lasted > TimeSpan.FromSeconds(70))
+        {
+            mismatches.Add($"the retention schedule (every 30 s) sent no ApplyRetention in {lasted.TotalSeconds:0} s");
+        }
+
+        return scheduled.Count;
+    }
+
     private static string Summary(
         int seed,
+        (int Orchestrators, int Consumers) hosts,
         List<PlannedRun> plan,
         Dictionary<string, int> faults,
         List<(HostileInput.Kind Kind, Guid RunId)> hostile,
@@ -542,10 +644,12 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         Dictionary<string, Dictionary<string, int>> reasons,
         int watchdogRestarts,
         List<ReceivedNotification> notifications,
+        int retentionOccurrences,
         List<string> mismatches)
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"chaos summary, seed {seed}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"  hosts                {hosts.Orchestrators} Orchestrators, {hosts.Consumers} Consumers");
         text.AppendLine(CultureInfo.InvariantCulture, $"  runs                 {plan.Count} ({plan.Count(r => r.Run.ProcessType == "sync")} sync)");
         foreach (var group in plan.GroupBy(r => r.Scenario).OrderBy(g => g.Key))
         {
@@ -578,6 +682,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         var outcomes = notifications.Where(n => MessageWatcher.GuidOf(n.Message, "runId") is { } id && planned.Contains(id)).ToList();
         var repeats = outcomes.Count - outcomes.Select(n => (n.MessageName, MessageWatcher.GuidOf(n.Message, "runId"))).Distinct().Count();
         text.AppendLine(CultureInfo.InvariantCulture, $"  notifications        {outcomes.Count(n => n.MessageName == "RunCompleted")} RunCompleted, {outcomes.Count(n => n.MessageName == "RunFailed")} RunFailed received downstream, {repeats} of them repeats");
+        text.AppendLine(CultureInfo.InvariantCulture, $"  retention schedule   {retentionOccurrences} occurrences, each fired once");
         text.AppendLine(CultureInfo.InvariantCulture, $"  watchdog restarts    {watchdogRestarts} (a host left without consumers exited with code 75 and was started again)");
         text.AppendLine(CultureInfo.InvariantCulture, $"  mismatches           {mismatches.Count}");
         return text.ToString();

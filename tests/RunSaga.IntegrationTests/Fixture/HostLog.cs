@@ -33,15 +33,19 @@ public sealed class HostLog
         }
     }
 
-    /// <summary>True when a line of <paramref name="host"/> written at or after <paramref name="mark"/> contains <paramref name="text"/>.</summary>
+    /// <summary>
+    /// True when a line of <paramref name="host"/> written at or after <paramref name="mark"/> contains <paramref name="text"/>.
+    /// A host's name covers its instances: <c>consumers</c> matches <c>consumers.2#5</c>, <c>consumers#5</c> matches only that process.
+    /// </summary>
     public bool Contains(long mark, string host, string text)
     {
-        var prefix = $"[{host}] ";
+        var prefix = $"[{host}";
         lock (gate)
         {
             for (var i = Index(mark); i < lines.Count; i++)
             {
-                if (lines[i].StartsWith(prefix, StringComparison.Ordinal) && lines[i].Contains(text, StringComparison.Ordinal))
+                if (lines[i].StartsWith(prefix, StringComparison.Ordinal) && lines[i].Length > prefix.Length && lines[i][prefix.Length] is ']' or '#' or '.'
+                    && lines[i].Contains(text, StringComparison.Ordinal))
                 {
                     return true;
                 }

@@ -11,6 +11,11 @@ namespace RunSaga.IntegrationTests.Fixture;
 /// RabbitMQ virtual host (so no test ever sees another run's queues or rows), and the real Orchestrator and
 /// Consumers hosts as child processes, configured through the environment as in production with short
 /// timeouts. Specs keep out of each other's way with their own source names and run ids.
+/// <para>
+/// One instance of each host by default; <see cref="Scale"/> runs several of each on the same broker and database,
+/// competing for the same queues as in a deployment with replicas. The first Orchestrator is the one
+/// <see cref="OrchestratorUrl"/> and <see cref="Api"/> talk to.
+/// </para>
 /// </summary>
 public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
 {
@@ -23,8 +28,9 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
     private RepositoryLayout layout = null!;
     private TestDatabase? database;
     private Dictionary<string, string> hostEnvironment = [];
-    private HostProcess? orchestrator;
-    private HostProcess? consumers;
+    private readonly List<HostProcess?> orchestrators = [null];
+    private readonly List<Uri?> orchestratorUrls = [null];
+    private readonly List<HostProcess?> consumers = [null];
     private int consumersStarted;
     private int watchdogRestarts;
 
@@ -72,13 +78,19 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
         ["admin"] = $"admin-{Guid.NewGuid():N}",
     };
 
-    /// <summary>The Orchestrator's base address (HTTP API, health, page).</summary>
-    public Uri OrchestratorUrl { get; private set; } = null!;
+    /// <summary>The first Orchestrator's base address (HTTP API, health, page).</summary>
+    public Uri OrchestratorUrl => orchestratorUrls[0] ?? throw new InvalidOperationException("The Orchestrator has not started.");
+
+    /// <summary>Every Orchestrator's base address (null for one that is not running).</summary>
+    public IReadOnlyList<Uri?> OrchestratorUrls => orchestratorUrls;
+
+    /// <summary>How many Orchestrators and Consumers the stack runs (see <see cref="Scale"/>).</summary>
+    public (int Orchestrators, int Consumers) Instances => (orchestrators.Count, consumers.Count);
 
     /// <summary>An HTTP client for the API with the key of <paramref name="role"/> (none: no key).</summary>
-    public HttpClient Api(string? role)
+    public HttpClient Api(string? role, int orchestrator = 0)
     {
-        var http = new HttpClient { BaseAddress = OrchestratorUrl, Timeout = TimeSpan.FromSeconds(60) };
+        var http = new HttpClient { BaseAddress = orchestratorUrls[orchestrator], Timeout = TimeSpan.FromSeconds(60) };
         if (role is not null)
         {
             http.DefaultRequestHeaders.Add("X-Api-Key", ApiKeys.TryGetValue(role, out var key) ? key : role);
@@ -90,12 +102,18 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
     /// <summary>ARCHIVE_BASE_PATH of the hosts: a folder of this stack's own, removed with it.</summary>
     public string ArchiveDirectory { get; } = Path.Combine(Path.GetTempPath(), $"runsaga-it-archive-{Guid.NewGuid():N}");
 
-    public bool ConsumersAreRunning => consumers?.IsRunning == true;
+    /// <summary>True when any Consumers instance runs.</summary>
+    public bool ConsumersAreRunning => consumers.Any(c => c?.IsRunning == true);
 
-    public bool OrchestratorIsRunning => orchestrator?.IsRunning == true;
+    /// <summary>True when the first Orchestrator runs.</summary>
+    public bool OrchestratorIsRunning => orchestrators[0]?.IsRunning == true;
 
-    /// <summary>The process id of the running Consumers host (for its memory in /proc).</summary>
-    public int ConsumersProcessId => consumers?.IsRunning == true ? consumers.Id : throw new InvalidOperationException("The Consumers host is not running.");
+    /// <summary>The process id of the first running Consumers host (for its memory in /proc).</summary>
+    public int ConsumersProcessId => consumers.FirstOrDefault(c => c?.IsRunning == true)?.Id ?? throw new InvalidOperationException("The Consumers host is not running.");
+
+    /// <summary>The process ids of the running hosts by kind (for their memory in /proc).</summary>
+    public IReadOnlyList<(string Name, int ProcessId)> RunningHosts =>
+        [.. orchestrators.Concat(consumers).Where(h => h?.IsRunning == true).Select(h => (h!.Name, h.Id))];
 
     /// <summary>The Orchestrator's environment, as the stack starts it (for running its other commands, e.g. <c>routes</c>).</summary>
     public IReadOnlyDictionary<string, string> OrchestratorEnvironment => Merge(AsHost(BrokerUsers.Orchestrator), null);
@@ -169,17 +187,29 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
     }
 
     /// <summary>
-    /// Stops the Consumers process and starts a new one with <paramref name="overrides"/> on top of the stack's
+    /// Stops every Consumers process and starts new ones with <paramref name="overrides"/> on top of the stack's
     /// environment (none: the stack's own). A test that overrides restores the defaults before it ends.
     /// </summary>
     public async Task RestartConsumers(IReadOnlyDictionary<string, string>? overrides = null)
     {
-        await Stop(consumers);
-        consumers = null;
+        for (var i = 0; i < consumers.Count; i++)
+        {
+            await Stop(consumers[i]);
+            consumers[i] = null;
+        }
+
         await StartConsumers(overrides);
     }
 
-    /// <summary>Starts a new Consumers process and waits until its bus is started.</summary>
+    /// <summary>SIGKILLs Consumers instance <paramref name="index"/> and starts a new one in its place (a supervisor's restart).</summary>
+    public async Task RestartConsumersInstance(int index, IReadOnlyDictionary<string, string>? overrides = null)
+    {
+        await Stop(consumers[index]);
+        consumers[index] = null;
+        await StartConsumersInstance(index, overrides);
+    }
+
+    /// <summary>Starts every Consumers instance and waits until their buses are started.</summary>
     public async Task StartConsumers(IReadOnlyDictionary<string, string>? overrides = null)
     {
         if (ConsumersAreRunning)
@@ -187,17 +217,57 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             throw new InvalidOperationException("The Consumers host is already running.");
         }
 
-        consumers?.Dispose();
-        consumers = HostProcess.Start(
-            $"consumers#{++consumersStarted}",
+        await Task.WhenAll(Enumerable.Range(0, consumers.Count).Select(i => StartConsumersInstance(i, overrides)));
+    }
+
+    private async Task StartConsumersInstance(int index, IReadOnlyDictionary<string, string>? overrides)
+    {
+        consumers[index]?.Dispose();
+        var number = Interlocked.Increment(ref consumersStarted);
+        var started = HostProcess.Start(
+            index == 0 ? $"consumers#{number}" : $"consumers.{index + 1}#{number}",
             RepositoryLayout.Dotnet,
             layout.HostAssembly("Consumers", "RunSaga.Consumers"),
             [],
             Merge(AsHost(BrokerUsers.Consumers), overrides),
             Logs);
-        var started = consumers;
-        started.Exited += code => Supervise(started, code, () => StartConsumers(overrides));
-        await consumers.WaitForLogLine("Bus started", StartTimeout);
+        consumers[index] = started;
+        started.Exited += code => Supervise(started, code, () => consumers[index] == started ? StartConsumersInstance(index, overrides) : Task.CompletedTask);
+        await started.WaitForLogLine("Bus started", StartTimeout);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="orchestratorCount"/> Orchestrators and <paramref name="consumersCount"/> Consumers from now on:
+    /// stops every host and starts that many of each (the Orchestrators first, one after the other), with the overrides.
+    /// </summary>
+    public async Task Scale(
+        int orchestratorCount,
+        int consumersCount,
+        IReadOnlyDictionary<string, string>? orchestratorOverrides = null,
+        IReadOnlyDictionary<string, string>? consumersOverrides = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(orchestratorCount, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(consumersCount, 1);
+        foreach (var host in consumers.Concat(orchestrators))
+        {
+            await Stop(host);
+        }
+
+        Resize(orchestrators, orchestratorCount);
+        Resize(orchestratorUrls, orchestratorCount);
+        Resize(consumers, consumersCount);
+        for (var i = 0; i < orchestratorCount; i++)
+        {
+            await StartOrchestratorInstance(i, orchestratorOverrides);
+        }
+
+        await StartConsumers(consumersOverrides);
+
+        static void Resize<T>(List<T?> list, int count)
+        {
+            list.Clear();
+            list.AddRange(Enumerable.Repeat(default(T), count));
+        }
     }
 
     /// <summary>
@@ -226,7 +296,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
         });
     }
 
-    /// <summary>kill -9 of the Consumers process: its unacknowledged messages go back to their queues.</summary>
+    /// <summary>kill -9 of every Consumers process: their unacknowledged messages go back to their queues.</summary>
     public void KillConsumers()
     {
         if (!ConsumersAreRunning)
@@ -234,7 +304,10 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             throw new InvalidOperationException("The Consumers host is not running.");
         }
 
-        consumers!.Kill();
+        foreach (var host in consumers.Where(c => c?.IsRunning == true))
+        {
+            host!.Kill();
+        }
     }
 
     public async Task DisposeAsync()
@@ -252,8 +325,10 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
                 await HostPublisher.DisposeAsync();
             }
         }, failures);
-        await Attempt(() => Stop(consumers), failures);
-        await Attempt(() => Stop(orchestrator), failures);
+        foreach (var host in consumers.Concat(orchestrators))
+        {
+            await Attempt(() => Stop(host), failures);
+        }
         await Attempt(async () =>
         {
             if (Management is not null && VirtualHost is not null)
@@ -291,31 +366,49 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
     }
 
     /// <summary>
-    /// Stops the Orchestrator and starts a new one (on a new port: <see cref="OrchestratorUrl"/> changes) with
+    /// Stops every Orchestrator and starts new ones (on new ports: <see cref="OrchestratorUrl"/> changes) with
     /// <paramref name="overrides"/> on top of the stack's environment. A test that overrides restores the defaults.
     /// </summary>
     public async Task RestartOrchestrator(IReadOnlyDictionary<string, string>? overrides = null)
     {
-        await Stop(orchestrator);
-        orchestrator = null;
-        await StartOrchestrator(overrides);
+        for (var i = 0; i < orchestrators.Count; i++)
+        {
+            await Stop(orchestrators[i]);
+            orchestrators[i] = null;
+        }
+
+        for (var i = 0; i < orchestrators.Count; i++)
+        {
+            await StartOrchestratorInstance(i, overrides);
+        }
     }
 
-    private async Task StartOrchestrator(IReadOnlyDictionary<string, string>? overrides = null)
+    /// <summary>SIGKILLs Orchestrator instance <paramref name="index"/> and starts a new one in its place (a supervisor's restart).</summary>
+    public async Task RestartOrchestratorInstance(int index, IReadOnlyDictionary<string, string>? overrides = null)
+    {
+        await Stop(orchestrators[index]);
+        orchestrators[index] = null;
+        await StartOrchestratorInstance(index, overrides);
+    }
+
+    private Task StartOrchestrator() => StartOrchestratorInstance(0, null);
+
+    private async Task StartOrchestratorInstance(int index, IReadOnlyDictionary<string, string>? overrides)
     {
         var port = FreePort();
-        orchestrator = HostProcess.Start(
-            "orchestrator",
+        var orchestrator = HostProcess.Start(
+            index == 0 ? "orchestrator" : $"orchestrator.{index + 1}",
             RepositoryLayout.Dotnet,
             layout.HostAssembly("Orchestrator", "RunSaga.Orchestrator"),
             ["--urls", $"http://127.0.0.1:{port}"],
             Merge(AsHost(BrokerUsers.Orchestrator), overrides),
             Logs);
-        var started = orchestrator;
-        started.Exited += code => Supervise(started, code, () => StartOrchestrator(overrides));
+        orchestrators[index] = orchestrator;
+        orchestrator.Exited += code => Supervise(orchestrator, code, () => orchestrators[index] == orchestrator ? StartOrchestratorInstance(index, overrides) : Task.CompletedTask);
 
-        OrchestratorUrl = new Uri($"http://127.0.0.1:{port}/");
-        using var http = new HttpClient { BaseAddress = OrchestratorUrl, Timeout = TimeSpan.FromSeconds(5) };
+        var url = new Uri($"http://127.0.0.1:{port}/");
+        orchestratorUrls[index] = url;
+        using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + StartTimeout;
         var last = "no answer yet";
         while (true)
