@@ -386,7 +386,11 @@ runsaga_load_broker_credentials() {
   if ! grep -q '^POSTGRES_APP_PASSWORD=' "$RUNSAGA_CREDENTIALS_FILE"; then
     printf 'POSTGRES_APP_USER=runsaga_app\nPOSTGRES_APP_PASSWORD=%s\n' "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >>"$RUNSAGA_CREDENTIALS_FILE"
   fi
-  for user_var in POSTGRES_APP_USER POSTGRES_APP_PASSWORD; do
+  # The replication role of the PostgreSQL pair the fault campaign fails over (scripts/lib/cluster.sh).
+  if ! grep -q '^POSTGRES_REPLICATOR_PASSWORD=' "$RUNSAGA_CREDENTIALS_FILE"; then
+    printf 'POSTGRES_REPLICATOR_PASSWORD=%s\n' "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >>"$RUNSAGA_CREDENTIALS_FILE"
+  fi
+  for user_var in POSTGRES_APP_USER POSTGRES_APP_PASSWORD POSTGRES_REPLICATOR_PASSWORD; do
     if [[ -z "${!user_var:-}" ]]; then
       printf -v "$user_var" '%s' "$(sed -n "s/^$user_var=//p" "$RUNSAGA_CREDENTIALS_FILE" | tail -n 1)"
     fi
@@ -631,3 +635,7 @@ ensure_promtool() {
   fi
   PROMTOOL="$dir/usr/bin/promtool"
 }
+
+# The three-node broker and the PostgreSQL pair of the fault campaign.
+# shellcheck source=scripts/lib/cluster.sh
+source "$RUNSAGA_ROOT/scripts/lib/cluster.sh"

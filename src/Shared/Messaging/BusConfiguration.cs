@@ -20,6 +20,40 @@ public static class BusConfiguration
                 + "~/.config/runsaga/credentials.env; see docs/security.md for the users and their permissions).");
 
     /// <summary>
+    /// The nodes of a RabbitMQ cluster (RABBITMQ_NODES: <c>host:port</c> or <c>host</c>, separated by commas), or none
+    /// for a single broker. ConnectionStrings__RabbitMq still gives the user, password and virtual host; with nodes, a
+    /// host connects to whichever of them answers and moves to another when its node goes away.
+    /// </summary>
+    public static IReadOnlyList<(string Host, int Port)> RabbitMqNodes(IConfiguration configuration)
+    {
+        if (configuration["RABBITMQ_NODES"] is not { Length: > 0 } value)
+        {
+            return [];
+        }
+
+        var nodes = new List<(string, int)>();
+        foreach (var node in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = node.LastIndexOf(':');
+            if (colon < 0)
+            {
+                nodes.Add((node, RabbitMqUri(configuration).IsDefaultPort ? 5672 : RabbitMqUri(configuration).Port));
+            }
+            else if (colon > 0 && int.TryParse(node[(colon + 1)..], out var port) && port is > 0 and < 65536)
+            {
+                nodes.Add((node[..colon], port));
+            }
+            else
+            {
+                throw new InvalidOperationException(
+                    $"RABBITMQ_NODES holds '{node}', which is not host or host:port; give the cluster's nodes as e.g. rabbit1:5672,rabbit2:5672,rabbit3:5672.");
+            }
+        }
+
+        return nodes;
+    }
+
+    /// <summary>
     /// MassTransit 8.5 reports usage telemetry to an outside host by default. RunSaga turns it off unless an
     /// operator sets <c>MASSTRANSIT_USAGE_TELEMETRY=true</c>.
     /// </summary>
@@ -35,14 +69,20 @@ public static class BusConfiguration
     /// A connection of RunSaga's own to the broker (the watchers' probes, the command-queue declaration), named for the
     /// RabbitMQ UI; no automatic recovery: its users reconnect on their next call.
     /// </summary>
-    public static Task<RabbitMQ.Client.IConnection> ConnectAsync(IConfiguration configuration, string connectionName, CancellationToken cancellationToken) =>
-        new RabbitMQ.Client.ConnectionFactory
+    public static Task<RabbitMQ.Client.IConnection> ConnectAsync(IConfiguration configuration, string connectionName, CancellationToken cancellationToken)
+    {
+        var factory = new RabbitMQ.Client.ConnectionFactory
         {
             Uri = RabbitMqUri(configuration),
             AutomaticRecoveryEnabled = false,
             ClientProvidedName = connectionName,
             RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-        }.CreateConnectionAsync(cancellationToken);
+        };
+        var nodes = RabbitMqNodes(configuration);
+        return nodes.Count == 0
+            ? factory.CreateConnectionAsync(cancellationToken)
+            : factory.CreateConnectionAsync([.. nodes.Select(n => new RabbitMQ.Client.AmqpTcpEndpoint(n.Host, n.Port))], cancellationToken);
+    }
 
     /// <summary>
     /// The type of RunSaga's queues: <c>quorum</c> (the default; replicated, and a message survives a broker crash
@@ -83,6 +123,16 @@ public static class BusConfiguration
                 }
 
                 host.PublisherConfirmation = true;
+                if (RabbitMqNodes(configuration) is { Count: > 0 } nodes)
+                {
+                    host.UseCluster(cluster =>
+                    {
+                        foreach (var (name, port) in nodes)
+                        {
+                            cluster.Node($"{name}:{port}");
+                        }
+                    });
+                }
             });
             cfg.ConfigureRunSagaSerialization(context);
             // Not scoped filters: the outbox dispatcher publishes outside any message's scope.

@@ -24,7 +24,13 @@ public static class TransientDatabaseErrors
             || pg.IsTransient
             // A prepared statement planned before a migration changed its table: Npgsql prepares it again on the retry.
             || (pg.SqlState == PostgresErrorCodes.FeatureNotSupported && pg.MessageText.Contains("cached plan", StringComparison.Ordinal)),
-        NpgsqlException npgsql => npgsql.IsTransient,
+        // With several servers in the connection string (Target Session Attributes=primary), Npgsql refuses at once for
+        // Host Recheck Seconds (10 s) after a connection to the primary broke, and during a failover none is primary yet:
+        // "No suitable host was found" ("Unable to connect to a suitable host" when it tried them), which it does not mark
+        // transient. It clears once the primary (old or new) answers.
+        NpgsqlException npgsql => npgsql.IsTransient
+            || npgsql.Message.StartsWith("No suitable host was found", StringComparison.Ordinal)
+            || npgsql.Message.StartsWith("Unable to connect to a suitable host", StringComparison.Ordinal),
         DbUpdateException { InnerException: { } inner } => IsTransient(inner),
         _ => exception.InnerException is { } innerException && IsTransient(innerException),
     };

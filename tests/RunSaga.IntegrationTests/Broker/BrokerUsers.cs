@@ -53,7 +53,7 @@ public sealed class BrokerUsers
         return roles;
     }
 
-    public static async Task<BrokerUsers> Create(RabbitManagement management, string virtualHost, string prefix, string repositoryRoot)
+    public static async Task<BrokerUsers> Create(RabbitManagement management, string virtualHost, string prefix, string repositoryRoot, Uri broker)
     {
         var roles = ReadRoles(repositoryRoot);
 
@@ -64,7 +64,7 @@ public sealed class BrokerUsers
             var password = Guid.NewGuid().ToString("N");
             await management.CreateUser(name, password, spec.Tags);
             await management.SetPermissions(virtualHost, name, spec.Configure, spec.Write, spec.Read);
-            return new BrokerUser(name, password, TestSettings.RabbitMqFor(virtualHost, name, password));
+            return new BrokerUser(name, password, TestSettings.RabbitMqFor(broker, virtualHost, name, password));
         }
 
         return new BrokerUsers(await CreateOne("scraper"), await CreateOne("orchestrator"), await CreateOne("consumers"));

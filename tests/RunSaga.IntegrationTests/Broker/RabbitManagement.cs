@@ -15,17 +15,31 @@ public sealed record QueuedMessage(string Payload, string? ContentType, IReadOnl
         $"content_type={ContentType} headers={{{string.Join(", ", Headers.Select(h => $"{h.Key}={h.Value}"))}}} payload={Payload}";
 }
 
-/// <summary>The RabbitMQ management HTTP API: virtual hosts, permissions, and a look into queues.</summary>
+/// <summary>
+/// The RabbitMQ management HTTP API: virtual hosts, permissions, and a look into queues. Given the API of every node of
+/// a cluster, it asks the one that answered last and moves on to the next when a node is down.
+/// </summary>
 public sealed class RabbitManagement : IDisposable
 {
     private readonly HttpClient http;
+    private readonly IReadOnlyList<Uri> nodes;
+    private int current;
 
     public RabbitManagement(Uri baseAddress, string user, string password)
+        : this([baseAddress], user, password)
     {
-        http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public RabbitManagement(IReadOnlyList<Uri> baseAddresses, string user, string password)
+    {
+        nodes = baseAddresses.Count > 0 ? baseAddresses : throw new ArgumentException("No management API address.", nameof(baseAddresses));
+        http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
             "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
     }
+
+    /// <summary>The management API that answered last.</summary>
+    public Uri BaseAddress => nodes[Volatile.Read(ref current) % nodes.Count];
 
     public async Task CreateVirtualHost(string virtualHost)
     {
@@ -66,7 +80,7 @@ public sealed class RabbitManagement : IDisposable
     /// <summary>An HTTP GET of the management API as <paramref name="user"/>, for permission tests: the status code.</summary>
     public async Task<HttpStatusCode> StatusAs(string user, string password, string path)
     {
-        using var other = new HttpClient { BaseAddress = http.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        using var other = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         other.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
             "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
         using var response = await other.GetAsync(new Uri(path, UriKind.Relative));
@@ -103,7 +117,7 @@ public sealed class RabbitManagement : IDisposable
     /// <summary>The queue's figures (messages, messages_unacknowledged, message_stats, …), or null if it does not exist.</summary>
     public async Task<JsonElement?> Queue(string virtualHost, string queue)
     {
-        using var response = await http.GetAsync(new Uri($"api/queues/{Escape(virtualHost)}/{Escape(queue)}", UriKind.Relative));
+        using var response = await Send(HttpMethod.Get, $"api/queues/{Escape(virtualHost)}/{Escape(queue)}", null);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
@@ -117,12 +131,39 @@ public sealed class RabbitManagement : IDisposable
     /// <summary>Every queue of the virtual host with its ready and unacknowledged message counts and its consumers.</summary>
     public async Task<IReadOnlyList<(string Name, long Ready, long Unacked, long Consumers)>> Queues(string virtualHost)
     {
-        using var response = await http.GetAsync(new Uri($"api/queues/{Escape(virtualHost)}", UriKind.Relative));
+        using var response = await Send(HttpMethod.Get, $"api/queues/{Escape(virtualHost)}", null);
         await EnsureSuccess(response, $"list queues of {virtualHost}");
         using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         static long Count(JsonElement queue, string field) => queue.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetInt64() : 0;
         return [.. document.RootElement.EnumerateArray().Select(q =>
             (q.GetProperty("name").GetString()!, Count(q, "messages_ready"), Count(q, "messages_unacknowledged"), Count(q, "consumers")))];
+    }
+
+    /// <summary>
+    /// The quorum queues of the virtual host with their messages (ready and unacknowledged) and the node that leads
+    /// each, busiest first.
+    /// </summary>
+    public async Task<IReadOnlyList<(string Name, long Messages, string Leader)>> QueueLeaders(string virtualHost)
+    {
+        using var response = await Send(HttpMethod.Get, $"api/queues/{Escape(virtualHost)}", null);
+        await EnsureSuccess(response, $"list queues of {virtualHost}");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return [.. document.RootElement.EnumerateArray()
+            .Where(q => q.TryGetProperty("leader", out var leader) && leader.ValueKind == JsonValueKind.String)
+            .Select(q => (q.GetProperty("name").GetString()!,
+                q.TryGetProperty("messages", out var m) && m.ValueKind == JsonValueKind.Number ? m.GetInt64() : 0,
+                q.GetProperty("leader").GetString()!))
+            .OrderByDescending(q => q.Item2)];
+    }
+
+    /// <summary>The cluster's nodes as the management API sees them: name and whether it runs.</summary>
+    public async Task<IReadOnlyList<(string Name, bool Running)>> Nodes()
+    {
+        using var response = await Send(HttpMethod.Get, "api/nodes", null);
+        await EnsureSuccess(response, "list the nodes");
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return [.. document.RootElement.EnumerateArray().Select(n =>
+            (n.GetProperty("name").GetString()!, n.TryGetProperty("running", out var running) && running.ValueKind == JsonValueKind.True))];
     }
 
     public async Task DeleteQueue(string virtualHost, string queue)
@@ -140,7 +181,7 @@ public sealed class RabbitManagement : IDisposable
     /// </summary>
     public async Task<int> CloseConnections(string virtualHost, string keep)
     {
-        using var response = await http.GetAsync(new Uri($"api/vhosts/{Escape(virtualHost)}/connections", UriKind.Relative));
+        using var response = await Send(HttpMethod.Get, $"api/vhosts/{Escape(virtualHost)}/connections", null);
         await EnsureSuccess(response, $"list connections of {virtualHost}");
         using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var closed = 0;
@@ -185,24 +226,35 @@ public sealed class RabbitManagement : IDisposable
         return new QueuedMessage(payload, contentType, headers);
     }
 
+    /// <summary>The request to the node that answered last; on a connection failure, to the next node, each once.</summary>
     private async Task<HttpResponseMessage> Send(HttpMethod method, string path, object? body)
     {
-        using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
-        if (body is not null)
+        HttpRequestException? last = null;
+        var start = Volatile.Read(ref current);
+        for (var attempt = 0; attempt < nodes.Count; attempt++)
         {
-            request.Content = JsonContent.Create(body);
+            var node = (start + attempt) % nodes.Count;
+            using var request = new HttpRequestMessage(method, new Uri(nodes[node], path));
+            if (body is not null)
+            {
+                request.Content = JsonContent.Create(body);
+            }
+
+            try
+            {
+                var response = await http.SendAsync(request);
+                Volatile.Write(ref current, node);
+                return response;
+            }
+            catch (HttpRequestException ex)
+            {
+                last = ex;
+            }
         }
 
-        try
-        {
-            return await http.SendAsync(request);
-        }
-        catch (HttpRequestException ex)
-        {
-            throw new InvalidOperationException(
-                $"The RabbitMQ management API at {http.BaseAddress} does not answer ({ex.Message}). Enable it with "
-                + "`rabbitmq-plugins enable rabbitmq_management`, or point RABBITMQ_MANAGEMENT_URL at it.", ex);
-        }
+        throw new InvalidOperationException(
+            $"The RabbitMQ management API at {string.Join(", ", nodes)} does not answer ({last?.Message}). Enable it with "
+            + "`rabbitmq-plugins enable rabbitmq_management`, or point RABBITMQ_MANAGEMENT_URL at it.", last);
     }
 
     private static async Task EnsureSuccess(HttpResponseMessage response, string what)

@@ -39,8 +39,11 @@ public sealed class ScraperPublisher : IAsyncDisposable
     private readonly string? userId;
     private readonly ConcurrentDictionary<string, Task> declared = new(StringComparer.Ordinal);
 
-    private ScraperPublisher(IConnection connection, IChannel channel, IConnection observer, Uri observeAs, string? userId)
+    private readonly IReadOnlyList<string>? nodes;
+
+    private ScraperPublisher(IConnection connection, IChannel channel, IConnection observer, Uri observeAs, string? userId, IReadOnlyList<string>? nodes)
     {
+        this.nodes = nodes;
         this.observeAs = observeAs;
         this.connection = connection;
         this.channel = channel;
@@ -53,14 +56,24 @@ public sealed class ScraperPublisher : IAsyncDisposable
     /// <paramref name="observeAs"/> (a scraper may not read anything). With <paramref name="stampUserId"/> every message
     /// carries the AMQP user_id of its publisher, as RunSaga's hosts send theirs.
     /// </summary>
-    public static async Task<ScraperPublisher> Connect(Uri publishAs, Uri observeAs, bool stampUserId = false)
+    /// <param name="nodes">The nodes of a cluster (host:port): the connections go to any of them and recover to another.</param>
+    public static async Task<ScraperPublisher> Connect(Uri publishAs, Uri observeAs, bool stampUserId = false, IReadOnlyList<string>? nodes = null)
     {
-        var connection = await new ConnectionFactory { Uri = publishAs, ClientProvidedName = ConnectionName }.CreateConnectionAsync();
+        var connection = await ConnectAsync(publishAs, nodes);
         var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
-        var observer = await new ConnectionFactory { Uri = observeAs, ClientProvidedName = ConnectionName }.CreateConnectionAsync();
+        var observer = await ConnectAsync(observeAs, nodes);
         var user = Uri.UnescapeDataString(publishAs.UserInfo.Split(':', 2)[0]);
-        return new ScraperPublisher(connection, channel, observer, observeAs, stampUserId ? user : null);
+        return new ScraperPublisher(connection, channel, observer, observeAs, stampUserId ? user : null, nodes);
+    }
+
+    /// <summary>A connection as <paramref name="uri"/>'s user, to one of <paramref name="nodes"/> when given.</summary>
+    public static Task<IConnection> ConnectAsync(Uri uri, IReadOnlyList<string>? nodes)
+    {
+        var factory = new ConnectionFactory { Uri = uri, ClientProvidedName = ConnectionName };
+        return nodes is { Count: > 0 }
+            ? factory.CreateConnectionAsync([.. nodes.Select(AmqpTcpEndpoint.Parse)])
+            : factory.CreateConnectionAsync();
     }
 
     public static string ExchangeName(string messageName) => $"RunSaga.Contracts:{messageName}";
@@ -72,7 +85,7 @@ public sealed class ScraperPublisher : IAsyncDisposable
     /// </summary>
     public async Task<uint?> ReadyCount(string queue)
     {
-        await using var connection = await new ConnectionFactory { Uri = observeAs, ClientProvidedName = ConnectionName }.CreateConnectionAsync();
+        await using var connection = await ConnectAsync(observeAs, nodes);
         await using var probe = await connection.CreateChannelAsync();
         try
         {

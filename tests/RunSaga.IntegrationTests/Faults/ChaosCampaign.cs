@@ -22,8 +22,8 @@ namespace RunSaga.IntegrationTests.Faults;
 /// of no runs.
 /// </para>
 /// </summary>
-[Collection(RunSagaCollection.Name)]
-public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+[Collection(DistributedCollection.Name)]
+public sealed class ChaosCampaign(DistributedStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
 {
     private const int Universe = 30;
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(180);
@@ -60,6 +60,11 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         CloseAmqpConnections,
         RestartRabbitMq,
         RestartPostgres,
+        KillBrokerNode,
+        KillBusiestQueueLeader,
+        StopBrokerNode,
+        PartitionBrokerNode,
+        FailOverPostgres,
     }
 
     private static readonly Fault[] FaultKinds = [.. Enum.GetValues<Fault>().Where(f => f != Fault.None)];
@@ -150,7 +155,7 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
                 mismatches.Add($"{performed} faults performed, {schedule.Count(f => f != Fault.None)} planned");
             }
 
-            if (schedule.Count >= FaultKinds.Length && FaultKinds.Where(k => !faults.ContainsKey(k.ToString())).ToList() is { Count: > 0 } missing)
+            if (schedule.Count >= FaultKinds.Length && FaultKinds.Where(k => !faults.Keys.Any(f => f == k.ToString() || f.StartsWith($"{k} ", StringComparison.Ordinal))).ToList() is { Count: > 0 } missing)
             {
                 mismatches.Add($"fault kinds never performed: {string.Join(", ", missing)}");
             }
@@ -345,36 +350,141 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
                 Assert.True(closed > 0, "CloseAmqpConnections closed no connection: the hosts had none open, or the management API refused");
                 break;
             case Fault.RestartRabbitMq:
-                // The whole broker goes away for a moment: the hosts and this test's publisher reconnect.
-                await RunAsync("rabbitmqctl", "stop_app");
-                await Task.Delay(1000);
-                await RunAsync("rabbitmqctl", "start_app");
-                await Eventually(async () => await Stack.Management.Queues(Stack.VirtualHost) is { Count: > 0 }, "RabbitMQ back after start_app");
-                break;
-            case Fault.RestartPostgres:
-                // The cluster the test database lives on, as Debian's pg_ctlcluster names it (cluster_name is "15/main").
-                var cluster = (await Db.Query("SELECT current_setting('cluster_name')", r => r.GetString(0))).Single().Split('/');
-                Assert.True(cluster.Length == 2, $"PostgreSQL's cluster_name '{string.Join('/', cluster)}' is not Debian's version/name: pg_ctlcluster cannot restart it");
-                await RunAsync("pg_ctlcluster", cluster[0], cluster[1], "restart");
-                NpgsqlConnection.ClearAllPools();
-                await Eventually(async () =>
+                // The whole broker goes away for a moment, every node: the hosts and this test's publisher reconnect.
+                foreach (var node in Nodes.Reverse())
                 {
-                    try
-                    {
-                        return await Db.Count("SELECT 1") == 1;
-                    }
-                    catch (NpgsqlException)
-                    {
-                        return false;
-                    }
-                }, "PostgreSQL back after the restart");
+                    await RunAsync("rabbitmqctl", "-n", node, "stop_app");
+                }
+
+                await Task.Delay(1000);
+                await Task.WhenAll(Nodes.Select(node => RunAsync("rabbitmqctl", "-n", node, "start_app")));
+                await BrokerHealthyAsync();
                 break;
+            case Fault.KillBrokerNode:
+                return $"{fault} {await KillNodeAsync(Nodes[random.Next(Nodes.Count)])}";
+            case Fault.KillBusiestQueueLeader:
+                // The node leading the queue with the most messages (staging, usually): its queues elect new leaders.
+                var busiest = (await Stack.Management.QueueLeaders(Stack.VirtualHost)).FirstOrDefault();
+                Assert.True(busiest.Leader is not null, "no quorum queue has a leader: the campaign's queues are not quorum queues on the cluster");
+                Output.WriteLine($"chaos: {busiest.Name} ({busiest.Messages} messages) is led by {busiest.Leader}");
+                return $"{fault} {await KillNodeAsync(busiest.Leader)}";
+            case Fault.StopBrokerNode:
+                var stopped = Nodes[random.Next(Nodes.Count)];
+                await RunAsync("rabbitmqctl", "-n", stopped, "stop_app");
+                await Task.Delay(random.Next(1000, 5000));
+                await RunAsync("rabbitmqctl", "-n", stopped, "start_app");
+                await BrokerHealthyAsync();
+                break;
+            case Fault.PartitionBrokerNode:
+                return $"{fault} {await PartitionAsync(Nodes[random.Next(Nodes.Count)], TimeSpan.FromMilliseconds(random.Next(3000, 8000)))}";
+            case Fault.RestartPostgres:
+                // The primary the hosts use now (its cluster_name, Debian's "version/name"), restarted.
+                var (version, name) = await PrimaryClusterAsync();
+                await RunAsync("pg_ctlcluster", version, name, "restart");
+                NpgsqlConnection.ClearAllPools();
+                await DatabaseAnswersAsync("PostgreSQL back after the restart");
+                break;
+            case Fault.FailOverPostgres:
+                return $"{fault} {await FailOverAsync()}";
         }
 
         return fault.ToString();
     }
 
-    private static async Task RunAsync(string command, params string[] arguments)
+    private static IReadOnlyList<string> Nodes => TestSettings.ClusterRabbitNodes;
+
+    /// <summary>SIGKILL of a broker node's Erlang VM, then the node started again as scripts/lib/cluster.sh starts it.</summary>
+    private async Task<string> KillNodeAsync(string node)
+    {
+        var pid = (await RunAsync("rabbitmqctl", "-n", node, "eval", "list_to_integer(os:getpid()).")).Trim();
+        Assert.True(int.TryParse(pid, out _), $"rabbitmqctl eval did not give {node}'s process id: '{pid}'");
+        await RunAsync("kill", "-9", pid);
+        Output.WriteLine($"chaos: killed broker node {node} (pid {pid}) with SIGKILL");
+        await Task.Delay(1000);
+        var index = Nodes.ToList().IndexOf(node) + 1;
+        Assert.True(index > 0, $"{node} is not one of the cluster's nodes ({string.Join(", ", Nodes)})");
+        await RunAsync("bash", "-c", $"source '{Stack.RepositoryRoot}/scripts/lib/services.sh' && runsaga_cluster_start_node {index}");
+        await BrokerHealthyAsync();
+        return node;
+    }
+
+    /// <summary>
+    /// Cuts <paramref name="node"/> off from the other two for <paramref name="duration"/>: it is given another Erlang cookie
+    /// for them and its connections to them are dropped, so neither side can reach the other (the CLI, which uses the
+    /// default cookie, still can). With pause_minority the cut-off node stops serving; after the cookie is restored it
+    /// rejoins. The hosts connected to it reconnect to the others.
+    /// </summary>
+    private async Task<string> PartitionAsync(string node, TimeSpan duration)
+    {
+        var others = string.Join(", ", Nodes.Where(n => n != node).Select(n => $"'{n}'"));
+        await RunAsync("rabbitmqctl", "-n", node, "eval",
+            $"[erlang:set_cookie(N, runsaga_chaos_partition) || N <- [{others}]], [erlang:disconnect_node(N) || N <- [{others}]], ok.");
+        Output.WriteLine($"chaos: partitioned {node} from {others} for {duration.TotalSeconds:0.0} s");
+        await Eventually(async () => (await Stack.Management.Nodes()).Count(n => n.Running) < Nodes.Count, $"the cluster sees {node} as down");
+        await Task.Delay(duration);
+        await RunAsync("rabbitmqctl", "-n", node, "eval",
+            $"[erlang:set_cookie(N, erlang:get_cookie()) || N <- [{others}]], [net_adm:ping(N) || N <- [{others}]], ok.");
+        await BrokerHealthyAsync();
+        return node;
+    }
+
+    /// <summary>Waits until every node of the cluster runs its RabbitMQ application again (2 minutes at most).</summary>
+    private Task BrokerHealthyAsync() => Eventually(async () =>
+    {
+        try
+        {
+            return (await Stack.Management.Nodes()) is { } nodes && nodes.Count == Nodes.Count && nodes.All(n => n.Running)
+                && await Stack.Management.Queues(Stack.VirtualHost) is { Count: > 0 };
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }, "every broker node running again", TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(500));
+
+    /// <summary>The Debian cluster (version, name) the hosts' primary is, from its cluster_name.</summary>
+    private async Task<(string Version, string Name)> PrimaryClusterAsync()
+    {
+        var cluster = (await Db.Query("SELECT current_setting('cluster_name')", r => r.GetString(0))).Single().Split('/');
+        Assert.True(cluster.Length == 2, $"PostgreSQL's cluster_name '{string.Join('/', cluster)}' is not Debian's version/name: pg_ctlcluster cannot act on it");
+        return (cluster[0], cluster[1]);
+    }
+
+    /// <summary>
+    /// The primary is killed (immediate stop: no checkpoint, no goodbye to its clients), the standby promoted, and the old
+    /// primary made the new standby from a fresh base backup (scripts/lib/cluster.sh). The hosts find the new primary through
+    /// their multi-host connection string. Synchronous replication: what a host saw committed is on the new primary.
+    /// </summary>
+    private async Task<string> FailOverAsync()
+    {
+        var (version, old) = await PrimaryClusterAsync();
+        var clusters = TestSettings.ClusterPostgresClusters.Select(c => c.Split('/')).ToList();
+        var oldIndex = clusters.FindIndex(c => c[0] == version && c[1] == old);
+        Assert.True(oldIndex >= 0, $"the primary {version}/{old} is not one of the pair ({string.Join(", ", TestSettings.ClusterPostgresClusters)})");
+        var promoted = clusters[1 - oldIndex][1];
+        await RunAsync("pg_ctlcluster", version, old, "stop", "-m", "immediate");
+        await RunAsync("pg_ctlcluster", version, promoted, "promote");
+        NpgsqlConnection.ClearAllPools();
+        await DatabaseAnswersAsync($"{version}/{promoted} promoted");
+        Assert.Equal((version, promoted), await PrimaryClusterAsync());
+        Output.WriteLine($"chaos: {version}/{old} killed, {version}/{promoted} promoted; rebuilding {old} as its standby");
+        await RunAsync("bash", "-c", $"source '{Stack.RepositoryRoot}/scripts/lib/services.sh' && runsaga_pair_make_standby {1 - oldIndex} {oldIndex}");
+        return $"{old} → {promoted}";
+    }
+
+    private Task DatabaseAnswersAsync(string what) => Eventually(async () =>
+    {
+        try
+        {
+            return await Db.Count("SELECT 1") == 1;
+        }
+        catch (NpgsqlException)
+        {
+            return false;
+        }
+    }, what, TimeSpan.FromMinutes(1));
+
+    private static async Task<string> RunAsync(string command, params string[] arguments)
     {
         var info = new System.Diagnostics.ProcessStartInfo(command) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments)
@@ -385,12 +495,14 @@ public sealed class ChaosCampaign(RunSagaStack stack, ITestOutputHelper output) 
         using var process = System.Diagnostics.Process.Start(info)
             ?? throw new InvalidOperationException($"chaos: {command} could not be started");
         var error = process.StandardError.ReadToEndAsync();
-        _ = process.StandardOutput.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"chaos: {command} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error}");
+            throw new InvalidOperationException($"chaos: {command} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error}{await output}");
         }
+
+        return await output;
     }
 
     private async Task CheckRunsAsync(List<PlannedRun> plan, List<string> mismatches)

@@ -17,7 +17,7 @@ namespace RunSaga.IntegrationTests.Fixture;
 /// <see cref="OrchestratorUrl"/> and <see cref="Api"/> talk to.
 /// </para>
 /// </summary>
-public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
+public class RunSagaStack : IAsyncLifetime
 {
     /// <summary>FLUSH_TIMEOUT of the hosts: how long a flush waits for missing batches.</summary>
     public static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(4);
@@ -25,6 +25,21 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
 
     private readonly string suffix = Guid.NewGuid().ToString("N")[..12];
+    private readonly IMessageSink diagnostics;
+
+    public RunSagaStack(IMessageSink diagnostics)
+        : this(diagnostics, StackTopology.Single)
+    {
+    }
+
+    protected RunSagaStack(IMessageSink diagnostics, StackTopology topology)
+    {
+        this.diagnostics = diagnostics;
+        Topology = topology;
+    }
+
+    /// <summary>The broker and database this stack runs on.</summary>
+    public StackTopology Topology { get; }
     private RepositoryLayout layout = null!;
     private TestDatabase? database;
     private Dictionary<string, string> hostEnvironment = [];
@@ -134,16 +149,16 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             layout = RepositoryLayout.Discover();
             Report($"repository {layout.Root}, hosts from bin/{layout.Configuration}/{layout.TargetFramework}");
 
-            database = await TestDatabase.Create(TestSettings.Postgres, $"runsaga_it_{suffix}");
+            database = await TestDatabase.Create(Topology.Postgres, $"runsaga_it_{suffix}");
             Db = new RunSagaDb(database.DataSource, Logs);
 
             var (admin, adminPassword) = TestSettings.RabbitMqAdmin;
-            Management = new RabbitManagement(TestSettings.RabbitManagement, admin, adminPassword);
+            Management = new RabbitManagement(Topology.Management, admin, adminPassword);
             VirtualHost = $"runsaga-it-{suffix}";
             await Management.CreateVirtualHost(VirtualHost);
             await Management.GrantAll(VirtualHost, admin);
-            AdminAmqp = TestSettings.RabbitMqFor(VirtualHost, admin, adminPassword);
-            BrokerUsers = await BrokerUsers.Create(Management, VirtualHost, $"it-{suffix}", layout.Root);
+            AdminAmqp = TestSettings.RabbitMqFor(Topology.RabbitMq, VirtualHost, admin, adminPassword);
+            BrokerUsers = await BrokerUsers.Create(Management, VirtualHost, $"it-{suffix}", layout.Root, Topology.RabbitMq);
             Amqp = BrokerUsers.Scraper.Amqp;
             Report($"database {database.Name}, virtual host {VirtualHost}, broker users {string.Join(", ", BrokerUsers.All.Select(u => u.Name))}");
 
@@ -167,6 +182,7 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
                 ["Api__Keys__2__Name"] = "it-admin",
                 ["Api__Keys__2__Key"] = ApiKeys["admin"],
                 ["Api__Keys__2__Role"] = "admin",
+                ["RABBITMQ_NODES"] = string.Join(',', Topology.RabbitMqNodes),
                 ["DOTNET_ENVIRONMENT"] = "Production",
                 ["ASPNETCORE_ENVIRONMENT"] = "Production",
             };
@@ -174,8 +190,8 @@ public sealed class RunSagaStack(IMessageSink diagnostics) : IAsyncLifetime
             // The Orchestrator migrates the fresh database before its bus starts; the Consumers need the schema.
             await StartOrchestrator();
             await StartConsumers();
-            Publisher = await ScraperPublisher.Connect(Amqp, AdminAmqp);
-            HostPublisher = await ScraperPublisher.Connect(BrokerUsers.Orchestrator.Amqp, AdminAmqp, stampUserId: true);
+            Publisher = await ScraperPublisher.Connect(Amqp, AdminAmqp, nodes: Topology.RabbitMqNodes);
+            HostPublisher = await ScraperPublisher.Connect(BrokerUsers.Orchestrator.Amqp, AdminAmqp, stampUserId: true, nodes: Topology.RabbitMqNodes);
         }
         catch (Exception ex)
         {

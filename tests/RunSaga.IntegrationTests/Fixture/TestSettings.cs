@@ -42,10 +42,46 @@ internal static class TestSettings
         }
     }
 
+    /// <summary>
+    /// The three-node RabbitMQ cluster of scripts/lib/cluster.sh (RUNSAGA_CLUSTER_AMQP_NODES, host:port by commas): the
+    /// campaign's broker. The management API of each node is RUNSAGA_CLUSTER_MANAGEMENT_URLS (by commas).
+    /// </summary>
+    public static IReadOnlyList<string> ClusterAmqpNodes =>
+        (Read("RUNSAGA_CLUSTER_AMQP_NODES") ?? "localhost:5701,localhost:5702,localhost:5703").Split(',', StringSplitOptions.TrimEntries);
+
+    public static IReadOnlyList<Uri> ClusterManagement =>
+        [.. (Read("RUNSAGA_CLUSTER_MANAGEMENT_URLS") ?? "http://localhost:15701/,http://localhost:15702/,http://localhost:15703/")
+            .Split(',', StringSplitOptions.TrimEntries).Select(u => new Uri(u))];
+
+    /// <summary>The RabbitMQ node names of the cluster, in the order of <see cref="ClusterAmqpNodes"/> (for rabbitmqctl -n).</summary>
+    public static IReadOnlyList<string> ClusterRabbitNodes =>
+        (Read("RUNSAGA_CLUSTER_RABBIT_NODES") ?? string.Join(',', Enumerable.Range(1, 3).Select(i => $"runsaga-c{i}@{ShortHostName}"))).Split(',', StringSplitOptions.TrimEntries);
+
+    /// <summary>
+    /// The PostgreSQL primary and synchronous standby of scripts/lib/cluster.sh, as the hosts reach them: both hosts,
+    /// <c>Target Session Attributes=primary</c>; the administrator's user and password are the single cluster's.
+    /// </summary>
+    public static string ClusterPostgres =>
+        Read("RUNSAGA_CLUSTER_POSTGRES")
+        ?? new Npgsql.NpgsqlConnectionStringBuilder(Postgres)
+        {
+            Host = "127.0.0.1:5441,127.0.0.1:5442",
+            TargetSessionAttributes = "primary",
+            HostRecheckSeconds = 2,
+        }.ConnectionString;
+
+    /// <summary>The pair's Debian clusters (version/name), in the order of the hosts in <see cref="ClusterPostgres"/>.</summary>
+    public static IReadOnlyList<string> ClusterPostgresClusters =>
+        (Read("RUNSAGA_CLUSTER_PG_CLUSTERS") ?? "15/runsaga-a,15/runsaga-b").Split(',', StringSplitOptions.TrimEntries);
+
+    private static string ShortHostName => Environment.MachineName.Split('.')[0];
+
     /// <summary>The AMQP URI of <paramref name="virtualHost"/> on the configured broker, logging in as <paramref name="user"/>.</summary>
-    public static Uri RabbitMqFor(string virtualHost, string user, string password)
+    public static Uri RabbitMqFor(string virtualHost, string user, string password) => RabbitMqFor(RabbitMq, virtualHost, user, password);
+
+    /// <summary>The AMQP URI of <paramref name="virtualHost"/> on <paramref name="broker"/>, logging in as <paramref name="user"/>.</summary>
+    public static Uri RabbitMqFor(Uri broker, string virtualHost, string user, string password)
     {
-        var broker = RabbitMq;
         var port = broker.IsDefaultPort ? string.Empty : $":{broker.Port}";
         return new Uri($"{broker.Scheme}://{Uri.EscapeDataString(user)}:{Uri.EscapeDataString(password)}@{broker.Host}{port}/{Uri.EscapeDataString(virtualHost)}");
     }
