@@ -100,12 +100,16 @@ class Publisher:
         self._declared: set[str] = set()
         self.unroutable: dict[str, int] = {}
         self.published = 0
-        params = pika.URLParameters(amqp_url)
-        params.connection_attempts = 3
-        params.retry_delay = 1
-        params.socket_timeout = 5
-        params.client_properties = {"connection_name": "runsaga-example-python"}
-        self._connection = pika.BlockingConnection(params)
+        # Several URIs, separated by commas: the nodes of a RabbitMQ cluster. pika tries them in order.
+        nodes = []
+        for url in (u.strip() for u in amqp_url.split(",") if u.strip()):
+            params = pika.URLParameters(url)
+            params.connection_attempts = 3
+            params.retry_delay = 1
+            params.socket_timeout = 5
+            params.client_properties = {"connection_name": "runsaga-example-python"}
+            nodes.append(params)
+        self._connection = pika.BlockingConnection(nodes)
         self._channel = self._connection.channel()
         # Publisher confirms: basic_publish returns only once the broker has taken responsibility for the
         # message (and raises if it refused it), so "published" here means durably accepted.
@@ -199,7 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Publish one example scraper run to RunSaga over RabbitMQ.")
     p.add_argument("--amqp", default=os.environ.get("RABBITMQ_URL"),
                    help="AMQP URI with the scraper user's credentials (default: $RABBITMQ_URL; scripts/up writes it "
-                        "to .run/scraper.env)")
+                        "to .run/scraper.env); for a cluster, one URI per node separated by commas, tried in order")
     p.add_argument("--source", default="demo", help="what is scraped; runs and retention are per source (default: demo)")
     p.add_argument("--items", type=int, default=250, help="number of items (default: 250)")
     p.add_argument("--batch-size", type=int, default=100, help="items per ItemsScraped batch (default: 100)")

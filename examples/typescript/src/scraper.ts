@@ -52,7 +52,8 @@ const USAGE = `Usage: node dist/scraper.js [options]
 Publish one example scraper run to RunSaga over RabbitMQ.
 
   --amqp URI             AMQP URI with the scraper user's credentials (default: $RABBITMQ_URL;
-                         scripts/up writes it to .run/scraper.env)
+                         scripts/up writes it to .run/scraper.env); for a cluster, one URI per
+                         node separated by commas, tried in order
   --source NAME          what is scraped (default: demo)
   --items N              number of items (default: 250)
   --batch-size N         items per ItemsScraped batch (default: 100)
@@ -205,7 +206,21 @@ class Publisher {
   }
 
   static async open(uri: string, runId: string, plainJson: boolean): Promise<Publisher> {
-    const connection = await amqp.connect(uri, { clientProperties: { connection_name: "runsaga-example-typescript" } });
+    // Several URIs, separated by commas: the nodes of a RabbitMQ cluster, tried in order.
+    const nodes = uri.split(",").map((u) => u.trim()).filter((u) => u.length > 0);
+    let connection: amqp.ChannelModel | undefined;
+    let lastError: unknown;
+    for (const node of nodes) {
+      try {
+        connection = await amqp.connect(node, { clientProperties: { connection_name: "runsaga-example-typescript" } });
+        break;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    if (connection === undefined) {
+      throw lastError ?? new Error("no AMQP URI given");
+    }
     // Publisher confirms: each publish resolves only once the broker has taken responsibility for it.
     const channel = await connection.createConfirmChannel();
     return new Publisher(connection, channel, runId, plainJson);

@@ -12,7 +12,7 @@ namespace RunSaga.IntegrationTests.Faults;
 /// reordered, missing and late messages, through the real stack while hosts are killed, database backends
 /// terminated and AMQP connections closed at random moments from a seed. An oracle computes from the published
 /// data alone what every run must end as and what <c>projects</c> and <c>project_lineage</c> must hold, and compares.
-/// <c>CHAOS_RUNS</c> (default 12, the short profile of scripts/test) and <c>CHAOS_SEED</c> (default: random, printed)
+/// <c>CHAOS_RUNS</c> (default 52: thirteen waves, every fault kind once; the short profile of scripts/test) and <c>CHAOS_SEED</c> (default: random, printed)
 /// choose the campaign; <c>scripts/chaos</c> runs longer ones. The summary goes to the test output and to
 /// <c>CHAOS_SUMMARY</c> when set.
 /// <para>
@@ -88,7 +88,7 @@ public sealed class ChaosCampaign(DistributedStack stack, ITestOutputHelper outp
     [Fact]
     public async Task Should_lose_nothing_and_end_every_run_correctly()
     {
-        var runs = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_RUNS"), out var n) ? n : 12;
+        var runs = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_RUNS"), out var n) ? n : 52;
         var seed = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_SEED"), out var s) ? s : Random.Shared.Next(1, 100_000);
         var orchestrators = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_ORCHESTRATORS"), out var o) ? o : 2;
         var consumers = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_CONSUMERS"), out var c) ? c : 2;

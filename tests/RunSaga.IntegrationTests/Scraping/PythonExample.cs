@@ -19,10 +19,14 @@ public static class PythonExample
     /// Runs an example scraper (<paramref name="script"/> with <paramref name="interpreter"/>; the Python and TypeScript
     /// examples take the same options) and returns the run id it prints last.
     /// </summary>
-    public static async Task<Guid> RunExample(string interpreter, string script, Uri amqp, params string[] arguments)
+    public static Task<Guid> RunExample(string interpreter, string script, Uri amqp, params string[] arguments) =>
+        RunExample(interpreter, script, amqp.ToString(), arguments);
+
+    /// <summary>As above, with the <c>--amqp</c> value as given (several URIs separated by commas for a cluster).</summary>
+    public static async Task<Guid> RunExample(string interpreter, string script, string amqp, params string[] arguments)
     {
         var name = Path.GetFileName(script);
-        var (exitCode, stdout, stderr) = await Execute(interpreter, [script, "--amqp", amqp.ToString(), "--quiet", .. arguments]);
+        var (exitCode, stdout, stderr) = await Execute(interpreter, [script, "--amqp", amqp, "--quiet", .. arguments]);
         Assert.True(exitCode == 0, $"{name} exited with {exitCode}.{Environment.NewLine}stdout: {stdout}{Environment.NewLine}stderr: {stderr}");
         var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? string.Empty;
         Assert.True(last.StartsWith("run_id=", StringComparison.Ordinal) && Guid.TryParse(last["run_id=".Length..], out _),
