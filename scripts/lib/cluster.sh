@@ -44,10 +44,10 @@ _runsaga_cluster_node_env() {
     "RABBITMQ_PID_FILE=$RUNSAGA_CLUSTER_RABBIT_BASE/c$i.pid"
 }
 
-# Starts broker node $1 (1..3) when it is not running, and waits until it has booted.
-runsaga_cluster_start_node() {
+# Launches broker node $1 (1..3) in the background when it is not running.
+_runsaga_cluster_launch_node() {
   local i=$1
-  if _runsaga_cluster_ctl rabbitmqctl "$i" -q status >/dev/null 2>&1; then
+  if _runsaga_cluster_ctl rabbitmqctl "$i" -q ping >/dev/null 2>&1; then
     return 0
   fi
   local -a env
@@ -55,6 +55,11 @@ runsaga_cluster_start_node() {
   # Through su as the wrapper does, with the node's own environment (the wrapper's command line would lose it).
   _runsaga_root su rabbitmq -s /bin/sh -c "cd /var/lib/rabbitmq && exec env ${env[*]} /usr/lib/rabbitmq/bin/rabbitmq-server -detached" \
     >>"$RUNSAGA_RUN_DIR/rabbitmq-cluster-start.log" 2>&1 || true
+}
+
+# Waits until broker node $1 (1..3) has booted (90 s at most).
+_runsaga_cluster_wait_node() {
+  local i=$1
   # await_startup needs the node's Erlang VM to answer already; until then, ping.
   local deadline=$((SECONDS + 90))
   until _runsaga_cluster_ctl rabbitmqctl "$i" -q ping >/dev/null 2>&1 &&
@@ -62,6 +67,30 @@ runsaga_cluster_start_node() {
     ((SECONDS < deadline)) ||
       runsaga_die "RabbitMQ node $(runsaga_cluster_node "$i") did not start within 90 s; see $RUNSAGA_CLUSTER_RABBIT_LOGS/ and $RUNSAGA_RUN_DIR/rabbitmq-cluster-start.log"
     sleep 1
+  done
+}
+
+# Starts broker node $1 (1..3) when it is not running, and waits until it has booted (the fault campaign restarts a
+# node it killed with this).
+runsaga_cluster_start_node() {
+  _runsaga_cluster_launch_node "$1"
+  _runsaga_cluster_wait_node "$1"
+}
+
+# Stops the three broker nodes (the first one last, so that it is the one to start first) and the PostgreSQL pair.
+stop_distributed() {
+  local i name
+  for i in 3 2 1; do
+    if _runsaga_cluster_ctl rabbitmqctl "$i" -q ping >/dev/null 2>&1; then
+      runsaga_log "stopping RabbitMQ node $(runsaga_cluster_node "$i")"
+      _runsaga_cluster_ctl rabbitmqctl "$i" -q stop >/dev/null 2>&1 || true
+    fi
+  done
+  for name in "${RUNSAGA_CLUSTER_PG_NAMES[@]}"; do
+    if [[ "$(_runsaga_pair_status "$name")" == online* ]]; then
+      runsaga_log "stopping PostgreSQL $RUNSAGA_PG_VERSION/$name"
+      _runsaga_root pg_ctlcluster "$RUNSAGA_PG_VERSION" "$name" stop || true
+    fi
   done
 }
 
@@ -78,8 +107,10 @@ management.tcp.port = 1570$i
 max_message_size = ${RABBITMQ_MAX_MESSAGE_SIZE:-16777216}
 cluster_partition_handling = pause_minority
 EOF
-    runsaga_cluster_start_node "$i"
   done
+  # All three at once: after a machine restart each node waits for the others before it finishes booting.
+  for i in 1 2 3; do _runsaga_cluster_launch_node "$i"; done
+  for i in 1 2 3; do _runsaga_cluster_wait_node "$i"; done
 
   for i in 2 3; do
     local members

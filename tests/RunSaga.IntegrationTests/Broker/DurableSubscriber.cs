@@ -7,7 +7,7 @@ namespace RunSaga.IntegrationTests.Broker;
 public sealed record ReceivedNotification(string MessageName, Guid? MessageId, JsonElement Message);
 
 /// <summary>
-/// A downstream system's subscription: a durable queue of its own bound to the exchanges of some of RunSaga's
+/// A downstream system's subscription: a durable (quorum) queue of its own bound to the exchanges of some of RunSaga's
 /// notifications, so what RunSaga publishes waits there through host crashes, closed connections and a broker restart.
 /// Read with basic.get once the test is done (<see cref="DrainAsync"/>); deleted on dispose.
 /// </summary>
@@ -25,7 +25,10 @@ public sealed class DurableSubscriber : IAsyncDisposable
     internal static async Task<DurableSubscriber> Create(IConnection connection, string queue, IEnumerable<string> messageNames)
     {
         await using var channel = await connection.CreateChannelAsync();
-        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+        // A quorum queue, as a downstream system on a RabbitMQ cluster needs: a classic queue lives on one node, and
+        // what is routed to it while that node is down is lost (the fault campaign's seed 1201 lost four RunCompleted so).
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
+            new Dictionary<string, object?> { ["x-queue-type"] = "quorum" });
         foreach (var name in messageNames)
         {
             var exchange = ScraperPublisher.ExchangeName(name);
