@@ -8,9 +8,10 @@
 #   ensure_postgres_pair    two PostgreSQL clusters, $RUNSAGA_PG_VERSION/runsaga-a on 5441 and .../runsaga-b on 5442:
 #                           one primary and one streaming standby made with pg_basebackup, replicating synchronously
 #                           (a commit returns once the standby has flushed it). Whichever is primary now stays so.
-#   runsaga_cluster_env     prints the variables the tests and scripts read (RUNSAGA_CLUSTER_*), for `export`.
+#   stop_distributed        stops both (scripts/down --all).
 #
-# The fault campaign (scripts/chaos, and its short profile in scripts/test) runs against these: it kills, stops and
+# The tests find them at these fixed ports (RUNSAGA_CLUSTER_* variables, read by TestSettings, override them). The
+# fault campaign (scripts/chaos, and its short profile in scripts/test) runs against these: it kills, stops and
 # partitions broker nodes and fails the database over, so it never touches the single broker and cluster the other
 # tests use. Sourced by scripts/lib/services.sh; expects its helpers (runsaga_log, _runsaga_root, ...).
 
@@ -114,7 +115,8 @@ EOF
 
   for i in 2 3; do
     local members
-    members=$(_runsaga_cluster_ctl rabbitmqctl 1 -q cluster_status --formatter json 2>/dev/null || true)
+    members=$(_runsaga_cluster_ctl rabbitmqctl 1 -q cluster_status --formatter json 2>/dev/null) ||
+      runsaga_die "rabbitmqctl -n $(runsaga_cluster_node 1) cluster_status failed; see $RUNSAGA_CLUSTER_RABBIT_LOGS/"
     if [[ "$members" != *"\"$(runsaga_cluster_node "$i")\""* ]]; then
       runsaga_log "joining $(runsaga_cluster_node "$i") to $(runsaga_cluster_node 1)"
       local log="$RUNSAGA_RUN_DIR/rabbitmq-cluster-start.log"
@@ -131,7 +133,7 @@ EOF
     runsaga_die "could not create RunSaga's broker users in the cluster (definitions.sh | rabbitmqctl -n $(runsaga_cluster_node 1) import_definitions)"
   local code deadline=$((SECONDS + 60))
   for i in 1 2 3; do
-    until code=$(curl -s -o /dev/null -w '%{http_code}' -u "$RABBITMQ_ADMIN_USER:$RABBITMQ_ADMIN_PASSWORD" "http://localhost:1570$i/api/overview") && [[ "$code" == 200 ]]; do
+    until code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -u "$RABBITMQ_ADMIN_USER:$RABBITMQ_ADMIN_PASSWORD" "http://localhost:1570$i/api/overview") && [[ "$code" == 200 ]]; do
       ((SECONDS < deadline)) || runsaga_die "the management API of $(runsaga_cluster_node "$i") (http://localhost:1570$i) did not answer 200 (last: ${code:-none})"
       sleep 1
     done
@@ -169,7 +171,7 @@ primary_conninfo = 'host=127.0.0.1 port=${RUNSAGA_CLUSTER_PG_PORTS[$other]} user
 EOF
   # Replication connections from this machine only, with the replicator's password.
   local hba="/etc/postgresql/$RUNSAGA_PG_VERSION/$name/pg_hba.conf"
-  if ! grep -q runsaga_replicator "$hba" 2>/dev/null; then
+  if ! _runsaga_as_postgres grep -q runsaga_replicator "$hba"; then
     _runsaga_as_postgres sh -c "echo 'host replication runsaga_replicator 127.0.0.1/32 scram-sha-256' >> '$hba'"
   fi
 }
@@ -202,17 +204,10 @@ ensure_postgres_pair() {
   for i in 0 1; do
     name=${RUNSAGA_CLUSTER_PG_NAMES[$i]}
     if [[ -z "$(_runsaga_pair_status "$name")" ]]; then
-      if [[ $i == 0 ]]; then
-        runsaga_log "creating PostgreSQL $RUNSAGA_PG_VERSION/$name on port ${RUNSAGA_CLUSTER_PG_PORTS[$i]} (the pair's first primary)"
-        _runsaga_root pg_createcluster "$RUNSAGA_PG_VERSION" "$name" -p "${RUNSAGA_CLUSTER_PG_PORTS[$i]}" >/dev/null ||
-          runsaga_die "pg_createcluster $RUNSAGA_PG_VERSION $name failed"
-      else
-        runsaga_log "creating PostgreSQL $RUNSAGA_PG_VERSION/$name on port ${RUNSAGA_CLUSTER_PG_PORTS[$i]} (the pair's standby)"
-        _runsaga_root pg_createcluster "$RUNSAGA_PG_VERSION" "$name" -p "${RUNSAGA_CLUSTER_PG_PORTS[$i]}" >/dev/null ||
-          runsaga_die "pg_createcluster $RUNSAGA_PG_VERSION $name failed"
-        _runsaga_pair_configure "$i"
-        continue
-      fi
+      # The second one's data is replaced by a base backup of the first below.
+      runsaga_log "creating PostgreSQL $RUNSAGA_PG_VERSION/$name on port ${RUNSAGA_CLUSTER_PG_PORTS[$i]}"
+      _runsaga_root pg_createcluster "$RUNSAGA_PG_VERSION" "$name" -p "${RUNSAGA_CLUSTER_PG_PORTS[$i]}" >/dev/null ||
+        runsaga_die "pg_createcluster $RUNSAGA_PG_VERSION $name failed"
     fi
     _runsaga_pair_configure "$i"
   done
@@ -220,11 +215,16 @@ ensure_postgres_pair() {
   # The primary: the one running and not in recovery; else runsaga-a, started (a first run, or a machine restart).
   for i in 0 1; do
     status=$(_runsaga_pair_status "${RUNSAGA_CLUSTER_PG_NAMES[$i]}")
-    if [[ "$status" == online && -z "$primary" ]]; then primary=$i; fi
+    if [[ "$status" == online ]]; then
+      # Two primaries (a failover the campaign did not finish): which one has the newer data is not for a script to guess.
+      [[ -z "$primary" ]] || runsaga_die "both $RUNSAGA_PG_VERSION/${RUNSAGA_CLUSTER_PG_NAMES[0]} and ${RUNSAGA_CLUSTER_PG_NAMES[1]} run as primaries; stop the older one (pg_ctlcluster $RUNSAGA_PG_VERSION <name> stop) and run this again: it becomes the standby"
+      primary=$i
+    fi
   done
   if [[ -z "$primary" ]]; then
     for i in 0 1; do
-      if [[ ! -f "$(_runsaga_pair_data_dir "${RUNSAGA_CLUSTER_PG_NAMES[$i]}")/standby.signal" ]]; then primary=$i; break; fi
+      # The data directory is the postgres user's (mode 700): look as root.
+      if ! _runsaga_root test -f "$(_runsaga_pair_data_dir "${RUNSAGA_CLUSTER_PG_NAMES[$i]}")/standby.signal"; then primary=$i; break; fi
     done
     primary=${primary:-0}
     _runsaga_root pg_ctlcluster "$RUNSAGA_PG_VERSION" "${RUNSAGA_CLUSTER_PG_NAMES[$primary]}" restart >/dev/null 2>&1 ||
@@ -244,6 +244,7 @@ ensure_postgres_pair() {
   local psql_pg=(psql -X -q -At -v ON_ERROR_STOP=1 -p "$port" -d postgres)
   # The replicator and the tests' administrator (the same name and password as on the single cluster).
   # synchronous_commit = local: no standby may be there yet to confirm these commits.
+  # The passwords go in on standard input (\set), never on a command line another user could read with ps.
   _runsaga_as_postgres "${psql_pg[@]}" -v role="$user" <<EOF >/dev/null || runsaga_die "could not create the pair's roles"
 SET synchronous_commit = local;
 \\set pw '${password//\'/\'\'}'
@@ -265,11 +266,4 @@ EOF
     sleep 1
   done
   runsaga_log "PostgreSQL pair ready: primary $RUNSAGA_PG_VERSION/${RUNSAGA_CLUSTER_PG_NAMES[$primary]} (:$port), synchronous standby $standby_name (:${RUNSAGA_CLUSTER_PG_PORTS[$standby]})"
-}
-
-# The variables the tests read to find the distributed shape (defaults in TestSettings match these).
-runsaga_cluster_env() {
-  printf '%s\n' \
-    "RUNSAGA_CLUSTER_RABBIT_NODES=$(runsaga_cluster_node 1),$(runsaga_cluster_node 2),$(runsaga_cluster_node 3)" \
-    "RUNSAGA_CLUSTER_PG_CLUSTERS=$RUNSAGA_PG_VERSION/${RUNSAGA_CLUSTER_PG_NAMES[0]},$RUNSAGA_PG_VERSION/${RUNSAGA_CLUSTER_PG_NAMES[1]}"
 }

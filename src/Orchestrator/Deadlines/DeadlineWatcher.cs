@@ -62,6 +62,7 @@ public sealed class DeadlineWatcher(
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
                 Behind($"a deadline poll failed ({ex.GetType().Name}: {ex.Message})");
+                await ReleaseLeaseAsync(stoppingToken);
                 logger.LogWarning(ex, "Could not check run deadlines; retrying in {Interval}. Are PostgreSQL and RabbitMQ reachable?", options.Value.DeadlinePollInterval);
             }
         }
@@ -100,6 +101,19 @@ public sealed class DeadlineWatcher(
         }
 
         return due.Count;
+    }
+
+    /// <summary>After a failed poll: another Orchestrator may poll at its next tick (if PostgreSQL answers at all).</summary>
+    private async Task ReleaseLeaseAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await lease.ReleaseAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // PostgreSQL is away: the lease runs out by itself.
+        }
     }
 
     private void Behind(string reason)

@@ -32,4 +32,17 @@ public sealed class PollLeaseClaim(NpgsqlDataSource dataSource, string name)
         command.Parameters.AddWithValue("holder", Holder);
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
+
+    /// <summary>
+    /// Gives the poll back after it failed here, so that another process takes the next tick instead of waiting for the
+    /// lease to run out (and this process, which failed, winning it again). Best effort: the lease runs out anyway.
+    /// </summary>
+    public async Task ReleaseAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            "UPDATE runsaga.poll_leases SET next_poll_at = now() WHERE name = @name AND polled_by = @holder");
+        command.Parameters.AddWithValue("name", name);
+        command.Parameters.AddWithValue("holder", Holder);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
 }

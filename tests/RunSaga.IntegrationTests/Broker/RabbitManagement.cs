@@ -250,6 +250,11 @@ public sealed class RabbitManagement : IDisposable
             {
                 last = ex;
             }
+            catch (TaskCanceledException ex)
+            {
+                // A node that hangs (paused, or cut off) times out: the next one may answer.
+                last = new HttpRequestException($"{nodes[node]} did not answer within {http.Timeout}", ex);
+            }
         }
 
         throw new InvalidOperationException(

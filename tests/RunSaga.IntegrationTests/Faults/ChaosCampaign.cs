@@ -396,13 +396,13 @@ public sealed class ChaosCampaign(DistributedStack stack, ITestOutputHelper outp
     /// <summary>SIGKILL of a broker node's Erlang VM, then the node started again as scripts/lib/cluster.sh starts it.</summary>
     private async Task<string> KillNodeAsync(string node)
     {
+        var index = Nodes.ToList().IndexOf(node) + 1;
+        Assert.True(index > 0, $"{node} is not one of the cluster's nodes ({string.Join(", ", Nodes)}): the campaign could not start it again");
         var pid = (await RunAsync("rabbitmqctl", "-n", node, "eval", "list_to_integer(os:getpid()).")).Trim();
         Assert.True(int.TryParse(pid, out _), $"rabbitmqctl eval did not give {node}'s process id: '{pid}'");
         await RunAsync("kill", "-9", pid);
         Output.WriteLine($"chaos: killed broker node {node} (pid {pid}) with SIGKILL");
         await Task.Delay(1000);
-        var index = Nodes.ToList().IndexOf(node) + 1;
-        Assert.True(index > 0, $"{node} is not one of the cluster's nodes ({string.Join(", ", Nodes)})");
         await RunAsync("bash", "-c", $"source '{Stack.RepositoryRoot}/scripts/lib/services.sh' && runsaga_cluster_start_node {index}");
         await BrokerHealthyAsync();
         return node;

@@ -46,6 +46,8 @@ public class RunSagaStack : IAsyncLifetime
     private readonly List<HostProcess?> orchestrators = [null];
     private readonly List<Uri?> orchestratorUrls = [null];
     private readonly List<HostProcess?> consumers = [null];
+    private readonly object slots = new();
+    private volatile bool disposing;
     private int consumersStarted;
     private int watchdogRestarts;
 
@@ -208,10 +210,13 @@ public class RunSagaStack : IAsyncLifetime
     /// </summary>
     public async Task RestartConsumers(IReadOnlyDictionary<string, string>? overrides = null)
     {
-        for (var i = 0; i < consumers.Count; i++)
+        lock (slots)
         {
-            await Stop(consumers[i]);
-            consumers[i] = null;
+            for (var i = 0; i < consumers.Count; i++)
+            {
+                consumers[i]?.Dispose();
+                consumers[i] = null;
+            }
         }
 
         await StartConsumers(overrides);
@@ -238,7 +243,6 @@ public class RunSagaStack : IAsyncLifetime
 
     private async Task StartConsumersInstance(int index, IReadOnlyDictionary<string, string>? overrides)
     {
-        consumers[index]?.Dispose();
         var number = Interlocked.Increment(ref consumersStarted);
         var started = HostProcess.Start(
             index == 0 ? $"consumers#{number}" : $"consumers.{index + 1}#{number}",
@@ -247,8 +251,8 @@ public class RunSagaStack : IAsyncLifetime
             [],
             Merge(AsHost(BrokerUsers.Consumers), overrides),
             Logs);
-        consumers[index] = started;
-        started.Exited += code => Supervise(started, code, () => consumers[index] == started ? StartConsumersInstance(index, overrides) : Task.CompletedTask);
+        Occupy(consumers, index, started);
+        started.Exited += code => Supervise(started, code, () => Holds(consumers, index, started) ? StartConsumersInstance(index, overrides) : Task.CompletedTask);
         await started.WaitForLogLine("Bus started", StartTimeout);
     }
 
@@ -264,14 +268,17 @@ public class RunSagaStack : IAsyncLifetime
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(orchestratorCount, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(consumersCount, 1);
-        foreach (var host in consumers.Concat(orchestrators))
+        foreach (var host in Snapshot())
         {
             await Stop(host);
         }
 
-        Resize(orchestrators, orchestratorCount);
-        Resize(orchestratorUrls, orchestratorCount);
-        Resize(consumers, consumersCount);
+        lock (slots)
+        {
+            Resize(orchestrators, orchestratorCount);
+            Resize(orchestratorUrls, orchestratorCount);
+            Resize(consumers, consumersCount);
+        }
         for (var i = 0; i < orchestratorCount; i++)
         {
             await StartOrchestratorInstance(i, orchestratorOverrides);
@@ -292,7 +299,7 @@ public class RunSagaStack : IAsyncLifetime
     /// </summary>
     private void Supervise(HostProcess host, int exitCode, Func<Task> start)
     {
-        if (exitCode != 75)
+        if (exitCode != 75 || disposing)
         {
             return;
         }
@@ -341,7 +348,9 @@ public class RunSagaStack : IAsyncLifetime
                 await HostPublisher.DisposeAsync();
             }
         }, failures);
-        foreach (var host in consumers.Concat(orchestrators))
+        // No supervisor restarts a host from here on.
+        disposing = true;
+        foreach (var host in Snapshot())
         {
             await Attempt(() => Stop(host), failures);
         }
@@ -419,8 +428,8 @@ public class RunSagaStack : IAsyncLifetime
             ["--urls", $"http://127.0.0.1:{port}"],
             Merge(AsHost(BrokerUsers.Orchestrator), overrides),
             Logs);
-        orchestrators[index] = orchestrator;
-        orchestrator.Exited += code => Supervise(orchestrator, code, () => orchestrators[index] == orchestrator ? StartOrchestratorInstance(index, overrides) : Task.CompletedTask);
+        Occupy(orchestrators, index, orchestrator);
+        orchestrator.Exited += code => Supervise(orchestrator, code, () => Holds(orchestrators, index, orchestrator) ? StartOrchestratorInstance(index, overrides) : Task.CompletedTask);
 
         var url = new Uri($"http://127.0.0.1:{port}/");
         orchestratorUrls[index] = url;
@@ -462,6 +471,40 @@ public class RunSagaStack : IAsyncLifetime
         }
 
         await orchestrator.WaitForLogLine("Bus started", StartTimeout);
+    }
+
+    /// <summary>
+    /// Puts <paramref name="host"/> in its slot and stops whatever was there: when a test's restart and a supervisor's
+    /// restart of one slot cross, the later process wins and the earlier one is stopped, never left running unseen.
+    /// </summary>
+    private void Occupy(List<HostProcess?> list, int index, HostProcess host)
+    {
+        lock (slots)
+        {
+            var previous = list[index];
+            list[index] = host;
+            if (previous is not null && previous != host)
+            {
+                previous.Dispose();
+            }
+        }
+    }
+
+    private bool Holds(List<HostProcess?> list, int index, HostProcess host)
+    {
+        lock (slots)
+        {
+            return index < list.Count && list[index] == host;
+        }
+    }
+
+    /// <summary>Every host process now (a supervisor may replace one in its slot meanwhile).</summary>
+    private List<HostProcess?> Snapshot()
+    {
+        lock (slots)
+        {
+            return [.. consumers, .. orchestrators];
+        }
     }
 
     private static Dictionary<string, string> AsHost(BrokerUser user) => new() { ["ConnectionStrings__RabbitMq"] = user.Amqp.ToString() };
