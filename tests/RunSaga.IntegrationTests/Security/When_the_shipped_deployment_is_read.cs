@@ -64,6 +64,26 @@ public sealed partial class When_the_shipped_deployment_is_read
         Assert.Contains("replace-me", File.ReadAllText(Path.Combine(Root, "deploy", "compose.env.example")), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Should_keep_the_broker_cluster_file_as_safe_and_give_the_hosts_every_node()
+    {
+        var entries = Entries(File.ReadAllText(Path.Combine(Root, "deploy", "compose", "rabbitmq-cluster.yml"))).ToList();
+        Assert.DoesNotContain(entries, e => e.Path.EndsWith("ports[]", StringComparison.Ordinal));
+
+        // The Erlang cookie is a secret as much as the passwords: required, never a default.
+        var secrets = entries.Where(e => e.Path.EndsWith("PASSWORD", StringComparison.Ordinal) || e.Path.EndsWith("_COOKIE", StringComparison.Ordinal)).ToList();
+        Assert.True(secrets.Count >= 5, $"only {secrets.Count} secrets found in rabbitmq-cluster.yml: the reader lost track of the file");
+        Assert.All(secrets, e => Assert.True(RequiredVariable().IsMatch(e.Value), $"{e.Path}: '{e.Value}' is not a required ${{VARIABLE:?…}} without a default"));
+        Assert.Contains("RABBITMQ_ERLANG_COOKIE=", File.ReadAllText(Path.Combine(Root, "deploy", "compose.env.example")), StringComparison.Ordinal);
+
+        // Both hosts connect with the list of the three nodes.
+        foreach (var host in new[] { "orchestrator", "consumers" })
+        {
+            var nodes = Assert.Single(entries, e => e.Path == $"services/{host}/environment/RABBITMQ_NODES").Value.Split(',');
+            Assert.Equal(["rabbitmq:5672", "rabbitmq-2:5672", "rabbitmq-3:5672"], nodes);
+        }
+    }
+
     /// <summary>
     /// The file as (path, value) pairs: <c>services/postgres/ports[]</c> → <c>127.0.0.1:5432:5432</c>. Enough YAML for a
     /// compose file in block style: keys, nested maps by indentation, list items; comments and quotes dropped.
