@@ -15,8 +15,9 @@ public sealed record RunDeadlinePassed
 
     /// <summary>
     /// Set when the watcher saw the pipeline behind within STAGING_SETTLE: batches waiting in
-    /// <c>runsaga.staging</c>, no Consumers on it, or RabbitMQ or PostgreSQL unreachable. The batches a flush
-    /// waits for may then still be on their way, so the saga postpones a flush verdict instead of failing the run.
+    /// <c>runsaga.staging</c>, no Consumers on it, or RabbitMQ or PostgreSQL unreachable; or when messages of this run
+    /// itself (its <c>FlushRun</c>) have waited undelivered in the outbox. The batches a flush waits for, or the flush's
+    /// answer, may then still be on their way, so the saga postpones a flush verdict instead of failing the run.
     /// </summary>
     public string? HoldReason { get; init; }
 }

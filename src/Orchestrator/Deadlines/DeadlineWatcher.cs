@@ -26,6 +26,10 @@ namespace RunSaga.Orchestrator.Deadlines;
 /// at each of its own ticks, whether or not it holds the poll, so whichever Orchestrator publishes has watched staging
 /// itself the whole time (a freshly started one holds verdicts until it has watched for STAGING_SETTLE).
 /// </para>
+/// <para>
+/// A run whose own messages have waited in the outbox longer than <see cref="OutboxLag"/> is held too, whatever staging
+/// says: its <c>FlushRun</c> has not reached the Consumers, so the missing answer is RunSaga's delay, not the scraper's.
+/// </para>
 /// </summary>
 public sealed class DeadlineWatcher(
     NpgsqlDataSource dataSource,
@@ -35,15 +39,34 @@ public sealed class DeadlineWatcher(
     TimeProvider clock,
     ILogger<DeadlineWatcher> logger) : BackgroundService
 {
+    /// <summary>
+    /// The runs with a passed deadline, and for each how many of its own messages RunSaga has not delivered yet (rows of
+    /// <c>runsaga.outbox_messages</c> older than <see cref="OutboxLag"/>, and the oldest one's time).
+    /// </summary>
     private const string DueSql = """
-        SELECT id, source,
-               CASE WHEN run_deadline <= now() THEN 'run' WHEN flush_deadline <= now() THEN 'flush' ELSE 'resend' END
-        FROM runsaga.runs
-        WHERE status NOT IN ('Completed', 'Failed', 'Cancelled')
-          AND (flush_deadline <= now() OR run_deadline <= now() OR resend_at <= now())
-        ORDER BY id
-        LIMIT 1000
+        WITH due AS (
+            SELECT id, source,
+                   CASE WHEN run_deadline <= now() THEN 'run' WHEN flush_deadline <= now() THEN 'flush' ELSE 'resend' END AS deadline
+            FROM runsaga.runs
+            WHERE status NOT IN ('Completed', 'Failed', 'Cancelled')
+              AND (flush_deadline <= now() OR run_deadline <= now() OR resend_at <= now())
+            ORDER BY id
+            LIMIT 1000),
+        undelivered AS (
+            SELECT run_id, count(*) AS messages, min(created_at) AS since
+            FROM runsaga.outbox_messages
+            WHERE run_id IN (SELECT id FROM due) AND created_at <= now() - @lag
+            GROUP BY run_id)
+        SELECT due.id, due.source, due.deadline, coalesce(undelivered.messages, 0), undelivered.since
+        FROM due LEFT JOIN undelivered ON undelivered.run_id = due.id
+        ORDER BY due.id
         """;
+
+    /// <summary>
+    /// How long a run's message may wait in the outbox before a flush verdict on the run waits for it: the dispatchers
+    /// deliver within milliseconds when RabbitMQ answers, so a message this old means RunSaga's own delivery is behind.
+    /// </summary>
+    internal static readonly TimeSpan OutboxLag = TimeSpan.FromSeconds(2);
 
     private readonly PollLeaseClaim lease = new(dataSource, "deadline-watcher");
     private DateTimeOffset lastBehindAt;
@@ -82,22 +105,24 @@ public sealed class DeadlineWatcher(
             return 0;
         }
 
-        var due = new List<(Guid RunId, string? Source, string Deadline)>();
+        var due = new List<(Guid RunId, string? Source, string Deadline, long Undelivered, DateTime? Since)>();
         await using (var command = dataSource.CreateCommand(DueSql))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
+            command.Parameters.AddWithValue("lag", OutboxLag);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                due.Add((reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2)));
+                due.Add((reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2), reader.GetInt64(3),
+                    reader.IsDBNull(4) ? null : reader.GetDateTime(4)));
             }
         }
 
         var hold = HoldReason();
-        foreach (var (runId, source, deadline) in due)
+        foreach (var (runId, source, deadline, undelivered, since) in due)
         {
             using var scope = RunLogScope.Begin(runId, source);
             logger.LogInformation("The run's {Deadline} deadline has passed", deadline);
-            await bus.Publish(new RunDeadlinePassed { RunId = runId, Deadline = deadline, HoldReason = hold }, cancellationToken);
+            await bus.Publish(new RunDeadlinePassed { RunId = runId, Deadline = deadline, HoldReason = hold ?? OutboxHold(undelivered, since) }, cancellationToken);
         }
 
         return due.Count;
@@ -121,6 +146,17 @@ public sealed class DeadlineWatcher(
         lastBehindAt = clock.GetUtcNow();
         lastBehind = reason;
     }
+
+    /// <summary>
+    /// Why a flush verdict on one run must wait although staging has kept up: RunSaga has not delivered the run's own
+    /// messages (its <c>FlushRun</c>, say, while a host's publish hangs on a broken connection), so the Consumers have not
+    /// had their chance to confirm the flush.
+    /// </summary>
+    private static string? OutboxHold(long undelivered, DateTime? since) =>
+        undelivered > 0
+            ? $"{undelivered} of the run's own messages wait in runsaga.outbox_messages (the oldest since {since:O}); "
+                + "the flush verdict waits until RunSaga has delivered them"
+            : null;
 
     /// <summary>Why a flush verdict must wait, or null when staging has kept up for STAGING_SETTLE.</summary>
     private string? HoldReason()
