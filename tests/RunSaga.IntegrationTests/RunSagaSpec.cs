@@ -91,6 +91,12 @@ public abstract class RunSagaSpec(RunSagaStack stack, ITestOutputHelper output) 
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @p0", runId));
     }
 
+    /// <summary>A run's staging rows as text (one JSON object per row, by key), to compare before and after an archive round trip.</summary>
+    protected async Task<string> Staging(Guid runId) =>
+        (await Db.Query(
+            """SELECT coalesce(string_agg(row_to_json(s)::text, E'\n' ORDER BY s.key COLLATE "C"), '') FROM runsaga.staged_items s WHERE s.run_id = @p0""",
+            r => r.GetString(0), runId)).Single();
+
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="description"/> and the log tail.</summary>
     protected async Task Eventually(Func<Task<bool>> condition, string description, TimeSpan? timeout = null, TimeSpan? pollInterval = null)
     {

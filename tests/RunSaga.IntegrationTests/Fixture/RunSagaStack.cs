@@ -230,6 +230,19 @@ public class RunSagaStack : IAsyncLifetime
         await StartConsumersInstance(index, overrides);
     }
 
+    /// <summary>Stops Consumers instance <paramref name="index"/> and leaves it stopped until <see cref="RestartConsumersInstance"/>.</summary>
+    public async Task StopConsumersInstance(int index)
+    {
+        HostProcess? host;
+        lock (slots)
+        {
+            host = consumers[index];
+            consumers[index] = null;
+        }
+
+        await Stop(host);
+    }
+
     /// <summary>Starts every Consumers instance and waits until their buses are started.</summary>
     public async Task StartConsumers(IReadOnlyDictionary<string, string>? overrides = null)
     {

@@ -107,9 +107,4 @@ public sealed class When_operators_archive_restore_and_delete_runs(RunSagaStack 
         await failures.WaitFor(m => MessageWatcher.GuidOf(m, "runId") == scrape.RunId, 1, Timeout, "ArchiveRun refused");
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND archived_at IS NOT NULL", scrape.RunId));
     }
-
-    private async Task<string> Staging(Guid runId) =>
-        (await Db.Query(
-            """SELECT coalesce(string_agg(row_to_json(s)::text, E'\n' ORDER BY s.key COLLATE "C"), '') FROM runsaga.staged_items s WHERE s.run_id = @p0""",
-            r => r.GetString(0), runId)).Single();
 }
