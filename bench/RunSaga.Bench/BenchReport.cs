@@ -7,6 +7,12 @@ namespace RunSaga.Bench;
 
 public sealed record RunComparison(PipelineResult Pipeline, double FloorCopySeconds, double FloorUpsertSeconds, double FloorSeconds, double Ratio, double ItemsPerSecond, double FloorItemsPerSecond);
 
+/// <summary>The same runs with several instances of each host, against the same floor (<c>--orchestrators N --consumers M</c>).</summary>
+public sealed record ScaleOutResult(int Orchestrators, int Consumers, RunComparison FirstRun, RunComparison SecondRun, SmallRunsResult? SmallRuns, SteadyRunsResult? SteadyRuns)
+{
+    public string Shape => $"{Orchestrators} + {Consumers}";
+}
+
 public sealed record Target(string Name, string Goal, string Measured, bool Met);
 
 /// <summary>The benchmark's result: one table on the console, the same as JSON and as an SVG chart.</summary>
@@ -20,6 +26,7 @@ public sealed record BenchReport(
     double BrokerFloorSeconds,
     SmallRunsResult? SmallRuns,
     SteadyRunsResult? SteadyRuns,
+    ScaleOutResult? ScaleOut,
     IReadOnlyList<Target> Targets)
 {
     public const double MaxRatio = 1.5;
@@ -34,6 +41,7 @@ public sealed record BenchReport(
         TimeSpan brokerFloor,
         SmallRunsResult? small,
         SteadyRunsResult? steady,
+        ScaleOutResult? scaleOut,
         string repositoryRoot)
     {
         var a = Compare(first, firstFloor);
@@ -58,7 +66,7 @@ public sealed record BenchReport(
         }
 
         return new BenchReport(DateTime.UtcNow, DescribeMachine(), CurrentCommit(repositoryRoot), options, a, b,
-            PhaseTimes.Round(brokerFloor.TotalSeconds), small, steady, targets);
+            PhaseTimes.Round(brokerFloor.TotalSeconds), small, steady, scaleOut, targets);
     }
 
     public void Print(TextWriter output)
@@ -101,6 +109,11 @@ public sealed record BenchReport(
                 + $"max {r.LatencyMaxSeconds:0.000} s; CPU ms per run: {CpuLine(r.CpuMsPerRun)}"));
         }
 
+        if (ScaleOut is { } scaled)
+        {
+            PrintScaleOut(output, scaled);
+        }
+
         output.WriteLine();
         output.WriteLine("| target | goal | measured | |");
         output.WriteLine("|---|---|---|---|");
@@ -111,6 +124,51 @@ public sealed record BenchReport(
 
         output.WriteLine();
     }
+
+    /// <summary>1 + 1 next to N + M: the same runs and the same floor, measured in this invocation.</summary>
+    private void PrintScaleOut(TextWriter output, ScaleOutResult scaled)
+    {
+        output.WriteLine();
+        output.WriteLine($"scale-out: {scaled.Orchestrators} Orchestrators + {scaled.Consumers} Consumers next to 1 + 1 (same runs, same floor; "
+            + $"on {Environment.ProcessorCount} cores more instances share the same CPUs, so this shows their overhead, not a speed-up)");
+        output.WriteLine();
+        output.WriteLine($"| measurement | 1 + 1 | {scaled.Shape} | {scaled.Shape} / 1 + 1 |");
+        output.WriteLine("|---|---:|---:|---:|");
+        void Row(string name, double one, double many, string format) => output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| {name} | {one.ToString(format, CultureInfo.InvariantCulture)} | {many.ToString(format, CultureInfo.InvariantCulture)} | {(one > 0 ? many / one : double.NaN):0.00}× |"));
+        Row("first run, s", FirstRun.Pipeline.WallSeconds, scaled.FirstRun.Pipeline.WallSeconds, "0.00");
+        Row("first run / floor", FirstRun.Ratio, scaled.FirstRun.Ratio, "0.00");
+        Row("second run, s", SecondRun.Pipeline.WallSeconds, scaled.SecondRun.Pipeline.WallSeconds, "0.00");
+        Row("second run / floor", SecondRun.Ratio, scaled.SecondRun.Ratio, "0.00");
+        Row("first run, staging wall s", FirstRun.Pipeline.Phases.StagingWallSeconds, scaled.FirstRun.Pipeline.Phases.StagingWallSeconds, "0.00");
+        Row("first run, promotion s", FirstRun.Pipeline.Phases.PromotionSeconds, scaled.FirstRun.Pipeline.Phases.PromotionSeconds, "0.00");
+        Row("first run, hosts' CPU s", HostsCpu(FirstRun.Pipeline.CpuSeconds), HostsCpu(scaled.FirstRun.Pipeline.CpuSeconds), "0.0");
+        Row("first run, peak RSS of all hosts together, MiB", FirstRun.Pipeline.PeakRssMb.Values.Sum(), scaled.FirstRun.Pipeline.PeakRssMb.Values.Sum(), "0");
+        if (SmallRuns is { } s && scaled.SmallRuns is { } ss)
+        {
+            Row("small runs, runs/s", s.RunsPerSecond, ss.RunsPerSecond, "0.0");
+            Row("small runs, p99 s", s.LatencyP99Seconds, ss.LatencyP99Seconds, "0.000");
+            Row("small runs, hosts' CPU ms per run", HostsCpu(s.CpuMsPerRun), HostsCpu(ss.CpuMsPerRun), "0.0");
+        }
+
+        if (SteadyRuns is { } r && scaled.SteadyRuns is { } rr)
+        {
+            Row($"steady {r.RatePerSecond:0}/s, p50 ms", r.LatencyP50Seconds * 1000, rr.LatencyP50Seconds * 1000, "0");
+            Row($"steady {r.RatePerSecond:0}/s, p99 ms", r.LatencyP99Seconds * 1000, rr.LatencyP99Seconds * 1000, "0");
+        }
+
+        output.WriteLine();
+        output.WriteLine($"{scaled.Shape}: the first run's batches staged by {string.Join(", ", scaled.FirstRun.Pipeline.Phases.BatchesStagedBy.Select(b => $"{b.Key} {b.Value:N0}"))}");
+        output.WriteLine($"{scaled.Shape}: peak RSS by instance (first run) {string.Join(", ", scaled.FirstRun.Pipeline.PeakRssMb.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:0} MiB")))}");
+        if (scaled.SmallRuns is { } small)
+        {
+            output.WriteLine($"{scaled.Shape}: small runs, CPU ms per run {CpuLine(small.CpuMsPerRun)}");
+        }
+    }
+
+    /// <summary>The Orchestrators' and Consumers' share of a CPU measurement (every instance; not PostgreSQL, RabbitMQ or the bench).</summary>
+    private static double HostsCpu(Dictionary<string, double> cpu) =>
+        cpu.Where(c => c.Key.StartsWith("orchestrator", StringComparison.Ordinal) || c.Key.StartsWith("consumers", StringComparison.Ordinal)).Sum(c => c.Value);
 
     private static string CpuLine(Dictionary<string, double> perRun) =>
         string.Join(", ", perRun.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Key} {c.Value:0.0}")));
@@ -136,9 +194,16 @@ public sealed record BenchReport(
             ("second run: RunSaga", [(SecondRun.Pipeline.WallSeconds, "#e6550d", "RunRequested → RunCompleted")]),
             ("broker only (first run's messages)", [(BrokerFloorSeconds, "#74c476", "publish + consume, no MassTransit")]),
         };
+        if (ScaleOut is { } scaled)
+        {
+            rows.Insert(2, ($"first run: RunSaga, {scaled.Shape} hosts", [(scaled.FirstRun.Pipeline.WallSeconds, "#fdae6b", "RunRequested → RunCompleted")]));
+            rows.Insert(5, ($"second run: RunSaga, {scaled.Shape} hosts", [(scaled.SecondRun.Pipeline.WallSeconds, "#fdae6b", "RunRequested → RunCompleted")]));
+        }
+
         var max = rows.Max(r => r.Parts.Sum(p => p.Seconds));
         const int left = 250, width = 520, rowHeight = 34, top = 50;
-        var height = top + rows.Count * rowHeight + 60;
+        var legendLines = ScaleOut is null ? 1 : 2;
+        var height = top + rows.Count * rowHeight + 40 + legendLines * 20;
         var svg = new StringBuilder();
         svg.Append(CultureInfo.InvariantCulture, $"""<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" font-family="sans-serif" font-size="13">""").Append('\n');
         svg.Append(CultureInfo.InvariantCulture, $"""<rect width="100%" height="100%" fill="white"/><text x="10" y="24" font-size="15" font-weight="bold">RunSaga vs the raw PostgreSQL floor: {Options.Items:N0} items (wall seconds, lower is better)</text>""").Append('\n');
@@ -158,19 +223,25 @@ public sealed record BenchReport(
         }
 
         var legendY = top + rows.Count * rowHeight + 20;
-        var legend = new[] { ("#9ecae1", "floor: psql \\copy"), ("#3182bd", "floor: INSERT … ON CONFLICT"), ("#e6550d", "RunSaga end to end"), ("#74c476", "broker only") };
-        for (var i = 0; i < legend.Length; i++)
+        var legend = new List<(string Color, string Name)> { ("#9ecae1", "floor: psql \\copy"), ("#3182bd", "floor: INSERT … ON CONFLICT"), ("#e6550d", "RunSaga end to end"), ("#74c476", "broker only") };
+        if (ScaleOut is { } shape)
         {
-            var x = 10 + i * 210;
-            svg.Append(CultureInfo.InvariantCulture, $"""<rect x="{x}" y="{legendY}" width="14" height="14" fill="{legend[i].Item1}"/><text x="{x + 20}" y="{legendY + 12}">{Escape(legend[i].Item2)}</text>""").Append('\n');
+            legend.Add(("#fdae6b", $"RunSaga end to end, {shape.Shape} hosts (same floor)"));
         }
 
-        svg.Append(CultureInfo.InvariantCulture, $"""<text x="10" y="{legendY + 36}" fill="#555">{Escape($"{Machine}; ratios {FirstRun.Ratio:0.00}× and {SecondRun.Ratio:0.00}×")}</text>""").Append('\n');
+        for (var i = 0; i < legend.Count; i++)
+        {
+            var x = 10 + i % 4 * 210;
+            var y = legendY + i / 4 * 20;
+            svg.Append(CultureInfo.InvariantCulture, $"""<rect x="{x}" y="{y}" width="14" height="14" fill="{legend[i].Color}"/><text x="{x + 20}" y="{y + 12}">{Escape(legend[i].Name)}</text>""").Append('\n');
+        }
+
+        svg.Append(CultureInfo.InvariantCulture, $"""<text x="10" y="{legendY + 16 + legendLines * 20}" fill="#555">{Escape($"{Machine}; ratios {FirstRun.Ratio:0.00}× and {SecondRun.Ratio:0.00}×")}</text>""").Append('\n');
         svg.Append("</svg>\n");
         return svg.ToString();
     }
 
-    private static RunComparison Compare(PipelineResult pipeline, FloorResult floor) => new(
+    public static RunComparison Compare(PipelineResult pipeline, FloorResult floor) => new(
         pipeline,
         PhaseTimes.Round(floor.Copy.TotalSeconds),
         PhaseTimes.Round(floor.Upsert.TotalSeconds),

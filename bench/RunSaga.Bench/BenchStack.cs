@@ -37,13 +37,23 @@ public sealed class BenchStack : IAsyncDisposable
 
     public Uri Amqp { get; }
 
-    public Host Orchestrator => hosts[0];
+    /// <summary>The first Orchestrator (the one that migrated the database).</summary>
+    public Host Orchestrator => hosts.First(h => h.Kind == "orchestrator");
 
-    public Host Consumers => hosts[1];
+    /// <summary>Every Consumers instance.</summary>
+    public IEnumerable<Host> Consumers => hosts.Where(h => h.Kind == "consumers");
 
     public IReadOnlyList<Host> Hosts => hosts;
 
-    public static async Task<BenchStack> Start(BenchSettings settings, string logDirectory)
+    /// <summary>What runs: "1 Orchestrator + 1 Consumers", "2 Orchestrators + 2 Consumers".</summary>
+    public string Shape { get; private set; } = string.Empty;
+
+    /// <summary>
+    /// Starts <paramref name="orchestrators"/> Orchestrators and <paramref name="consumers"/> Consumers as competing
+    /// instances on the same database and virtual host (the first is named <c>orchestrator</c>, the next ones
+    /// <c>orchestrator.2</c>, …; each Orchestrator has its own HTTP port).
+    /// </summary>
+    public static async Task<BenchStack> Start(BenchSettings settings, string logDirectory, int orchestrators = 1, int consumers = 1)
     {
         // Hosts of an earlier benchmark that was killed would reconnect to the new virtual host and take its messages.
         Host.StopLeftovers(logDirectory);
@@ -62,7 +72,6 @@ public sealed class BenchStack : IAsyncDisposable
 
         var connectionString = new NpgsqlConnectionStringBuilder(settings.Postgres) { Database = DatabaseName }.ConnectionString;
         var stack = new BenchStack(settings, connectionString, settings.RabbitMqFor(VirtualHostName));
-        var port = FreePort();
         var environment = new Dictionary<string, string>
         {
             ["ConnectionStrings__Postgres"] = connectionString,
@@ -80,11 +89,20 @@ public sealed class BenchStack : IAsyncDisposable
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
         };
 
-        // The Orchestrator migrates the fresh database before its bus starts; the Consumers need the schema.
-        stack.hosts.Add(await Host.Start("orchestrator", settings.HostAssembly("Orchestrator", "RunSaga.Orchestrator"),
-            ["--urls", $"http://127.0.0.1:{port}"], environment, logDirectory));
-        stack.hosts.Add(await Host.Start("consumers", settings.HostAssembly("Consumers", "RunSaga.Consumers"),
-            [], environment, logDirectory));
+        // The first Orchestrator migrates the fresh database before its bus starts; the Consumers need the schema.
+        for (var i = 1; i <= orchestrators; i++)
+        {
+            stack.hosts.Add(await Host.Start("orchestrator", i, settings.HostAssembly("Orchestrator", "RunSaga.Orchestrator"),
+                ["--urls", $"http://127.0.0.1:{FreePort()}"], environment, logDirectory));
+        }
+
+        for (var i = 1; i <= consumers; i++)
+        {
+            stack.hosts.Add(await Host.Start("consumers", i, settings.HostAssembly("Consumers", "RunSaga.Consumers"),
+                [], environment, logDirectory));
+        }
+
+        stack.Shape = $"{orchestrators} Orchestrator{(orchestrators == 1 ? string.Empty : "s")} + {consumers} Consumers";
         return stack;
     }
 
@@ -136,14 +154,19 @@ public sealed class BenchStack : IAsyncDisposable
         private readonly TaskCompletionSource busStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private bool disposed;
 
-        private Host(string name, Process process, StreamWriter log, string logPath)
+        private Host(string kind, string name, Process process, StreamWriter log, string logPath)
         {
+            Kind = kind;
             Name = name;
             this.process = process;
             this.log = log;
             LogPath = logPath;
         }
 
+        /// <summary><c>orchestrator</c> or <c>consumers</c>.</summary>
+        public string Kind { get; }
+
+        /// <summary>The kind for the first instance, then <c>kind.2</c>, <c>kind.3</c>, …</summary>
         public string Name { get; }
 
         public string LogPath { get; }
@@ -151,7 +174,7 @@ public sealed class BenchStack : IAsyncDisposable
         public int Id => process.Id;
 
         public static async Task<Host> Start(
-            string name, string assembly, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, string logDirectory)
+            string kind, int instance, string assembly, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, string logDirectory)
         {
             if (!File.Exists(assembly))
             {
@@ -176,10 +199,11 @@ public sealed class BenchStack : IAsyncDisposable
                 info.Environment[key] = value;
             }
 
+            var name = instance == 1 ? kind : $"{kind}.{instance}";
             var logPath = Path.Combine(logDirectory, $"{name}.log");
             var log = new StreamWriter(logPath, append: false) { AutoFlush = true };
             var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-            var host = new Host(name, process, log, logPath);
+            var host = new Host(kind, name, process, log, logPath);
             process.OutputDataReceived += (_, e) => host.Line(e.Data);
             process.ErrorDataReceived += (_, e) => host.Line(e.Data);
             process.Start();

@@ -59,56 +59,69 @@ public sealed class MemorySampler : IAsyncDisposable
 /// <summary>
 /// Where a run's time went in the Consumers: each consumer logs the milliseconds of its database work with the run
 /// id (<c>ElapsedMs</c>: staging per batch, the flush request, the promotion, the lineage summary). Read from the
-/// host's compact-JSON log.
+/// compact-JSON logs of every Consumers instance (the staging wall time spans them all).
 /// </summary>
-public sealed record PhaseTimes(double StagingSeconds, double StagingWallSeconds, double FlushSeconds, double PromotionSeconds, double LineageSeconds)
+public sealed record PhaseTimes(
+    double StagingSeconds,
+    double StagingWallSeconds,
+    double FlushSeconds,
+    double PromotionSeconds,
+    double LineageSeconds,
+    Dictionary<string, int> BatchesStagedBy)
 {
-    public static PhaseTimes FromLog(string logPath, Guid runId)
+    /// <summary>Reads the logs of the Consumers instances (name, log file); <see cref="BatchesStagedBy"/> says how the batches were shared.</summary>
+    public static PhaseTimes FromLogs(IEnumerable<(string Name, string LogPath)> consumers, Guid runId)
     {
         double staging = 0, flush = 0, promotion = 0, lineage = 0;
         DateTimeOffset? firstStaged = null, lastStaged = null;
         var run = runId.ToString();
-        using var stream = new FileStream(logPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        while (reader.ReadLine() is { } line)
+        var stagedBy = new Dictionary<string, int>();
+        foreach (var (name, logPath) in consumers)
         {
-            if (!line.StartsWith('{') || !line.Contains(run, StringComparison.Ordinal) || !line.Contains("\"ElapsedMs\"", StringComparison.Ordinal))
+            stagedBy[name] = 0;
+            using var stream = new FileStream(logPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            while (reader.ReadLine() is { } line)
             {
-                continue;
-            }
+                if (!line.StartsWith('{') || !line.Contains(run, StringComparison.Ordinal) || !line.Contains("\"ElapsedMs\"", StringComparison.Ordinal))
+                {
+                    continue;
+                }
 
-            using var json = JsonDocument.Parse(line);
-            var root = json.RootElement;
-            if (root.GetProperty("RunId").GetString() != run)
-            {
-                continue;
-            }
+                using var json = JsonDocument.Parse(line);
+                var root = json.RootElement;
+                if (root.GetProperty("RunId").GetString() != run)
+                {
+                    continue;
+                }
 
-            var ms = root.GetProperty("ElapsedMs").GetDouble();
-            var context = root.TryGetProperty("SourceContext", out var c) ? c.GetString() ?? string.Empty : string.Empty;
-            if (context.Contains(".Staging.", StringComparison.Ordinal))
-            {
-                staging += ms;
-                var at = root.GetProperty("@t").GetDateTimeOffset();
-                firstStaged = firstStaged is null || at < firstStaged ? at : firstStaged;
-                lastStaged = lastStaged is null || at > lastStaged ? at : lastStaged;
-            }
-            else if (context.Contains(".Flush.", StringComparison.Ordinal))
-            {
-                flush += ms;
-            }
-            else if (context.Contains(".Promotion.", StringComparison.Ordinal))
-            {
-                promotion += ms;
-            }
-            else if (context.Contains(".Lineage.", StringComparison.Ordinal))
-            {
-                lineage += ms;
+                var ms = root.GetProperty("ElapsedMs").GetDouble();
+                var context = root.TryGetProperty("SourceContext", out var c) ? c.GetString() ?? string.Empty : string.Empty;
+                if (context.Contains(".Staging.", StringComparison.Ordinal))
+                {
+                    staging += ms;
+                    stagedBy[name]++;
+                    var at = root.GetProperty("@t").GetDateTimeOffset();
+                    firstStaged = firstStaged is null || at < firstStaged ? at : firstStaged;
+                    lastStaged = lastStaged is null || at > lastStaged ? at : lastStaged;
+                }
+                else if (context.Contains(".Flush.", StringComparison.Ordinal))
+                {
+                    flush += ms;
+                }
+                else if (context.Contains(".Promotion.", StringComparison.Ordinal))
+                {
+                    promotion += ms;
+                }
+                else if (context.Contains(".Lineage.", StringComparison.Ordinal))
+                {
+                    lineage += ms;
+                }
             }
         }
 
         var stagingWall = firstStaged is { } f && lastStaged is { } l ? (l - f).TotalSeconds : 0;
-        return new PhaseTimes(Round(staging / 1000), Round(stagingWall), Round(flush / 1000), Round(promotion / 1000), Round(lineage / 1000));
+        return new PhaseTimes(Round(staging / 1000), Round(stagingWall), Round(flush / 1000), Round(promotion / 1000), Round(lineage / 1000), stagedBy);
     }
 
     public static double Round(double seconds) => Math.Round(seconds, 2);

@@ -56,7 +56,7 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
         var wall = (end.At - start).TotalSeconds;
         if (!end.Completed)
         {
-            throw new InvalidOperationException($"Run {runId} failed: {end.Body}. See .run/bench/consumers.log and orchestrator.log.");
+            throw new InvalidOperationException($"Run {runId} failed: {end.Body}. See the hosts' logs in .run/bench/ (consumers*.log, orchestrator*.log).");
         }
 
         var counts = await Counts(runId);
@@ -68,12 +68,13 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
         }
 
         await Task.Delay(500); // the host's last log lines
-        var phases = PhaseTimes.FromLog(stack.Consumers.LogPath, runId);
+        var phases = PhaseTimes.FromLogs(stack.Consumers.Select(c => (c.Name, c.LogPath)), runId);
         var writes = await ProjectRowsWrittenSince(source, before);
         Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] pipeline, {name}: {published:N0} items in {wall:0.00} s "
             + $"(published in {publishSeconds:0.00} s); inserted {counts.Inserted:N0}, updated {counts.Updated:N0}, unchanged {counts.Unchanged:N0}; "
             + $"{writes:N0} rows of projects written; peak RSS {string.Join(", ", peaks.Select(p => $"{p.Key} {p.Value} MiB"))}; "
-            + $"CPU s {string.Join(", ", cpuSeconds.Select(c => $"{c.Key} {c.Value}"))}");
+            + $"CPU s {string.Join(", ", cpuSeconds.Select(c => $"{c.Key} {c.Value}"))}; "
+            + $"batches staged by {string.Join(", ", phases.BatchesStagedBy.Select(b => $"{b.Key} {b.Value}"))}");
 
         return new PipelineResult(name, runId, published, batches, PhaseTimes.Round(publishSeconds), PhaseTimes.Round(wall),
             counts.Inserted, counts.Updated, counts.Unchanged, peaks, phases, writes, cpuSeconds);

@@ -10,6 +10,8 @@ namespace RunSaga.IntegrationTests.Benchmark;
 /// counts are wrong; here we also check what it wrote. The speed targets are reported, not asserted: CI machines
 /// differ. Memory is asserted: streaming (no whole run in memory) is a property of the code, not of the machine.
 /// In the stack's collection so that nothing else runs meanwhile; it uses its own database and virtual host.
+/// It runs as the scale-out comparison runs (<c>--orchestrators 2 --consumers 2</c>): the same runs again with two
+/// instances of each host, which must share the batches and reach the same counts.
 /// </summary>
 [Collection(RunSagaCollection.Name)]
 public sealed class When_the_benchmark_runs(ITestOutputHelper output)
@@ -24,7 +26,7 @@ public sealed class When_the_benchmark_runs(ITestOutputHelper output)
         try
         {
             var info = new ProcessStartInfo("bash") { WorkingDirectory = layout.Root, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var argument in new[] { "scripts/bench", "--no-build", "--configuration", layout.Configuration, "--items", Items.ToString(System.Globalization.CultureInfo.InvariantCulture), "--steady-seconds", "10", "--out", outDirectory })
+            foreach (var argument in new[] { "scripts/bench", "--no-build", "--configuration", layout.Configuration, "--items", Items.ToString(System.Globalization.CultureInfo.InvariantCulture), "--steady-seconds", "10", "--orchestrators", "2", "--consumers", "2", "--out", outDirectory })
             {
                 info.ArgumentList.Add(argument);
             }
@@ -79,6 +81,26 @@ public sealed class When_the_benchmark_runs(ITestOutputHelper output)
             Assert.Equal(200, steady.GetProperty("runs").GetInt32());
             Assert.True(steady.GetProperty("latencyP99Seconds").GetDouble() >= steady.GetProperty("latencyP50Seconds").GetDouble());
             Assert.True(steady.GetProperty("latencyP50Seconds").GetDouble() > 0);
+
+            // The same runs with two instances of each host: the same counts, against the same floor, and both Consumers
+            // staged a share of the batches (competing consumers on one queue).
+            var scaleOut = root.GetProperty("scaleOut");
+            Assert.Equal(2, scaleOut.GetProperty("orchestrators").GetInt32());
+            Assert.Equal(2, scaleOut.GetProperty("consumers").GetInt32());
+            var scaledFirst = scaleOut.GetProperty("firstRun");
+            var scaledSecond = scaleOut.GetProperty("secondRun").GetProperty("pipeline");
+            Assert.Equal(Items, scaledFirst.GetProperty("pipeline").GetProperty("inserted").GetInt32());
+            Assert.Equal(first.GetProperty("floorSeconds").GetDouble(), scaledFirst.GetProperty("floorSeconds").GetDouble());
+            Assert.Equal((inserted, updated, unchanged),
+                (scaledSecond.GetProperty("inserted").GetInt32(), scaledSecond.GetProperty("updated").GetInt32(), scaledSecond.GetProperty("unchanged").GetInt32()));
+            var stagedBy = scaledFirst.GetProperty("pipeline").GetProperty("phases").GetProperty("batchesStagedBy");
+            Assert.True(stagedBy.GetProperty("consumers").GetInt32() > 0 && stagedBy.GetProperty("consumers.2").GetInt32() > 0,
+                $"both Consumers instances stage batches of the first run: {stagedBy}");
+            Assert.Equal(Items / 1000, stagedBy.EnumerateObject().Sum(b => b.Value.GetInt32()));
+            var instances = scaledFirst.GetProperty("pipeline").GetProperty("peakRssMb").EnumerateObject().Select(p => p.Name).Order().ToArray();
+            Assert.Equal(["consumers", "consumers.2", "orchestrator", "orchestrator.2"], instances);
+            Assert.Equal(1000, scaleOut.GetProperty("smallRuns").GetProperty("runs").GetInt32());
+            Assert.Contains("scale-out: 2 Orchestrators + 2 Consumers next to 1 + 1", await stdout, StringComparison.Ordinal);
 
             var svg = await File.ReadAllTextAsync(Path.Combine(outDirectory, $"bench-{Items}.svg"));
             Assert.StartsWith("<svg", svg, StringComparison.Ordinal);
