@@ -130,7 +130,7 @@ public sealed record PhaseTimes(
 /// <summary>
 /// CPU seconds used by each part of the machine between two snapshots, from <c>/proc/&lt;pid&gt;/stat</c>: the two
 /// hosts, PostgreSQL (every <c>postgres</c> process, with the children that already exited), RabbitMQ
-/// (<c>beam.smp</c>) and the benchmark itself (the scraper). On two cores this says who the bottleneck is.
+/// (<c>beam.smp</c>; neither counts the test cluster's processes) and the benchmark itself (the scraper). On two cores this says who the bottleneck is.
 /// </summary>
 public sealed class CpuMeter
 {
@@ -172,7 +172,7 @@ public sealed class CpuMeter
 
             try
             {
-                if (File.ReadAllText(Path.Combine(directory, "comm")).Trim() == name)
+                if (File.ReadAllText(Path.Combine(directory, "comm")).Trim() == name && !OfTheTestCluster(directory))
                 {
                     total += Seconds(id, children: true);
                 }
@@ -187,6 +187,29 @@ public sealed class CpuMeter
         }
 
         return total;
+    }
+
+    /// <summary>
+    /// The three-node RabbitMQ cluster and the PostgreSQL pair that scripts/test starts for the distributed specs
+    /// (<c>runsaga-c1</c>…, <c>15/runsaga-a</c>…) idle beside the broker and database the benchmark uses; their CPU is not the benchmark's.
+    /// </summary>
+    private static bool OfTheTestCluster(string directory)
+    {
+        // PostgreSQL names its cluster in every process title; a RabbitMQ node's name is in its environment.
+        var commandLine = File.ReadAllText(Path.Combine(directory, "cmdline")).Replace('\0', ' ');
+        if (commandLine.Contains("/runsaga-a", StringComparison.Ordinal) || commandLine.Contains("/runsaga-b", StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        try
+        {
+            return File.ReadAllText(Path.Combine(directory, "environ")).Contains("RABBITMQ_NODENAME=runsaga-c", StringComparison.Ordinal);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     private static double Seconds(int pid, bool children)
