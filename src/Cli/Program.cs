@@ -207,6 +207,17 @@ Group("audit", "What retention and operators deleted",
                 ("STATUS", "status"), ("WHY", "reason"))),
         source, limit, cursor));
 
+var queueArg = new Argument<string>("queue") { Description = "A dead-letter queue, e.g. runsaga.staging_error (runsaga errors list names them)" };
+Group("errors", "Dead letters: messages RunSaga could not handle (_error queues) or has no consumer for (_skipped)",
+    Leaf("list", "The dead-letter queues that exist, with how many messages each holds", async (p, api, ct) =>
+        Print(p, await api.GetAsync("errors", ct), queues => Output.Table(Console.Out, queues.EnumerateArray(),
+            ("QUEUE", "name"), ("KIND", "kind"), ("MESSAGES", "messages")))),
+    Leaf("show", "The messages at the head of one queue: type, run, why and when it failed (they stay in the queue)", async (p, api, ct) =>
+        Print(p, await api.GetAsync($"errors/{Uri.EscapeDataString(p.GetValue(queueArg)!)}?{Query(("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)))}", ct),
+            messages => Output.Table(Console.Out, messages.EnumerateArray(),
+                ("MESSAGE", "messageId"), ("TYPE", "messageType"), ("RUN", "runId"), ("FAILED", "failedAt"), ("WHY", "faultMessage"))),
+        queueArg, limit));
+
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {

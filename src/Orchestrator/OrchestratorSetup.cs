@@ -1,6 +1,7 @@
 using MassTransit;
 using Serilog;
 using RunSaga.Orchestrator.Api;
+using RunSaga.Orchestrator.Broker;
 using RunSaga.Orchestrator.Database;
 using RunSaga.Orchestrator.Deadlines;
 using RunSaga.Orchestrator.Health;
@@ -60,6 +61,7 @@ public static class OrchestratorSetup
             ? [QueueNames.Runs, QueueNames.Metrics, OpenLineageConsumerDefinition.QueueName]
             : [QueueNames.Runs, QueueNames.Metrics]);
         builder.Services.AddSingleton<StagingBacklog>();
+        builder.Services.AddSingleton<DeadLetters>();
         builder.Services.AddOutboxDispatcher();
         builder.Services.AddHostedService<DeadlineWatcher>();
         builder.Services.AddHostedService<RetentionScheduleWatcher>();
@@ -100,6 +102,7 @@ public static class OrchestratorSetup
         app.MapSourcesApi();
         app.MapProjectsApi();
         app.MapAuditApi();
+        app.MapErrorsApi();
         return app;
     }
 

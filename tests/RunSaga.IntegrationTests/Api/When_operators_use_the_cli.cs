@@ -94,6 +94,23 @@ public sealed class When_operators_use_the_cli(RunSagaStack stack, ITestOutputHe
         Assert.Contains("cannot reach", unreachable.Stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Should_list_and_show_dead_letters_and_exit_3_for_a_queue_that_is_not_one()
+    {
+        var runId = Guid.NewGuid();
+        await Faults.HostileInput.PublishAsync(Publisher, Faults.HostileInput.Kind.WrongType, runId);
+        await Eventually(async () => (await Cli("reader", "errors", "show", "runsaga.runs_error", "--limit", "500", "--json")).Stdout.Contains(runId.ToString(), StringComparison.Ordinal),
+            "runsaga errors show lists the failed ScrapeCompleted", pollInterval: TimeSpan.FromSeconds(1));
+
+        var list = await Cli("reader", "errors", "list");
+        Assert.Equal(0, list.ExitCode);
+        Assert.Contains("runsaga.runs_error", list.Stdout, StringComparison.Ordinal);
+        var table = await Cli("reader", "errors", "show", "runsaga.runs_error", "--limit", "500");
+        Assert.Equal(0, table.ExitCode);
+        Assert.Contains(table.Stdout.Split('\n'), line => line.Contains(runId.ToString(), StringComparison.Ordinal) && line.Contains("ScrapeCompleted", StringComparison.Ordinal));
+        Assert.Equal(3, (await Cli("reader", "errors", "show", "runsaga.nothing_error")).ExitCode);
+    }
+
     private Task<(int ExitCode, string Stdout, string Stderr)> Cli(string? role, params string[] arguments) => Cli(role, arguments, null);
 
     private async Task<(int ExitCode, string Stdout, string Stderr)> Cli(string? role, string[] arguments, string? url)
