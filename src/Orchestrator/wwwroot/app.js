@@ -103,6 +103,40 @@ async function loadRetention() {
   }
 }
 
+// The dead-letter queues and their counts (a passive declare each: nothing is read from them here).
+async function loadDeadLetterQueues() {
+  const queues = await api("errors");
+  const rows = $("#dead-letter-queues tbody");
+  rows.replaceChildren();
+  for (const q of queues) {
+    const row = rows.insertRow();
+    row.dataset.queue = q.name;
+    link(cell(row, ""), `#/errors/${encodeURIComponent(q.name)}`, q.name);
+    cell(row, q.kind);
+    cell(row, q.messages, "num");
+  }
+}
+
+// One dead-letter queue's first messages, on demand (reading counts a delivery, so the live refresh never does it).
+async function loadDeadLetters(queue) {
+  $("#errors-queue").textContent = queue;
+  const letters = await api(`errors/${encodeURIComponent(queue)}?limit=200`);
+  const rows = $("#dead-letters tbody");
+  rows.replaceChildren();
+  for (const m of letters) {
+    const row = rows.insertRow();
+    if (m.runId) row.dataset.run = m.runId;
+    cell(row, when(m.failedAt));
+    cell(row, m.messageType);
+    const run = cell(row, "");
+    if (m.runId) link(run, `#/runs/${m.runId}`, m.runId.slice(0, 8));
+    cell(row, m.faultMessage ?? m.reason);
+    cell(row, m.exceptionType);
+    cell(row, m.deliveries, "num");
+    cell(row, m.bytes, "num");
+  }
+}
+
 async function loadRuns(append) {
   const query = new URLSearchParams({ limit: "25" });
   if ($("#filter-source").value) query.set("source", $("#filter-source").value);
@@ -239,7 +273,7 @@ async function loadLineage(source, itemKey) {
 
 async function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  for (const id of ["home", "run", "lineage"]) $(`#${id}`).hidden = true;
+  for (const id of ["home", "run", "lineage", "errors"]) $(`#${id}`).hidden = true;
   show("");
   try {
     if (!key()) {
@@ -249,12 +283,15 @@ async function route() {
     if (parts[0] === "runs" && parts[1]) {
       $("#run").hidden = false;
       await loadRun(parts[1]);
+    } else if (parts[0] === "errors" && parts[1]) {
+      $("#errors").hidden = false;
+      await loadDeadLetters(parts[1]);
     } else if (parts[0] === "lineage" && parts.length >= 3) {
       $("#lineage").hidden = false;
       await loadLineage(parts[1], parts.slice(2).join("/"));
     } else {
       $("#home").hidden = false;
-      await Promise.all([loadSources(), loadRuns(false), loadRetention()]);
+      await Promise.all([loadSources(), loadRuns(false), loadRetention(), loadDeadLetterQueues()]);
     }
     $("#refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {

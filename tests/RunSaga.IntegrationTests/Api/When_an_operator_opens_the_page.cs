@@ -23,12 +23,7 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         var run = await Seed(source, Items.Numbered(7));
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium(),
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-dev-shm-usage"],
-        });
+        await using var browser = await Launch(playwright);
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
         page.Console += (_, message) => Output.WriteLine($"[page] {message.Text}");
 
@@ -71,12 +66,7 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         await Db.WaitForRun(running.RunId, r => r.Status == "Running", "Running");
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium(),
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-dev-shm-usage"],
-        });
+        await using var browser = await Launch(playwright);
         var page = await browser.NewPageAsync();
         page.Dialog += async (_, dialog) => await dialog.AcceptAsync("cancelled from the page");
         await page.GotoAsync(Stack.OrchestratorUrl.ToString());
@@ -107,12 +97,7 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND deleted_at IS NOT NULL", deleted.Id);
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium(),
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-dev-shm-usage"],
-        });
+        await using var browser = await Launch(playwright);
         var page = await browser.NewPageAsync();
         await page.GotoAsync(Stack.OrchestratorUrl.ToString());
         await page.FillAsync("#key", Stack.ApiKeys["reader"]);
@@ -123,6 +108,45 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         await Assertions.Expect(page.Locator("#run-items tbody tr")).ToHaveCountAsync(4);
         await Assertions.Expect(page.Locator("#run-items tbody")).ToContainTextAsync("item-00003");
     }
+
+    [Fact]
+    public async Task Should_list_dead_letter_queues_and_show_why_a_message_failed()
+    {
+        var runId = Guid.NewGuid();
+        await Faults.HostileInput.PublishAsync(Publisher, Faults.HostileInput.Kind.WrongType, runId);
+        using (var api = Stack.Api("reader"))
+        {
+            // 404 until MassTransit has declared the queue with the first message it moves there.
+            await Eventually(async () =>
+            {
+                using var response = await api.GetAsync("errors/runsaga.runs_error?limit=500");
+                return response.IsSuccessStatusCode && (await response.Content.ReadAsStringAsync()).Contains(runId.ToString(), StringComparison.Ordinal);
+            }, "the failed ScrapeCompleted is in runsaga.runs_error", pollInterval: TimeSpan.FromSeconds(1));
+        }
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await Launch(playwright);
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        await page.GotoAsync(Stack.OrchestratorUrl.ToString());
+        await page.FillAsync("#key", Stack.ApiKeys["reader"]);
+        await page.ClickAsync("#key-form button");
+
+        var queue = page.Locator("#dead-letter-queues tbody tr[data-queue='runsaga.runs_error']");
+        await Assertions.Expect(queue).ToContainTextAsync("error");
+        await queue.Locator("a").ClickAsync();
+        await Assertions.Expect(page.Locator("#errors-queue")).ToHaveTextAsync("runsaga.runs_error");
+        var letter = page.Locator($"#dead-letters tbody tr[data-run='{runId}']");
+        await Assertions.Expect(letter).ToContainTextAsync("ScrapeCompleted");
+        await Assertions.Expect(letter).ToContainTextAsync("as a number");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Screenshot("dead-letters.png"), FullPage = true });
+    }
+
+    private static Task<IBrowser> Launch(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+    {
+        ExecutablePath = Chromium(),
+        Headless = true,
+        Args = ["--no-sandbox", "--disable-dev-shm-usage"],
+    });
 
     private static string Chromium() =>
         Environment.GetEnvironmentVariable("RUNSAGA_CHROMIUM") is { Length: > 0 } configured ? configured
