@@ -59,6 +59,16 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
             throw new InvalidOperationException($"Run {runId} failed: {end.Body}. See the hosts' logs in .run/bench/ (consumers*.log, orchestrator*.log).");
         }
 
+        // The benchmark's virtual host and database have fixed names: a host left over from a killed benchmark (of any
+        // clone) reconnects to their new incarnation and takes a share of the work, unseen. Refuse such a measurement.
+        if (await scraper.StagingConsumers() is var consumers && consumers != stack.Consumers.Count())
+        {
+            throw new InvalidOperationException(
+                $"runsaga.staging in {BenchStack.VirtualHostName} has {consumers} consumers, but the benchmark started {stack.Consumers.Count()}: "
+                + "another process works in the benchmark's virtual host (a host left over from a killed benchmark? see `pgrep -fa RunSaga.Consumers`). "
+                + "Stop it and run the benchmark again.");
+        }
+
         var counts = await Counts(runId);
         if (counts != (expected.Inserted, expected.Updated, expected.Unchanged) || published != expected.Published)
         {
@@ -67,8 +77,18 @@ public sealed class Pipeline(BenchStack stack, Scraper scraper, Stopwatch clock,
                 + $"({expected.Inserted}, {expected.Updated}, {expected.Unchanged}) after {expected.Published}.");
         }
 
-        await Task.Delay(500); // the host's last log lines
-        var phases = PhaseTimes.FromLogs(stack.Consumers.Select(c => (c.Name, c.LogPath)), runId);
+        // The hosts' logs reach their files through a pipe and lag behind under load: wait (up to 30 s) until every batch's
+        // staging line is there, so the phase times cover the whole run.
+        var logs = stack.Consumers.Select(c => (c.Name, c.LogPath)).ToList();
+        var phases = PhaseTimes.FromLogs(logs, runId);
+        for (var waited = 0; phases.BatchesStagedBy.Values.Sum() < batches && waited < 60; waited++)
+        {
+            await Task.Delay(500);
+            phases = PhaseTimes.FromLogs(logs, runId);
+        }
+
+        await Task.Delay(500); // the last lines after staging (promotion, lineage)
+        phases = PhaseTimes.FromLogs(logs, runId);
         var writes = await ProjectRowsWrittenSince(source, before);
         Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] pipeline, {name}: {published:N0} items in {wall:0.00} s "
             + $"(published in {publishSeconds:0.00} s); inserted {counts.Inserted:N0}, updated {counts.Updated:N0}, unchanged {counts.Unchanged:N0}; "

@@ -49,6 +49,13 @@ public sealed class Scraper : IAsyncDisposable
 
     public static string ExchangeName(string messageName) => $"RunSaga.Contracts:{messageName}";
 
+    /// <summary>How many consumers RabbitMQ counts on the benchmark's <c>runsaga.staging</c> queue.</summary>
+    public async Task<uint> StagingConsumers()
+    {
+        await using var probe = await connection.CreateChannelAsync();
+        return (await probe.QueueDeclarePassiveAsync("runsaga.staging")).ConsumerCount;
+    }
+
     /// <summary>When the run's end event arrived; waits for it up to <paramref name="timeout"/>.</summary>
     public async Task<RunEnd> WaitForEnd(Guid runId, TimeSpan timeout)
     {
