@@ -136,7 +136,20 @@ Group("runs", "List, show, request and cancel runs",
         Print(p, await api.GetAsync($"runs/{p.GetValue(runId)}/items?{Query(("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct),
             page => PrintPage(page, ("KEY", "key"), ("BATCH", "batchId"), ("TITLE", "title"), ("ERROR", "error"))), runId, limit, cursor),
     Leaf("cancel", "Cancel a run that has not completed (exit 5 when it already ended or its promotion committed)", async (p, api, ct) =>
-        PrintRun(p, await api.PostAsync($"runs/{p.GetValue(runId)}/cancel", new { reason = p.GetValue(cancelReason) }, ct)), runId, cancelReason));
+        PrintRun(p, await api.PostAsync($"runs/{p.GetValue(runId)}/cancel", new { reason = p.GetValue(cancelReason) }, ct)), runId, cancelReason),
+    Leaf("events", "What happened to a run, oldest first: each message the saga handled and each Consumers step", async (p, api, ct) =>
+        Print(p, await api.GetAsync($"runs/{p.GetValue(runId)}/events?{Query(("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct),
+            page =>
+            {
+                if (page.TryGetProperty("batches", out var batches) && batches.ValueKind == JsonValueKind.Object)
+                {
+                    Console.WriteLine($"batches: {batches.GetProperty("batches")} staged, {batches.GetProperty("items")} items, "
+                        + $"first at {batches.GetProperty("firstStagedAt")}, last at {batches.GetProperty("lastStagedAt")}");
+                }
+
+                PrintPage(page, ("AT", "recordedAt"), ("BY", "actor"), ("EVENT", "event"), ("FROM", "stateBefore"), ("TO", "stateAfter"),
+                    ("OUTCOME", "outcome"), ("SUMMARY", "summary"));
+            }), runId, limit, cursor));
 
 root.Subcommands.Add(Leaf("sources", "Every source with its last run and health", async (p, api, ct) =>
     Print(p, await api.GetAsync("sources", ct), s => Output.Table(Console.Out, s.EnumerateArray(),
@@ -207,6 +220,10 @@ Group("audit", "What retention and operators deleted",
                 ("STATUS", "status"), ("WHY", "reason"))),
         source, limit, cursor));
 
+var messageIdOption = new Option<string?>("--message-id") { Description = "The message's id (runsaga errors show lists them)" };
+var messageIdArg = new Argument<string>("message-id") { Description = "The message's id (runsaga errors show lists them)" };
+var replayRun = new Option<Guid?>("--run") { Description = "Every message of this run" };
+var replayAll = new Option<bool>("--all") { Description = "Every message in the queue" };
 var queueArg = new Argument<string>("queue") { Description = "A dead-letter queue, e.g. runsaga.staging_error (runsaga errors list names them)" };
 Group("errors", "Dead letters: messages RunSaga could not handle (_error queues) or has no consumer for (_skipped)",
     Leaf("list", "The dead-letter queues that exist, with how many messages each holds", async (p, api, ct) =>
@@ -216,7 +233,22 @@ Group("errors", "Dead letters: messages RunSaga could not handle (_error queues)
         Print(p, await api.GetAsync($"errors/{Uri.EscapeDataString(p.GetValue(queueArg)!)}?{Query(("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)))}", ct),
             messages => Output.Table(Console.Out, messages.EnumerateArray(),
                 ("MESSAGE", "messageId"), ("TYPE", "messageType"), ("RUN", "runId"), ("FAILED", "failedAt"), ("WHY", "faultMessage"))),
-        queueArg, limit));
+        queueArg, limit),
+    Leaf("replay", "Put messages back on the queue they failed on: one (--message-id), a run's (--run) or all (--all); operator key", async (p, api, ct) =>
+        PrintMoved(p, "replayed to", await api.PostAsync($"errors/{Uri.EscapeDataString(p.GetValue(queueArg)!)}/replay",
+            new { messageId = p.GetValue(messageIdOption), runId = p.GetValue(replayRun), all = p.GetValue(replayAll) ? true : (bool?)null }, ct)),
+        queueArg, messageIdOption, replayRun, replayAll),
+    Leaf("discard", "Remove one message for good, its body kept in runsaga.dead_letter_actions with --reason; admin key", async (p, api, ct) =>
+        PrintMoved(p, "discarded from", await api.PostAsync($"errors/{Uri.EscapeDataString(p.GetValue(queueArg)!)}/discard",
+            new { messageId = p.GetValue(messageIdArg), reason = p.GetValue(reason) }, ct)),
+        queueArg, messageIdArg, reason));
+
+void PrintMoved(ParseResult parse, string verb, JsonElement moved) => Print(parse, moved, m =>
+{
+    Output.Table(Console.Out, m.GetProperty("messages").EnumerateArray(), ("MESSAGE", "messageId"), ("TYPE", "messageType"), ("RUN", "runId"));
+    Console.WriteLine($"{m.GetProperty("count")} {(m.GetProperty("count").GetInt32() == 1 ? "message" : "messages")} {verb} "
+        + (m.GetProperty("target").GetString() ?? m.GetProperty("queue").GetString()));
+});
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

@@ -103,6 +103,7 @@ public static class OrchestratorSetup
         app.MapProjectsApi();
         app.MapAuditApi();
         app.MapErrorsApi();
+        app.MapRunEventsApi();
         return app;
     }
 

@@ -14,7 +14,25 @@ namespace RunSaga.Consumers.Flush;
 public static class FlushCheck
 {
     /// <summary>Null when no flush was requested for the run yet (the scrape is not complete).</summary>
+    /// <param name="history">Write the verdict, the first time it is reached, into the run's history (RUN_HISTORY).</param>
     public static async Task<FlushStatus?> RunAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, bool history, CancellationToken cancellationToken)
+    {
+        var status = await CheckAsync(connection, transaction, runId, cancellationToken);
+        if (history && status?.Verdict is { } verdict)
+        {
+            var summary = verdict.Confirmed is { } confirmed
+                ? $"confirmed: {status.StagedBatches:N0} of {status.ExpectedBatches:N0} batches staged, {confirmed.StagedItems:N0} items "
+                  + $"({confirmed.RejectedItems:N0} rejected, {confirmed.DuplicateItems:N0} repeated keys)"
+                : $"{verdict.Failed!.ErrorCode}: {verdict.Failed.ErrorMessage}";
+            await RunHistory.AppendAsync(connection, transaction,
+                new RunHistoryEntry(runId, "flush", "FlushVerdict", "changed", summary), prepare: false, cancellationToken, once: true);
+        }
+
+        return status;
+    }
+
+    private static async Task<FlushStatus?> CheckAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken)
     {
         FlushStatus status;

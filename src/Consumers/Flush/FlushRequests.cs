@@ -1,7 +1,9 @@
 using System.Data;
 using Npgsql;
 using RunSaga.Contracts;
+using Microsoft.Extensions.Options;
 using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
 
 namespace RunSaga.Consumers.Flush;
 
@@ -10,9 +12,10 @@ namespace RunSaga.Consumers.Flush;
 public sealed record FlushRequestResult(bool FirstRequest, FlushStatus Status);
 
 /// <summary>Records what the scraper announced for a run and checks it against the staged batches.</summary>
-public sealed class FlushRequests(NpgsqlDataSource dataSource)
+/// <param name="options">RUN_HISTORY: whether the request and the verdict go into the run's history (on when not given).</param>
+public sealed class FlushRequests(NpgsqlDataSource dataSource, IOptions<RunSagaOptions>? options = null)
 {
-    public async Task<FlushRequestResult> RequestAsync(FlushRun request, CancellationToken cancellationToken)
+    public async Task<FlushRequestResult> RequestAsync(FlushRun request, CancellationToken cancellationToken, Guid? messageId = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
@@ -39,7 +42,17 @@ public sealed class FlushRequests(NpgsqlDataSource dataSource)
             first = batch.BatchCommands[1].RecordsAffected == 1;
         }
 
-        var status = await FlushCheck.RunAsync(connection, transaction, request.RunId, cancellationToken)
+        // The request's line comes before the verdict the check may reach.
+        var history = options?.Value.RunHistory ?? true;
+        if (history)
+        {
+            await RunHistory.AppendAsync(connection, transaction, new RunHistoryEntry(request.RunId, "flush", "FlushRun",
+                first ? "changed" : "unchanged",
+                $"{(first ? "flush requested" : "flush requested again")}: {request.ExpectedItems:N0} items in {request.ExpectedBatches:N0} batches announced",
+                messageId), prepare: false, cancellationToken);
+        }
+
+        var status = await FlushCheck.RunAsync(connection, transaction, request.RunId, history, cancellationToken)
             ?? throw new InvalidOperationException(
                 $"The flush request of run {request.RunId} is not in runsaga.flush_requests right after it was recorded.");
 

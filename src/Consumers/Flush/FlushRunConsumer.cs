@@ -45,7 +45,7 @@ public sealed class FlushRunConsumer(
         };
 
         var stopwatch = Stopwatch.StartNew();
-        var (first, status) = await flushRequests.RequestAsync(request, context.CancellationToken);
+        var (first, status) = await flushRequests.RequestAsync(request, context.CancellationToken, context.MessageId);
         var elapsedMs = stopwatch.ElapsedMilliseconds;
         crashPoint.Reached("flush-committed", run.Source);
 

@@ -24,12 +24,28 @@ public sealed class LineageStamper(NpgsqlDataSource dataSource, IOptions<RunSaga
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
 
-        await using (var stamp = StampCommand(connection, null, runId, source, processType, options.Value))
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
-            await using var reader = await stamp.ExecuteReaderAsync(cancellationToken);
-            if (await reader.ReadAsync(cancellationToken))
+            LineageSummary? fresh = null;
+            await using (var stamp = StampCommand(connection, transaction, runId, source, processType, options.Value))
             {
-                return Read(reader, alreadyStamped: false);
+                await using var reader = await stamp.ExecuteReaderAsync(cancellationToken);
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    fresh = Read(reader, alreadyStamped: false);
+                }
+            }
+
+            if (fresh is not null && options.Value.RunHistory)
+            {
+                await RunHistory.AppendAsync(connection, transaction, new RunHistoryEntry(runId, "lineage", "Lineage", "changed",
+                    "lineage summary stamped (after a promotion that left it)"), prepare: false, cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+            if (fresh is not null)
+            {
+                return fresh;
             }
         }
 

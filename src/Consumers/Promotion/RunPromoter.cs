@@ -56,6 +56,7 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
                 var recorded = ReadCounts(reader);
                 await reader.DisposeAsync();
                 await StampLineageAsync(connection, transaction, runId, source, processType, cancellationToken);
+                await HistoryAsync(connection, transaction, runId, "duplicate", "promoted before; nothing changed", cancellationToken);
                 await transaction.CommitAsync(cancellationToken);
                 return new PromotionResult(recorded, AlreadyPromoted: true);
             }
@@ -64,6 +65,7 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
             if (await reader.ReadAsync(cancellationToken))
             {
                 await reader.DisposeAsync();
+                await HistoryAsync(connection, transaction, runId, "unchanged", "not promoted: the run was cancelled first", cancellationToken);
                 await transaction.CommitAsync(cancellationToken);
                 return new PromotionResult(new PromotionCounts(0, 0, 0, 0), AlreadyPromoted: false, Cancelled: true);
             }
@@ -82,9 +84,18 @@ public sealed class RunPromoter(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
         }
 
         await StampLineageAsync(connection, transaction, runId, source, processType, cancellationToken);
+        await HistoryAsync(connection, transaction, runId, "changed",
+            $"{counts.Inserted:N0} inserted, {counts.Updated:N0} updated, {counts.Unchanged:N0} unchanged, {counts.Errored:N0} errored ({(fullRun ? "full" : "sync")} run); lineage stamped",
+            cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return new PromotionResult(counts, AlreadyPromoted: false);
     }
+
+    /// <summary>The promotion's line in the run's history, in its transaction.</summary>
+    private Task HistoryAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, string outcome, string summary, CancellationToken cancellationToken) =>
+        options.Value.RunHistory
+            ? RunHistory.AppendAsync(connection, transaction, new RunHistoryEntry(runId, "promotion", "Promotion", outcome, summary), prepare: false, cancellationToken)
+            : Task.CompletedTask;
 
     /// <summary>The run's lineage summary, from what the promotion recorded (a no-op when it is recorded already).</summary>
     private async Task StampLineageAsync(

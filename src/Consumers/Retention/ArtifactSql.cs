@@ -109,6 +109,8 @@ public static class ArtifactSql
         WHERE id = @run;
         DELETE FROM runsaga.staged_items WHERE run_id = @run;
         DELETE FROM runsaga.staged_batches WHERE run_id = @run;
+        INSERT INTO runsaga.run_events (run_id, actor, event, outcome, summary)
+        VALUES (@run, 'retention', 'Archived', 'changed', 'staging archived to ' || @path || '; staged rows removed');
         """;
 
     /// <summary>
@@ -132,6 +134,8 @@ public static class ArtifactSql
         SET deleted_at = @now, deletion_reason = @reason, archive_path = NULL, archive_sha256 = NULL, restored_at = NULL,
             pinned_until = NULL, version = version + 1
         WHERE id = @run;
+        INSERT INTO runsaga.run_events (run_id, actor, event, outcome, summary)
+        VALUES (@run, 'retention', 'Deleted', 'changed', 'artifacts deleted: ' || @reason);
         """;
 
     /// <summary>The archive a soft-deleted run had: its newest <c>deleted</c> audit row (the row as it was, with its SHA-256).</summary>
@@ -161,7 +165,9 @@ public static class ArtifactSql
         UPDATE runsaga.runs
         SET deleted_at = NULL, deletion_reason = NULL, archive_path = @path, archive_sha256 = @sha256,
             pinned_until = @pinned_until, version = version + 1
-        WHERE id = @run
+        WHERE id = @run;
+        INSERT INTO runsaga.run_events (run_id, actor, event, outcome, summary)
+        VALUES (@run, 'retention', 'Undeleted', 'changed', 'back from the trash as ' || @path || '; pinned until ' || to_char(@pinned_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC');
         """;
 
     /// <summary>
@@ -197,6 +203,7 @@ public static class ArtifactSql
         DELETE FROM runsaga.staged_items WHERE run_id = @run;
         DELETE FROM runsaga.staged_batches WHERE run_id = @run;
         DELETE FROM runsaga.flush_requests WHERE run_id = @run;
+        DELETE FROM runsaga.run_events WHERE run_id = @run;
         DELETE FROM runsaga.runs WHERE id = @run;
         """;
 
@@ -221,6 +228,8 @@ public static class ArtifactSql
         WHERE l.entry = 'batches'
         ON CONFLICT (run_id, batch_id) DO NOTHING;
         UPDATE runsaga.runs SET restored_at = @now, version = version + 1 WHERE id = @run;
+        INSERT INTO runsaga.run_events (run_id, actor, event, outcome, summary)
+        VALUES (@run, 'retention', 'Restored', 'changed', 'staging restored from the archive, read-only');
         """;
 
     public const string Pin = """

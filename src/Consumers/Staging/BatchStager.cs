@@ -4,7 +4,9 @@ using Npgsql;
 using NpgsqlTypes;
 using RunSaga.Consumers.Flush;
 using RunSaga.Contracts;
+using Microsoft.Extensions.Options;
 using RunSaga.Shared.Data;
+using RunSaga.Shared.Hosting;
 
 namespace RunSaga.Consumers.Staging;
 
@@ -28,9 +30,13 @@ public sealed record StagingResult(
 /// batch, insert (or upsert) its valid items in one statement, then the flush check. A verdict in the result may only be
 /// published after this returns (the transaction has committed by then).
 /// </summary>
-public sealed class BatchStager(NpgsqlDataSource dataSource)
+/// <param name="options">RUN_HISTORY: whether a batch that came twice or late, and the flush verdict, go into the run's history (on when not given).</param>
+public sealed class BatchStager(NpgsqlDataSource dataSource, IOptions<RunSagaOptions>? options = null)
 {
-    public async Task<StagingResult> StageAsync(ItemsScraped batch, CancellationToken cancellationToken)
+    private readonly bool history = options?.Value.RunHistory ?? true;
+
+    /// <param name="messageId">The batch message's id, for the run's history.</param>
+    public async Task<StagingResult> StageAsync(ItemsScraped batch, CancellationToken cancellationToken, Guid? messageId = null, DateTime? sentAt = null)
     {
         var validated = BatchValidation.Validate(batch);
 
@@ -67,7 +73,12 @@ public sealed class BatchStager(NpgsqlDataSource dataSource)
 
         // Also for a batch staged before: a crash between that commit and the verdict's publish is recovered
         // by the redelivery.
-        var flush = await FlushCheck.RunAsync(connection, transaction, batch.RunId, cancellationToken);
+        if (!claimed && history)
+        {
+            await RecordRefusalAsync(connection, transaction, batch, messageId, sentAt, cancellationToken);
+        }
+
+        var flush = await FlushCheck.RunAsync(connection, transaction, batch.RunId, history, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 
         return new StagingResult(!claimed, validated.ItemCount, staged, duplicates, validated.Rejections, flush, source);
@@ -79,6 +90,27 @@ public sealed class BatchStager(NpgsqlDataSource dataSource)
         await using var command = dataSource.CreateCommand(StagingSql.SourceOfRun);
         command.Parameters.AddWithValue("run", runId);
         return await command.ExecuteScalarAsync(cancellationToken) as string;
+    }
+
+    /// <summary>
+    /// A batch that was not claimed, in the run's history: it came again (its claim is there; a redelivery or a republish),
+    /// or came late (the run is past its flush, or its staging was archived or deleted). Batches staged normally are not
+    /// listed one by one; the history summarises them from <c>staged_batches</c>.
+    /// </summary>
+    private static async Task RecordRefusalAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, ItemsScraped batch, Guid? messageId, DateTime? sentAt, CancellationToken cancellationToken)
+    {
+        await using var claimedBefore = new NpgsqlCommand(StagingSql.BatchClaimed, connection, transaction)
+        {
+            Parameters = { new("run", batch.RunId), new("batch", batch.BatchId) },
+        };
+        var again = (bool)(await claimedBefore.ExecuteScalarAsync(cancellationToken))!;
+        await RunHistory.AppendAsync(connection, transaction, new RunHistoryEntry(
+            batch.RunId, "staging", "ItemsScraped", again ? "duplicate" : "late",
+            again
+                ? $"batch {batch.BatchId} came again ({batch.Items.Count} items): it was staged once, nothing staged now"
+                : $"batch {batch.BatchId} came after the run's flush ({batch.Items.Count} items): refused, nothing of it staged",
+            messageId, sentAt), prepare: false, cancellationToken);
     }
 
     private static async Task<bool> ClaimAsync(

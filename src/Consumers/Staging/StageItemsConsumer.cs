@@ -44,7 +44,7 @@ public sealed class StageItemsConsumer(
         }
 
         var stopwatch = Stopwatch.StartNew();
-        var result = await stager.StageAsync(batch, context.CancellationToken);
+        var result = await stager.StageAsync(batch, context.CancellationToken, context.MessageId, context.SentTime);
         var elapsedMs = stopwatch.ElapsedMilliseconds;
         using var withSource = RunLogScope.Begin(batch.RunId, result.Source);
 

@@ -26,6 +26,11 @@ public static class StagingSql
         ON CONFLICT (run_id, batch_id) DO NOTHING
         """;
 
+    /// <summary>Whether the batch was claimed before (after <see cref="ClaimBatch"/> inserted nothing: a redelivery, not a late batch).</summary>
+    public const string BatchClaimed = """
+        SELECT EXISTS (SELECT 1 FROM runsaga.staged_batches WHERE run_id = @run AND batch_id = @batch)
+        """;
+
     /// <summary>
     /// The batch's valid items as parallel text[] parameters (sorted by key), each data parsed as jsonb once
     /// (<c>OFFSET 0</c> keeps the planner from inlining the cast into both uses) with its content hash:

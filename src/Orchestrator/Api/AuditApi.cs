@@ -25,9 +25,9 @@ public static class AuditApi
     public static async Task<Results<Ok<Page<RunAuditView>>, ProblemHttpResult>> DeletedRuns(
         RunSagaDbContext db, string? source, int? limit, long? cursor, CancellationToken cancellationToken)
     {
-        if (Limit(limit) is not { } take)
+        if (Problems.Limit(limit) is not { } take)
         {
-            return BadLimit();
+            return Problems.BadLimit();
         }
 
         if (cursor < 0)
@@ -49,9 +49,9 @@ public static class AuditApi
     public static async Task<Results<Ok<Page<RetentionCycleView>>, ProblemHttpResult>> Cycles(
         RunSagaDbContext db, string? source, string? outcome, int? limit, long? cursor, CancellationToken cancellationToken)
     {
-        if (Limit(limit) is not { } take)
+        if (Problems.Limit(limit) is not { } take)
         {
-            return BadLimit();
+            return Problems.BadLimit();
         }
 
         if (cursor < 0)
@@ -74,9 +74,9 @@ public static class AuditApi
     public static async Task<Results<Ok<Page<StagedItemView>>, ProblemHttpResult>> StagedItems(
         Guid id, RunSagaDbContext db, int? limit, string? cursor, CancellationToken cancellationToken)
     {
-        if (Limit(limit) is not { } take)
+        if (Problems.Limit(limit) is not { } take)
         {
-            return BadLimit();
+            return Problems.BadLimit();
         }
 
         var query = db.StagedItems.AsNoTracking().Where(i => i.RunId == id);
@@ -88,11 +88,6 @@ public static class AuditApi
     }
 
     private static readonly JsonDocumentOptions DeepData = new() { MaxDepth = RunSaga.Shared.Messaging.BusConfiguration.MaxJsonDepth };
-
-    private static int? Limit(int? limit) => (limit ?? RunsApi.DefaultLimit) is var take and >= 1 and <= RunsApi.MaxLimit ? take : null;
-
-    private static ProblemHttpResult BadLimit() =>
-        TypedResults.Problem($"limit must be from 1 to {RunsApi.MaxLimit}", statusCode: 400, title: "Bad request");
 
     private static ProblemHttpResult BadCursor() =>
         TypedResults.Problem("cursor is not one this API returned (a page's nextCursor)", statusCode: 400, title: "Bad request");

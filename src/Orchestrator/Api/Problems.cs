@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
 namespace RunSaga.Orchestrator.Api;
@@ -18,4 +19,11 @@ public static class Problems
 
     public static IResult BadRequest(string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "Bad request");
+
+    /// <summary>A page's size: <paramref name="limit"/>, or <see cref="RunsApi.DefaultLimit"/> when not given; null when out of 1..<paramref name="max"/>.</summary>
+    public static int? Limit(int? limit, int max = RunsApi.MaxLimit) => (limit ?? RunsApi.DefaultLimit) is var take and >= 1 && take <= max ? take : null;
+
+    /// <summary>The 400 for a <see cref="Limit"/> out of range.</summary>
+    public static ProblemHttpResult BadLimit(int max = RunsApi.MaxLimit) =>
+        TypedResults.Problem($"limit must be from 1 to {max}", statusCode: StatusCodes.Status400BadRequest, title: "Bad request");
 }

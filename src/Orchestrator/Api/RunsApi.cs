@@ -64,10 +64,9 @@ public static class RunsApi
         string? cursor,
         CancellationToken cancellationToken)
     {
-        var take = limit ?? DefaultLimit;
-        if (take is < 1 or > MaxLimit)
+        if (Problems.Limit(limit) is not { } take)
         {
-            return TypedResults.Problem($"limit must be from 1 to {MaxLimit}", statusCode: 400, title: "Bad request");
+            return Problems.BadLimit();
         }
 
         if (status is not null && !RunStatus.All.Contains(status))

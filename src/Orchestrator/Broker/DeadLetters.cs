@@ -16,6 +16,12 @@ namespace RunSaga.Orchestrator.Broker;
 /// <c>x-delivery-count</c>, and RunSaga sets no delivery limit that could drop it). While one reader holds a queue's
 /// messages another would see it short, so every Orchestrator reads a queue under one PostgreSQL advisory lock.
 /// </para>
+/// <para>
+/// Replaying puts a message back on the queue it failed on, as first sent; discarding removes it, its body kept in
+/// <c>runsaga.dead_letter_actions</c>. Both take a message out only after its audit row (and, for a replay, the broker's
+/// confirm of the copy) is in: a crash in between leaves it in the dead-letter queue, and at worst replays it twice,
+/// which every RunSaga consumer absorbs (each is idempotent by run and message).
+/// </para>
 /// </summary>
 public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource dataSource) : IAsyncDisposable
 {
@@ -28,15 +34,23 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
     private static readonly string[] Endpoints =
         [QueueNames.Runs, QueueNames.Staging, QueueNames.Flush, QueueNames.Promotion, QueueNames.Lineage, QueueNames.Retention, QueueNames.Metrics];
 
-    private readonly SemaphoreSlim gate = new(1, 1);
-    private IConnection? connection;
+    /// <summary>
+    /// Headers a failure added, dropped from a replayed message so it arrives as it was first sent: MassTransit's fault
+    /// description (<c>MT-Fault-*</c>, <c>MT-Reason</c>, the failing host's <c>MT-Host-*</c>) and the broker's delivery counts.
+    /// </summary>
+    private static readonly string[] FailureHeaderPrefixes = ["MT-Fault-", "MT-Host-", "MT-Reason", "MT-Redelivery-Count", "x-delivery-count", "x-death", "x-first-death-"];
+
+    private readonly OwnBrokerConnection broker = new(configuration, "runsaga-orchestrator-dead-letters");
 
     /// <summary>Every dead-letter queue RunSaga may have, whether or not it exists yet.</summary>
     public static IReadOnlyList<string> Queues { get; } = [.. Endpoints.SelectMany(e => new[] { $"{e}_error", $"{e}_skipped" })];
 
+    /// <summary>The queue a dead letter came from: its dead-letter queue's name without the suffix (never a header's word).</summary>
+    public static string SourceQueue(string queue) => queue[..queue.LastIndexOf('_')];
+
     /// <summary>The dead-letter queues that exist, with the messages each holds.</summary>
-    public async Task<IReadOnlyList<DeadLetterQueue>> CountAsync(CancellationToken cancellationToken) =>
-        await WithConnectionAsync(async connection =>
+    public Task<IReadOnlyList<DeadLetterQueue>> CountAsync(CancellationToken cancellationToken) =>
+        broker.UseAsync<IReadOnlyList<DeadLetterQueue>>(async connection =>
         {
             var queues = new List<DeadLetterQueue>();
             foreach (var queue in Queues)
@@ -49,27 +63,14 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
                 }
             }
 
-            return (IReadOnlyList<DeadLetterQueue>)queues;
+            return queues;
         }, cancellationToken);
 
     /// <summary>Up to <paramref name="limit"/> messages from the head of <paramref name="queue"/>, left where they are; null when the queue does not exist.</summary>
     public async Task<IReadOnlyList<DeadLetter>?> PeekAsync(string queue, int limit, CancellationToken cancellationToken)
     {
-        if (!Queues.Contains(queue))
-        {
-            throw new ArgumentException($"{queue} is not one of RunSaga's dead-letter queues", nameof(queue));
-        }
-
-        // One reader per queue across every Orchestrator: the lock lives as long as this transaction.
-        await using var db = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await db.BeginTransactionAsync(cancellationToken);
-        await using (var lockQueue = new NpgsqlCommand("SET LOCAL lock_timeout = '10s'; SELECT pg_advisory_xact_lock(hashtextextended(@queue, 7006))", db, transaction))
-        {
-            lockQueue.Parameters.AddWithValue("queue", queue);
-            await lockQueue.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        return await WithConnectionAsync(async connection =>
+        await using var held = await LockQueueAsync(queue, cancellationToken);
+        return await broker.UseAsync<IReadOnlyList<DeadLetter>?>(async connection =>
         {
             // Closing the channel at the end gives back every message read here, unacknowledged.
             await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
@@ -84,14 +85,153 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
                 letters.Add(Describe(message));
             }
 
-            return (IReadOnlyList<DeadLetter>)letters;
+            return letters;
         }, cancellationToken);
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Puts the selected messages of <paramref name="queue"/> back on the queue they failed on, each as it was first sent
+    /// (same body and message id, the failure's headers dropped), and records each in <c>runsaga.dead_letter_actions</c>.
+    /// A message leaves the dead-letter queue only after the broker confirmed its replay; the others stay, in order.
+    /// Looks at most at the messages the queue held when it started (a message that fails again meanwhile is not looked at
+    /// twice). Null when the queue does not exist.
+    /// </summary>
+    public Task<DeadLetterMove?> ReplayAsync(string queue, DeadLetterSelection selection, string requestedBy, CancellationToken cancellationToken)
     {
-        await DropConnectionAsync();
-        gate.Dispose();
+        var target = SourceQueue(queue);
+        return MoveAsync(queue, selection, async (channel, message, letter) =>
+        {
+            var properties = new BasicProperties(message.BasicProperties)
+            {
+                Headers = (message.BasicProperties.Headers ?? new Dictionary<string, object?>())
+                    .Where(h => !FailureHeaderPrefixes.Any(prefix => h.Key.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)))
+                    .ToDictionary(h => h.Key, h => h.Value),
+            };
+
+            // The default exchange routes by queue name; mandatory: a queue that is gone returns the message (an exception
+            // here) instead of dropping it. The await is the broker's confirm.
+            await channel.BasicPublishAsync(string.Empty, target, mandatory: true, properties, message.Body, cancellationToken);
+            await RecordAsync("replayed", queue, target, letter, requestedBy, reason: null, body: null);
+        }, target, cancellationToken);
+    }
+
+    /// <summary>
+    /// Removes one message (by message id) from <paramref name="queue"/> for good, after writing it whole (body included)
+    /// with who discarded it and why into <c>runsaga.dead_letter_actions</c>. Null when the queue does not exist.
+    /// </summary>
+    public Task<DeadLetterMove?> DiscardAsync(string queue, string messageId, string reason, string requestedBy, CancellationToken cancellationToken) =>
+        MoveAsync(queue, new DeadLetterSelection(messageId, null, false), (_, message, letter) =>
+            RecordAsync("discarded", queue, null, letter, requestedBy, reason, message.Body.ToArray()), target: null, cancellationToken);
+
+    public ValueTask DisposeAsync() => broker.DisposeAsync();
+
+    /// <summary>
+    /// The common walk of a replay or discard: under the queue's lock, get each message (unacknowledged) up to the count
+    /// the queue had at the start; <paramref name="act"/> on those selected, then acknowledge them (removed); close the
+    /// channel, which gives back the rest at the head, in order. Never a nack: a requeue would move a message to the tail.
+    /// </summary>
+    private async Task<DeadLetterMove?> MoveAsync(
+        string queue, DeadLetterSelection selection, Func<IChannel, BasicGetResult, DeadLetter, Task> act, string? target, CancellationToken cancellationToken)
+    {
+        await using var held = await LockQueueAsync(queue, cancellationToken);
+        return await broker.UseAsync<DeadLetterMove?>(async connection =>
+        {
+            await using var channel = await connection.CreateChannelAsync(
+                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
+            if (await CountAsync(channel, queue, cancellationToken) is not { } count)
+            {
+                return null;
+            }
+
+            if (target is not null && !await ExistsAsync(connection, target, cancellationToken))
+            {
+                throw new DeadLetterTargetMissingException($"{target}, where the messages of {queue} came from, does not exist on the broker: start a host that consumes it first.");
+            }
+
+            var moved = new List<DeadLetter>();
+            for (var seen = 0u; seen < count; seen++)
+            {
+                if (await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is not { } message)
+                {
+                    break;
+                }
+
+                var letter = Describe(message);
+                if (!selection.Matches(letter))
+                {
+                    continue;
+                }
+
+                await act(channel, message, letter);
+                await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
+                moved.Add(letter);
+                if (selection.MessageId is not null)
+                {
+                    break;
+                }
+            }
+
+            return new DeadLetterMove(queue, target, moved.Count, moved);
+        }, cancellationToken);
+    }
+
+    private static async Task<bool> ExistsAsync(IConnection connection, string queue, CancellationToken cancellationToken)
+    {
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        return await CountAsync(channel, queue, cancellationToken) is not null;
+    }
+
+    /// <summary>
+    /// One reader or mover per queue across every Orchestrator: while one holds a queue's messages another would see it
+    /// short. A session lock on a connection of its own, held until the returned handle is disposed; another Orchestrator
+    /// waits up to 10 s for it, then <see cref="DeadLetterQueueBusyException"/>.
+    /// </summary>
+    private async Task<IAsyncDisposable> LockQueueAsync(string queue, CancellationToken cancellationToken)
+    {
+        if (!Queues.Contains(queue))
+        {
+            throw new ArgumentException($"{queue} is not one of RunSaga's dead-letter queues", nameof(queue));
+        }
+
+        var db = await dataSource.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            await using var take = new NpgsqlCommand("SET lock_timeout = '10s'; SELECT pg_advisory_lock(hashtextextended(@queue, 7006)); RESET lock_timeout", db);
+            take.Parameters.AddWithValue("queue", queue);
+            await take.ExecuteNonQueryAsync(cancellationToken);
+            return new QueueLock(db, queue);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
+        {
+            await db.DisposeAsync();
+            throw new DeadLetterQueueBusyException($"Another Orchestrator has been reading or moving {queue} for 10 s; try again when it is done.");
+        }
+        catch
+        {
+            await db.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>An audit row, committed before the message is acknowledged: a crash between the two leaves the message where it was.</summary>
+    private async Task RecordAsync(string action, string queue, string? target, DeadLetter letter, string requestedBy, string? reason, byte[]? body)
+    {
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO runsaga.dead_letter_actions
+                (action, queue, target_queue, message_id, message_type, run_id, fault_message, requested_by, reason, body, recorded_at)
+            VALUES (@action, @queue, @target, @messageId, @messageType, @runId, @fault, @by, @reason, @body, now())
+            """);
+        command.Parameters.AddWithValue("action", action);
+        command.Parameters.AddWithValue("queue", queue);
+        command.Parameters.Add(new NpgsqlParameter("target", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)target ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("messageId", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)letter.MessageId ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("messageType", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)letter.MessageType ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("runId", NpgsqlTypes.NpgsqlDbType.Uuid) { Value = (object?)letter.RunId ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("fault", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)letter.FaultMessage ?? DBNull.Value });
+        command.Parameters.AddWithValue("by", requestedBy);
+        command.Parameters.Add(new NpgsqlParameter("reason", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)reason ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("body", NpgsqlTypes.NpgsqlDbType.Bytea) { Value = (object?)body ?? DBNull.Value });
+        await command.ExecuteNonQueryAsync(CancellationToken.None);
     }
 
     private static async Task<uint?> CountAsync(IChannel channel, string queue, CancellationToken cancellationToken)
@@ -106,23 +246,22 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
         }
     }
 
-    /// <summary>Runs <paramref name="use"/> on this Orchestrator's dead-letter connection, opened on first use and dropped after a failure.</summary>
-    private async Task<T> WithConnectionAsync<T>(Func<IConnection, Task<T>> use, CancellationToken cancellationToken)
+    /// <summary>The session lock of <see cref="LockQueueAsync"/>: released, then its connection closed.</summary>
+    private sealed class QueueLock(NpgsqlConnection db, string queue) : IAsyncDisposable
     {
-        await gate.WaitAsync(cancellationToken);
-        try
+        public async ValueTask DisposeAsync()
         {
-            connection ??= await BusConfiguration.ConnectAsync(configuration, "runsaga-orchestrator-dead-letters", cancellationToken);
-            return await use(connection);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            await DropConnectionAsync();
-            throw;
-        }
-        finally
-        {
-            gate.Release();
+            try
+            {
+                await using var release = new NpgsqlCommand("SELECT pg_advisory_unlock(hashtextextended(@queue, 7006))", db);
+                release.Parameters.AddWithValue("queue", queue);
+                await release.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+            finally
+            {
+                // A broken connection ends its session, and the lock with it.
+                await db.DisposeAsync();
+            }
         }
     }
 
@@ -181,22 +320,6 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
             return (null, null);
         }
     }
-
-    private async Task DropConnectionAsync()
-    {
-        if (connection is { } open)
-        {
-            connection = null;
-            try
-            {
-                await open.DisposeAsync();
-            }
-            catch (Exception)
-            {
-                // A broken connection may throw on close; it is gone either way.
-            }
-        }
-    }
 }
 
 /// <summary>A dead-letter queue and the messages it holds.</summary>
@@ -216,3 +339,20 @@ public sealed record DeadLetter(
     long Deliveries,
     int Bytes,
     string Body);
+
+/// <summary>Which messages of a dead-letter queue an operator acts on: one (by message id), every one of a run, or all.</summary>
+public sealed record DeadLetterSelection(string? MessageId, Guid? RunId, bool All)
+{
+    public bool Matches(DeadLetter letter) =>
+        All || (MessageId is not null && string.Equals(letter.MessageId, MessageId, StringComparison.OrdinalIgnoreCase))
+        || (RunId is not null && letter.RunId == RunId);
+}
+
+/// <summary>What a replay or discard did: the messages it took out of <paramref name="Queue"/> (and, for a replay, put on <paramref name="Target"/>).</summary>
+public sealed record DeadLetterMove(string Queue, string? Target, int Count, IReadOnlyList<DeadLetter> Messages);
+
+/// <summary>The queue a dead letter would be replayed to does not exist (no host has declared it).</summary>
+public sealed class DeadLetterTargetMissingException(string message) : Exception(message);
+
+/// <summary>Another Orchestrator holds the queue (reading or moving its messages).</summary>
+public sealed class DeadLetterQueueBusyException(string message) : Exception(message);

@@ -289,6 +289,9 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     {
         using var scope = RunLogScope.Begin(context.Saga.CorrelationId, context.Saga.Source);
         logger.LogInformation("Ignored {Event} in state {State}: it changes nothing now", context.Event.Name, context.CurrentState.Name);
+        // Late: the run has ended, or moved past the step this event belongs to; otherwise it means nothing here.
+        context.Saga.HistoryOutcome = context.Saga.CurrentState is nameof(Completed) or nameof(Failed) or nameof(Cancelled) or nameof(Duplicate)
+            || context.Saga.FlushedAt is not null ? "late" : "ignored";
         return context.Ignore();
     }
 
@@ -418,6 +421,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     {
         var postpone = options.StagingSettle > options.DeadlinePollInterval ? options.StagingSettle : options.DeadlinePollInterval;
         run.FlushDeadline = Now + postpone;
+        run.HistoryNote = $"flush verdict held until {run.FlushDeadline:HH:mm:ss} UTC";
         using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
         logger.LogWarning(
             "FLUSH_TIMEOUT passed before all {ExpectedBatches} batches were staged, but the pipeline was behind: {HoldReason}. "
@@ -507,6 +511,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
 
     private void LogRefusedCancel(RunState run, string why)
     {
+        run.HistoryNote = $"cancel refused: {why}";
         using var scope = RunLogScope.Begin(run.CorrelationId, run.Source);
         logger.LogWarning("CancelRun refused: {Why}", why);
     }

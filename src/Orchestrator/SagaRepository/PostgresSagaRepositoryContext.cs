@@ -35,6 +35,12 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
     /// <summary>The run as this message's transaction saved it (null when it saved nothing).</summary>
     public RunState? Saved { get; private set; }
 
+    /// <summary>The run this message was applied to (locked or created), null when it matched none.</summary>
+    public RunState? Run => Saved ?? locked;
+
+    /// <summary>The run's state when this transaction locked it; null for a run this message created.</summary>
+    public string? StateRead { get; private set; }
+
     public Task<SagaConsumeContext<RunState, TMessage>> Add(RunState instance)
     {
         StampCreated(instance);
@@ -62,6 +68,7 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
 
         // Our own insert holds the row lock until commit.
         Track(instance, version: 0);
+        StateRead = null;
         return await factory.CreateSagaConsumeContext(transaction, consumeContext, instance, SagaConsumeContextMode.Insert);
     }
 
@@ -157,6 +164,7 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
 
         var run = RunRows.Read(reader);
         Track(run, run.Version);
+        StateRead = run.CurrentState;
         return run;
     }
 

@@ -1,6 +1,7 @@
 using MassTransit;
 using MassTransit.Saga;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Hosting;
 using RunSaga.Shared.Messaging.Outbox;
@@ -14,7 +15,8 @@ namespace RunSaga.Orchestrator.SagaRepository;
 /// are applied one at a time; a new instance is inserted with <c>INSERT … ON CONFLICT DO NOTHING</c>; an update checks
 /// the version it read. Lost races surface as unique violations or <see cref="ConcurrencyException"/>, which the
 /// endpoint's retry policy replays in a new transaction. What the saga publishes or sends is written to the outbox in
-/// the same transaction (<see cref="PostgresRunOutbox"/>). Registered per message scope.
+/// the same transaction (<see cref="PostgresRunOutbox"/>), and so is the message's line in the run's history
+/// (<see cref="SagaHistory"/>, unless RUN_HISTORY is off). Registered per message scope.
 /// </summary>
 public sealed class PostgresSagaRepositoryContextFactory(
     SagaTransaction transaction,
@@ -22,6 +24,7 @@ public sealed class PostgresSagaRepositoryContextFactory(
     PostgresRunOutbox outbox,
     OutboxDispatcher dispatcher,
     CrashPoint crashPoint,
+    IOptions<RunSagaOptions> options,
     IServiceProvider services) :
     ISagaRepositoryContextFactory<RunState>,
     IQuerySagaRepositoryContextFactory<RunState>,
@@ -31,7 +34,15 @@ public sealed class PostgresSagaRepositoryContextFactory(
         where T : class
     {
         var repositoryContext = new PostgresSagaRepositoryContext<T>(transaction, context, consumeContextFactory);
-        await WithinTransaction(context.CancellationToken, () => next.Send(repositoryContext));
+        await WithinTransaction(context.CancellationToken, async () =>
+        {
+            await next.Send(repositoryContext);
+            if (options.Value.RunHistory && repositoryContext.Run is { } run)
+            {
+                await RunHistory.AppendAsync(transaction.Connection, transaction.Transaction,
+                    SagaHistory.Entry(context, run, repositoryContext.StateRead, repositoryContext.Saved is not null), prepare: true, context.CancellationToken);
+            }
+        });
         Committed(repositoryContext);
     }
 

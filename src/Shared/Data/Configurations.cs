@@ -23,6 +23,8 @@ internal sealed class RunStateConfiguration : IEntityTypeConfiguration<RunState>
         builder.Ignore(x => x.KeyConflict);
         builder.Ignore(x => x.RequestProblem);
         builder.Ignore(x => x.PromotionCommitted);
+        builder.Ignore(x => x.HistoryOutcome);
+        builder.Ignore(x => x.HistoryNote);
         builder.Property(x => x.CancelledBy).HasMaxLength(256);
         builder.Property(x => x.Attempt).HasDefaultValue(1);
         // A key is held by at most one run that has not failed or been cancelled; those may be retried.
@@ -190,6 +192,31 @@ internal sealed class ApiAuditConfiguration : IEntityTypeConfiguration<ApiAudit>
         builder.HasKey(x => x.Id);
         builder.Property(x => x.Id).UseIdentityAlwaysColumn();
         builder.HasIndex(x => x.RecordedAt);
+    }
+}
+
+internal sealed class RunEventConfiguration : IEntityTypeConfiguration<RunEvent>
+{
+    public void Configure(EntityTypeBuilder<RunEvent> builder)
+    {
+        builder.ToTable("run_events");
+        builder.HasKey(x => x.Id);
+        builder.Property(x => x.Id).UseIdentityAlwaysColumn();
+        builder.Property(x => x.RecordedAt).HasDefaultValueSql("clock_timestamp()");
+        // A run's history in order, and "was this message recorded before" (duplicates), from one index.
+        builder.HasIndex(x => new { x.RunId, x.Id });
+    }
+}
+
+internal sealed class DeadLetterActionConfiguration : IEntityTypeConfiguration<DeadLetterAction>
+{
+    public void Configure(EntityTypeBuilder<DeadLetterAction> builder)
+    {
+        builder.ToTable("dead_letter_actions");
+        builder.HasKey(x => x.Id);
+        builder.Property(x => x.Id).UseIdentityAlwaysColumn();
+        builder.HasIndex(x => x.RecordedAt);
+        builder.HasIndex(x => x.RunId);
     }
 }
 

@@ -236,6 +236,57 @@ public sealed class ApiAudit
 }
 
 /// <summary>
+/// One step in a run's history (<c>GET /runs/{id}/events</c>): a message the saga handled, written in the transaction that
+/// handled it, or a step of the Consumers (a batch that came twice or late, the flush verdict, the promotion, lineage,
+/// retention's actions on the run), written in that step's own transaction. Batches that stage normally are not listed
+/// one by one: the history reads them as a summary from <c>staged_batches</c>. See <see cref="RunHistory"/>.
+/// </summary>
+public sealed class RunEvent
+{
+    public long Id { get; set; }
+    public Guid RunId { get; set; }
+    /// <summary>When the step was taken (the database's clock).</summary>
+    public DateTime RecordedAt { get; set; }
+    /// <summary>When the message was sent, from its envelope; null for a step that is not a message.</summary>
+    public DateTime? SentAt { get; set; }
+    /// <summary>Who took the step: <c>saga</c>, <c>staging</c>, <c>flush</c>, <c>promotion</c>, <c>lineage</c> or <c>retention</c>.</summary>
+    public string Actor { get; set; } = null!;
+    /// <summary>The message's contract name (<c>ScrapeCompleted</c>) or the step's name (<c>FlushVerdict</c>).</summary>
+    public string Event { get; set; } = null!;
+    public Guid? MessageId { get; set; }
+    public string? StateBefore { get; set; }
+    public string? StateAfter { get; set; }
+    /// <summary><c>changed</c>, <c>unchanged</c>, <c>duplicate</c> (this message was recorded before), <c>ignored</c> (means nothing in this state) or <c>late</c> (the run had moved past it).</summary>
+    public string Outcome { get; set; } = null!;
+    public string? Summary { get; set; }
+}
+
+/// <summary>
+/// A dead letter an operator replayed or discarded (<c>POST /errors/{queue}/replay</c>, <c>…/discard</c>): who, when,
+/// which message, and for a discard the whole body, so that nothing an operator removes is lost. Append-only.
+/// </summary>
+public sealed class DeadLetterAction
+{
+    public long Id { get; set; }
+    /// <summary><c>replayed</c> or <c>discarded</c>.</summary>
+    public string Action { get; set; } = null!;
+    public string Queue { get; set; } = null!;
+    /// <summary>Where a replay put the message (the queue it failed on); null for a discard.</summary>
+    public string? TargetQueue { get; set; }
+    public string? MessageId { get; set; }
+    public string? MessageType { get; set; }
+    public Guid? RunId { get; set; }
+    public string? FaultMessage { get; set; }
+    /// <summary><c>api:&lt;key name&gt;</c>.</summary>
+    public string RequestedBy { get; set; } = null!;
+    /// <summary>Why it was discarded (required for a discard).</summary>
+    public string? Reason { get; set; }
+    /// <summary>The discarded message's body, as it was in the queue.</summary>
+    public byte[]? Body { get; set; }
+    public DateTime RecordedAt { get; set; }
+}
+
+/// <summary>
 /// A message a transaction decided to publish or send, written in that transaction and delivered after it committed
 /// (the transactional outbox, see docs/architecture.md). Delivered rows are deleted.
 /// </summary>

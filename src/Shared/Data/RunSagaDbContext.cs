@@ -27,6 +27,8 @@ public sealed class RunSagaDbContext(DbContextOptions<RunSagaDbContext> options)
     public DbSet<RunAudit> RunAudit => Set<RunAudit>();
     public DbSet<ApiAudit> ApiAudit => Set<ApiAudit>();
     public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
+    public DbSet<RunEvent> RunEvents => Set<RunEvent>();
+    public DbSet<DeadLetterAction> DeadLetterActions => Set<DeadLetterAction>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {

@@ -116,6 +116,12 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     public string? RequestProblem { get; set; }
     /// <summary>A cancel found the run's promotion committed (it completes).</summary>
     public bool PromotionCommitted { get; set; }
+    /// <summary>What the run's history says of the message being handled, when the state machine knows better than "changed"
+    /// or "unchanged": <c>ignored</c> or <c>late</c> (<see cref="RunEvent.Outcome"/>). Not stored on the run.</summary>
+    public string? HistoryOutcome { get; set; }
+    /// <summary>A line the state machine adds to the history of the message being handled (a held flush verdict, a refused
+    /// cancel). Not stored on the run.</summary>
+    public string? HistoryNote { get; set; }
 
     public List<string> BatchIds { get; set; } = [];
     /// <summary>JSON array of step records <c>{name, status, started_at, finished_at, error, ...}</c>.</summary>

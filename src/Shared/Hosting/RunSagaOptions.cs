@@ -74,4 +74,12 @@ public sealed class RunSagaOptions
     [ConfigurationKeyName("MAX_BATCH_BYTES")]
     [Range(1024, 512 * 1024 * 1024)]
     public int MaxBatchBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>
+    /// Whether each run keeps its event history (<c>runsaga.run_events</c>, <c>GET /runs/{id}/events</c>): one row per
+    /// message the saga handles and per Consumers step. On by default; off only to measure what it costs
+    /// (<c>scripts/bench</c>) or to shed that write under extreme load. Off, the history of new steps is simply not kept.
+    /// </summary>
+    [ConfigurationKeyName("RUN_HISTORY")]
+    public bool RunHistory { get; set; } = true;
 }

@@ -63,6 +63,71 @@ namespace RunSaga.Shared.Data.Migrations
                     b.ToTable("api_audit", "runsaga");
                 });
 
+            modelBuilder.Entity("RunSaga.Shared.Data.DeadLetterAction", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("Action")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("action");
+
+                    b.Property<byte[]>("Body")
+                        .HasColumnType("bytea")
+                        .HasColumnName("body");
+
+                    b.Property<string>("FaultMessage")
+                        .HasColumnType("text")
+                        .HasColumnName("fault_message");
+
+                    b.Property<string>("MessageId")
+                        .HasColumnType("text")
+                        .HasColumnName("message_id");
+
+                    b.Property<string>("MessageType")
+                        .HasColumnType("text")
+                        .HasColumnName("message_type");
+
+                    b.Property<string>("Queue")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("queue");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<DateTime>("RecordedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("recorded_at");
+
+                    b.Property<string>("RequestedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("requested_by");
+
+                    b.Property<Guid?>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<string>("TargetQueue")
+                        .HasColumnType("text")
+                        .HasColumnName("target_queue");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RecordedAt");
+
+                    b.HasIndex("RunId");
+
+                    b.ToTable("dead_letter_actions", "runsaga");
+                });
+
             modelBuilder.Entity("RunSaga.Shared.Data.FlushRequest", b =>
                 {
                     b.Property<Guid>("RunId")
@@ -491,6 +556,67 @@ namespace RunSaga.Shared.Data.Migrations
                         {
                             t.HasCheckConstraint("ck_run_audit_action", "action IN ('deleted', 'hard-deleted', 'undeleted', 'trash-purged')");
                         });
+                });
+
+            modelBuilder.Entity("RunSaga.Shared.Data.RunEvent", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("Actor")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("actor");
+
+                    b.Property<string>("Event")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("event");
+
+                    b.Property<Guid?>("MessageId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("message_id");
+
+                    b.Property<string>("Outcome")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("outcome");
+
+                    b.Property<DateTime>("RecordedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("recorded_at")
+                        .HasDefaultValueSql("clock_timestamp()");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<DateTime?>("SentAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("sent_at");
+
+                    b.Property<string>("StateAfter")
+                        .HasColumnType("text")
+                        .HasColumnName("state_after");
+
+                    b.Property<string>("StateBefore")
+                        .HasColumnType("text")
+                        .HasColumnName("state_before");
+
+                    b.Property<string>("Summary")
+                        .HasColumnType("text")
+                        .HasColumnName("summary");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId", "Id");
+
+                    b.ToTable("run_events", "runsaga");
                 });
 
             modelBuilder.Entity("RunSaga.Shared.Data.RunLineage", b =>
