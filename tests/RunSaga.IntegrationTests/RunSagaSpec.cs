@@ -97,6 +97,51 @@ public abstract class RunSagaSpec(RunSagaStack stack, ITestOutputHelper output) 
             """SELECT coalesce(string_agg(row_to_json(s)::text, E'\n' ORDER BY s.key COLLATE "C"), '') FROM runsaga.staged_items s WHERE s.run_id = @p0""",
             r => r.GetString(0), runId)).Single();
 
+    /// <summary>
+    /// A run whose history has something in it, published raw: one batch sent twice (a redelivery), the Consumers down
+    /// when the scrape completes (the saga holds its flush verdict: runsaga.staging has no consumer), back, the run
+    /// completed, and then a batch that comes after it (late, refused). Returns once the late batch is in the history.
+    /// </summary>
+    protected async Task<ScrapeRun> RunWithAHistory(string source)
+    {
+        var run = new ScrapeRun(source);
+        var b1 = new Batch("b1", Items.Numbered(10));
+        var b2 = new Batch("b2", Items.Numbered(10, first: 11));
+        var b3 = new Batch("b3", Items.Numbered(10, first: 21));
+        await Publisher.Publish([run.Requested(), run.Started(), run.Scraped(b1), run.Scraped(b2)]);
+        await Eventually(async () => await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", run.RunId) == 2, "b1 and b2 staged");
+        await Eventually(async () => await Db.Count(
+            "SELECT count(DISTINCT event) FROM runsaga.run_events WHERE run_id = @p0 AND event IN ('RunRequested', 'RunStarted')", run.RunId) == 2,
+            "the saga handled RunRequested and RunStarted");
+        await Publisher.Publish([run.Scraped(b1)]);
+        await Eventually(() => HistoryHas(run.RunId, "staging", "ItemsScraped", "duplicate"), "b1's second delivery in the history");
+
+        Stack.KillConsumers();
+        try
+        {
+            await Publisher.Publish([run.Scraped(b3), run.Completed([b1, b2, b3])]);
+            await Eventually(async () => await Db.Count(
+                "SELECT count(*) FROM runsaga.run_events WHERE run_id = @p0 AND event = 'RunDeadlinePassed' AND summary LIKE '%flush verdict held%'", run.RunId) > 0,
+                "the saga holds the flush verdict while the Consumers are down", timeout: TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            if (!Stack.ConsumersAreRunning)
+            {
+                await Stack.StartConsumers();
+            }
+        }
+
+        await ExpectCompleted(run.RunId);
+        await Publisher.Publish([run.Scraped(new Batch("b4", Items.Numbered(5, first: 31)))]);
+        await Eventually(() => HistoryHas(run.RunId, "staging", "ItemsScraped", "late"), "the late batch b4 in the history");
+        return run;
+    }
+
+    private async Task<bool> HistoryHas(Guid runId, string actor, string @event, string outcome) =>
+        await Db.Count("SELECT count(*) FROM runsaga.run_events WHERE run_id = @p0 AND actor = @p1 AND event = @p2 AND outcome = @p3",
+            runId, actor, @event, outcome) > 0;
+
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="description"/> and the log tail.</summary>
     protected async Task Eventually(Func<Task<bool>> condition, string description, TimeSpan? timeout = null, TimeSpan? pollInterval = null)
     {
