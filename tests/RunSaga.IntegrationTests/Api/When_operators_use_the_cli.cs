@@ -109,6 +109,42 @@ public sealed class When_operators_use_the_cli(RunSagaStack stack, ITestOutputHe
         Assert.Equal(0, table.ExitCode);
         Assert.Contains(table.Stdout.Split('\n'), line => line.Contains(runId.ToString(), StringComparison.Ordinal) && line.Contains("ScrapeCompleted", StringComparison.Ordinal));
         Assert.Equal(3, (await Cli("reader", "errors", "show", "runsaga.nothing_error")).ExitCode);
+
+        // Replay needs an operator, discard an admin and a reason; unknown messages exit 3, a replay naming none exits 5.
+        var letters = JsonDocument.Parse((await Cli("reader", "errors", "show", "runsaga.runs_error", "--limit", "500", "--json")).Stdout).RootElement;
+        var messageId = letters.EnumerateArray().First(m => m.GetProperty("runId").ValueKind == JsonValueKind.String && m.GetProperty("runId").GetGuid() == runId)
+            .GetProperty("messageId").GetString()!;
+        Assert.Equal(4, (await Cli("reader", "errors", "replay", "runsaga.runs_error", "--message-id", messageId)).ExitCode);
+        Assert.Equal(4, (await Cli("operator", "errors", "discard", "runsaga.runs_error", messageId, "--reason", "unreadable")).ExitCode);
+        Assert.Equal(2, (await Cli("admin", "errors", "discard", "runsaga.runs_error", messageId)).ExitCode);
+        Assert.Equal(3, (await Cli("admin", "errors", "discard", "runsaga.runs_error", Guid.NewGuid().ToString(), "--reason", "x")).ExitCode);
+        Assert.Equal(5, (await Cli("operator", "errors", "replay", "runsaga.runs_error")).ExitCode);
+
+        // Replayed, the unreadable message fails again and comes back; then an admin discards it.
+        var replay = await Cli("operator", "errors", "replay", "runsaga.runs_error", "--message-id", messageId);
+        Assert.True(replay.ExitCode == 0, replay.Stderr);
+        Assert.Contains("1 message replayed to runsaga.runs", replay.Stdout, StringComparison.Ordinal);
+        await Eventually(async () => (await Cli("reader", "errors", "show", "runsaga.runs_error", "--limit", "500", "--json")).Stdout.Contains(messageId, StringComparison.Ordinal),
+            "the replayed message failed again and is back in runsaga.runs_error", pollInterval: TimeSpan.FromSeconds(1));
+        var discard = await Cli("admin", "errors", "discard", "runsaga.runs_error", messageId, "--reason", "the scraper sent a string for totalItems");
+        Assert.True(discard.ExitCode == 0, discard.Stderr);
+        Assert.Contains("1 message discarded from runsaga.runs_error", discard.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain(messageId, (await Cli("reader", "errors", "show", "runsaga.runs_error", "--limit", "500", "--json")).Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Should_print_a_run_s_history_and_exit_3_for_an_unknown_run()
+    {
+        var run = new ScrapeRun(NewSource("cli-events"));
+        await CompleteRun(run, Items.Numbered(4).InBatches(2));
+        var events = await Cli("reader", "runs", "events", run.RunId.ToString());
+        Assert.True(events.ExitCode == 0, events.Stderr);
+        Assert.Contains(events.Stdout.Split('\n'), line => line.Contains("ScrapeCompleted", StringComparison.Ordinal)
+            && line.Contains("Running", StringComparison.Ordinal) && line.Contains("Flushing", StringComparison.Ordinal));
+        Assert.Contains("batches: 2 staged, 4 items", events.Stdout, StringComparison.Ordinal);
+        Assert.Equal(3, (await Cli("reader", "runs", "events", Guid.NewGuid().ToString())).ExitCode);
+        Assert.Equal(5, (await Cli("reader", "runs", "events", run.RunId.ToString(), "--limit", "0")).ExitCode);
+        Assert.Equal(4, (await Cli(null, "runs", "events", run.RunId.ToString())).ExitCode);
     }
 
     private Task<(int ExitCode, string Stdout, string Stderr)> Cli(string? role, params string[] arguments) => Cli(role, arguments, null);
