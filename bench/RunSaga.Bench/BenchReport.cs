@@ -29,6 +29,9 @@ public sealed record BenchReport(
     ScaleOutResult? ScaleOut,
     IReadOnlyList<Target> Targets)
 {
+    /// <summary>The same small runs with RUN_HISTORY=false, measured after <see cref="SmallRuns"/> (the hosts restarted and warmed).</summary>
+    public SmallRunsResult? SmallRunsWithoutHistory { get; init; }
+
     public const double MaxRatio = 1.5;
     public const double MaxRssMb = 400;
 
@@ -99,6 +102,13 @@ public sealed record BenchReport(
                 $"small runs: {s.Runs:N0} runs of {s.ItemsPerRun} items over {s.Sources} sources in {s.WallSeconds:0.00} s = {s.RunsPerSecond:0.0} runs/s; "
                 + $"ScrapeCompleted → RunCompleted p50 {s.LatencyP50Seconds:0.000} s, p99 {s.LatencyP99Seconds:0.000} s, max {s.LatencyMaxSeconds:0.000} s; "
                 + $"CPU ms per run: {CpuLine(s.CpuMsPerRun)}"));
+        }
+
+        if (SmallRuns is { } on && SmallRunsWithoutHistory is { } off)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"small runs without run history (RUN_HISTORY=false): {off.RunsPerSecond:0.0} runs/s, p99 {off.LatencyP99Seconds:0.000} s, "
+                + $"CPU ms per run: {CpuLine(off.CpuMsPerRun)}; with it: {on.RunsPerSecond:0.0} runs/s ({on.RunsPerSecond / off.RunsPerSecond:0.00}× of without)"));
         }
 
         if (SteadyRuns is { } r)

@@ -20,6 +20,8 @@ public sealed class BenchStack : IAsyncDisposable
     public const string VirtualHostName = "runsaga-bench";
 
     private readonly List<Host> hosts = [];
+    private IReadOnlyDictionary<string, string> environment = new Dictionary<string, string>();
+    private (int Orchestrators, int Consumers) counts;
 
     private BenchStack(BenchSettings settings, string connectionString, Uri amqp)
     {
@@ -89,21 +91,43 @@ public sealed class BenchStack : IAsyncDisposable
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
         };
 
-        // The first Orchestrator migrates the fresh database before its bus starts; the Consumers need the schema.
-        for (var i = 1; i <= orchestrators; i++)
-        {
-            stack.hosts.Add(await Host.Start("orchestrator", i, settings.HostAssembly("Orchestrator", "RunSaga.Orchestrator"),
-                ["--urls", $"http://127.0.0.1:{FreePort()}"], environment, logDirectory));
-        }
-
-        for (var i = 1; i <= consumers; i++)
-        {
-            stack.hosts.Add(await Host.Start("consumers", i, settings.HostAssembly("Consumers", "RunSaga.Consumers"),
-                [], environment, logDirectory));
-        }
-
+        stack.environment = environment;
+        stack.counts = (orchestrators, consumers);
+        await stack.StartHosts(environment, logDirectory);
         stack.Shape = $"{orchestrators} Orchestrator{(orchestrators == 1 ? string.Empty : "s")} + {consumers} Consumers";
         return stack;
+    }
+
+    /// <summary>
+    /// Stops every host and starts the same shape again on the same database and virtual host, with
+    /// <paramref name="overrides"/> on top of the benchmark's settings (e.g. <c>RUN_HISTORY=false</c>); logs go to
+    /// <paramref name="logDirectory"/>. The new hosts are cold: warm them before measuring.
+    /// </summary>
+    public async Task RestartHosts(IReadOnlyDictionary<string, string> overrides, string logDirectory)
+    {
+        foreach (var host in hosts)
+        {
+            host.Dispose();
+        }
+
+        hosts.Clear();
+        Directory.CreateDirectory(logDirectory);
+        await StartHosts(new Dictionary<string, string>(environment.Concat(overrides).GroupBy(e => e.Key).Select(g => g.Last())), logDirectory);
+    }
+
+    private async Task StartHosts(IReadOnlyDictionary<string, string> settings, string logDirectory)
+    {
+        // The first Orchestrator migrates a fresh database before its bus starts; the Consumers need the schema.
+        for (var i = 1; i <= counts.Orchestrators; i++)
+        {
+            hosts.Add(await Host.Start("orchestrator", i, Settings.HostAssembly("Orchestrator", "RunSaga.Orchestrator"),
+                ["--urls", $"http://127.0.0.1:{FreePort()}"], settings, logDirectory));
+        }
+
+        for (var i = 1; i <= counts.Consumers; i++)
+        {
+            hosts.Add(await Host.Start("consumers", i, Settings.HostAssembly("Consumers", "RunSaga.Consumers"), [], settings, logDirectory));
+        }
     }
 
     public async ValueTask DisposeAsync()

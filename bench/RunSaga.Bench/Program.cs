@@ -33,6 +33,7 @@ FloorResult firstFloor, secondFloor;
 TimeSpan brokerFloor;
 SmallRunsResult? small;
 SteadyRunsResult? steady;
+SmallRunsResult? smallWithoutHistory = null;
 
 // The benchmark proper, with one instance of each host (the figures docs/benchmarks/README.md compares over time).
 await using (var stack = await BenchStack.Start(settings, workDirectory))
@@ -66,6 +67,22 @@ await using (var stack = await BenchStack.Start(settings, workDirectory))
 
     small = options.SmallRuns > 0 ? await new SmallRuns(stack, scraper, clock, data, options).Run() : null;
     steady = options.SteadyRate > 0 ? await new SmallRuns(stack, scraper, clock, data, options).RunSteady() : null;
+
+    // What the run history costs: the same small runs with RUN_HISTORY=false, on the same database, after a warm-up.
+    if (options.SmallRuns > 0)
+    {
+        var historyOff = Path.Combine(workDirectory, "history-off");
+        Say($"small runs again with RUN_HISTORY=false (hosts restarted on the same database; logs in {historyOff})");
+        await stack.RestartHosts(new Dictionary<string, string> { ["RUN_HISTORY"] = "false" }, historyOff);
+        await WarmUp(pipeline, "bench-warmup-history-off", options.Seed + 2);
+        smallWithoutHistory = await new SmallRuns(stack, scraper, clock, data, options).Run();
+        await using var historyRows = stack.DataSource.CreateCommand(
+            "SELECT count(*) FROM runsaga.run_events e JOIN runsaga.runs r ON r.id = e.run_id WHERE r.source = 'bench-warmup-history-off'");
+        if (await historyRows.ExecuteScalarAsync() is not 0L)
+        {
+            throw new InvalidOperationException("RUN_HISTORY=false did not reach the hosts: the warm-up run has history rows.");
+        }
+    }
 }
 
 // --orchestrators N --consumers M: the same runs again on a fresh database with N and M competing instances, reported
@@ -88,7 +105,8 @@ if (options.Orchestrators != 1 || options.Consumers != 1)
         BenchReport.Compare(scaledFirst, firstFloor), BenchReport.Compare(scaledSecond, secondFloor), scaledSmall, scaledSteady);
 }
 
-var report = BenchReport.Create(options, firstRun, firstFloor, secondRun, secondFloor, brokerFloor, small, steady, scaleOut, settings.RepositoryRoot);
+var report = BenchReport.Create(options, firstRun, firstFloor, secondRun, secondFloor, brokerFloor, small, steady, scaleOut, settings.RepositoryRoot)
+    with { SmallRunsWithoutHistory = smallWithoutHistory };
 report.Print(Console.Out);
 var (jsonPath, svgPath) = report.Write(outDirectory);
 Say($"wrote {jsonPath} and {svgPath}");
@@ -97,10 +115,10 @@ return 0;
 // Long-running hosts are warm: their code is compiled (tiered JIT) and their pools are full. Fresh ones spent about
 // 10 CPU seconds more on the first run here, so a run of another source warms them first (not measured). With several
 // instances, the warm-up's batches are spread over all of them.
-async Task WarmUp(Pipeline pipeline)
+async Task WarmUp(Pipeline pipeline, string source = "bench-warmup", int? seed = null)
 {
     var warmup = Math.Clamp(options.Items / 10, 10_000, 50_000);
-    await pipeline.Run("warm-up", new DataSet(warmup, options.Seed + 1).FirstRun(), new Expected(warmup, 0, 0, warmup), source: "bench-warmup");
+    await pipeline.Run("warm-up", new DataSet(warmup, seed ?? options.Seed + 1).FirstRun(), new Expected(warmup, 0, 0, warmup), source: source);
 }
 
 static void Say(string message) => Console.WriteLine($"[bench {DateTime.Now:HH:mm:ss}] {message}");
