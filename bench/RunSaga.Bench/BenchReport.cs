@@ -29,8 +29,8 @@ public sealed record BenchReport(
     ScaleOutResult? ScaleOut,
     IReadOnlyList<Target> Targets)
 {
-    /// <summary>The same small runs with RUN_HISTORY=false, measured after <see cref="SmallRuns"/> (the hosts restarted and warmed).</summary>
-    public SmallRunsResult? SmallRunsWithoutHistory { get; init; }
+    /// <summary>The small runs with RUN_HISTORY on and off, measured after <see cref="SmallRuns"/> on restarted, warmed hosts.</summary>
+    public RunHistoryCost? HistoryCost { get; init; }
 
     public const double MaxRatio = 1.5;
     public const double MaxRssMb = 400;
@@ -104,11 +104,12 @@ public sealed record BenchReport(
                 + $"CPU ms per run: {CpuLine(s.CpuMsPerRun)}"));
         }
 
-        if (SmallRuns is { } on && SmallRunsWithoutHistory is { } off)
+        if (HistoryCost is { On: var on, Off: var off } cost)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"small runs without run history (RUN_HISTORY=false): {off.RunsPerSecond:0.0} runs/s, p99 {off.LatencyP99Seconds:0.000} s, "
-                + $"CPU ms per run: {CpuLine(off.CpuMsPerRun)}; with it: {on.RunsPerSecond:0.0} runs/s ({on.RunsPerSecond / off.RunsPerSecond:0.00}× of without)"));
+                $"run history (small runs on restarted, warmed hosts): with it {on.RunsPerSecond:0.0} runs/s, p99 {on.LatencyP99Seconds:0.000} s, "
+                + $"CPU ms per run {CpuLine(on.CpuMsPerRun)}; without it (RUN_HISTORY=false) {off.RunsPerSecond:0.0} runs/s, p99 {off.LatencyP99Seconds:0.000} s, "
+                + $"CPU ms per run {CpuLine(off.CpuMsPerRun)}; with/without {cost.ThroughputRatio:0.00}×"));
         }
 
         if (SteadyRuns is { } r)

@@ -33,7 +33,7 @@ FloorResult firstFloor, secondFloor;
 TimeSpan brokerFloor;
 SmallRunsResult? small;
 SteadyRunsResult? steady;
-SmallRunsResult? smallWithoutHistory = null;
+RunHistoryCost? historyCost = null;
 
 // The benchmark proper, with one instance of each host (the figures docs/benchmarks/README.md compares over time).
 await using (var stack = await BenchStack.Start(settings, workDirectory))
@@ -68,20 +68,28 @@ await using (var stack = await BenchStack.Start(settings, workDirectory))
     small = options.SmallRuns > 0 ? await new SmallRuns(stack, scraper, clock, data, options).Run() : null;
     steady = options.SteadyRate > 0 ? await new SmallRuns(stack, scraper, clock, data, options).RunSteady() : null;
 
-    // What the run history costs: the same small runs with RUN_HISTORY=false, on the same database, after a warm-up.
+    // What the run history costs: the same small runs with RUN_HISTORY on, then off, each on hosts restarted on the same
+    // database and warmed the same way (a large warm-up run and 200 small runs), so neither side has warmer hosts.
     if (options.SmallRuns > 0)
     {
-        var historyOff = Path.Combine(workDirectory, "history-off");
-        Say($"small runs again with RUN_HISTORY=false (hosts restarted on the same database; logs in {historyOff})");
-        await stack.RestartHosts(new Dictionary<string, string> { ["RUN_HISTORY"] = "false" }, historyOff);
-        await WarmUp(pipeline, "bench-warmup-history-off", options.Seed + 2);
-        smallWithoutHistory = await new SmallRuns(stack, scraper, clock, data, options).Run();
-        await using var historyRows = stack.DataSource.CreateCommand(
-            "SELECT count(*) FROM runsaga.run_events e JOIN runsaga.runs r ON r.id = e.run_id WHERE r.source = 'bench-warmup-history-off'");
-        if (await historyRows.ExecuteScalarAsync() is not 0L)
+        var measured = new List<SmallRunsResult>();
+        foreach (var history in new[] { "true", "false" })
         {
-            throw new InvalidOperationException("RUN_HISTORY=false did not reach the hosts: the warm-up run has history rows.");
+            var logs = Path.Combine(workDirectory, $"history-{history}");
+            Say($"small runs with RUN_HISTORY={history} (hosts restarted on the same database; logs in {logs})");
+            await stack.RestartHosts(new Dictionary<string, string> { ["RUN_HISTORY"] = history }, logs);
+            await WarmUp(pipeline, $"bench-warmup-history-{history}", options.Seed + (history == "true" ? 2 : 3));
+            await new SmallRuns(stack, scraper, clock, data, options).Run(200);
+            measured.Add(await new SmallRuns(stack, scraper, clock, data, options).Run());
+            await using var historyRows = stack.DataSource.CreateCommand(
+                $"SELECT count(*) FROM runsaga.run_events e JOIN runsaga.runs r ON r.id = e.run_id WHERE r.source = 'bench-warmup-history-{history}'");
+            if (await historyRows.ExecuteScalarAsync() is long rows && (rows > 0) != (history == "true"))
+            {
+                throw new InvalidOperationException($"RUN_HISTORY={history} did not reach the hosts: the warm-up run has {rows} history rows.");
+            }
         }
+
+        historyCost = new RunHistoryCost(measured[0], measured[1]);
     }
 }
 
@@ -106,7 +114,7 @@ if (options.Orchestrators != 1 || options.Consumers != 1)
 }
 
 var report = BenchReport.Create(options, firstRun, firstFloor, secondRun, secondFloor, brokerFloor, small, steady, scaleOut, settings.RepositoryRoot)
-    with { SmallRunsWithoutHistory = smallWithoutHistory };
+    with { HistoryCost = historyCost };
 report.Print(Console.Out);
 var (jsonPath, svgPath) = report.Write(outDirectory);
 Say($"wrote {jsonPath} and {svgPath}");

@@ -2,6 +2,16 @@ using System.Diagnostics;
 
 namespace RunSaga.Bench;
 
+/// <summary>
+/// What the run history costs: the same small runs with RUN_HISTORY on and off, each measured on freshly restarted hosts
+/// warmed the same way (the same database, in that order).
+/// </summary>
+public sealed record RunHistoryCost(SmallRunsResult On, SmallRunsResult Off)
+{
+    /// <summary>Runs per second with the history, as a share of without it.</summary>
+    public double ThroughputRatio => Math.Round(On.RunsPerSecond / Off.RunsPerSecond, 2);
+}
+
 public sealed record SmallRunsResult(
     int Runs,
     int Sources,
@@ -40,9 +50,10 @@ public sealed record SteadyRunsResult(
 /// </summary>
 public sealed class SmallRuns(BenchStack stack, Scraper scraper, Stopwatch clock, DataSet data, BenchOptions options)
 {
-    public async Task<SmallRunsResult> Run()
+    /// <param name="count">How many runs (default <c>--small-runs</c>); fewer to warm fresh hosts up.</param>
+    public async Task<SmallRunsResult> Run(int? count = null)
     {
-        var runs = Enumerable.Range(0, options.SmallRuns)
+        var runs = Enumerable.Range(0, count ?? options.SmallRuns)
             .Select(i => (RunId: Guid.NewGuid(), Source: $"small-{i % options.SmallSources:D2}", Number: i))
             .ToList();
         var scrapeCompleted = new TimeSpan[runs.Count];

@@ -77,6 +77,9 @@ public static class ArtifactSql
         ),
         items AS (
             DELETE FROM runsaga.staged_items i USING audited a WHERE i.run_id = a.run_id
+        ),
+        history AS (
+            DELETE FROM runsaga.run_events e USING audited a WHERE e.run_id = a.run_id
         )
         DELETE FROM runsaga.staged_batches b USING audited a WHERE b.run_id = a.run_id
         """;

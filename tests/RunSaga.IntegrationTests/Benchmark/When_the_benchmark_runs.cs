@@ -77,10 +77,15 @@ public sealed class When_the_benchmark_runs(ITestOutputHelper output)
             Assert.Equal(1000, small.GetProperty("runs").GetInt32());
             Assert.True(small.GetProperty("runsPerSecond").GetDouble() > 0);
             Assert.True(small.GetProperty("cpuMsPerRun").GetProperty("orchestrator").GetDouble() > 0);
-            // The same small runs without the run history (RUN_HISTORY=false), reported next to them.
-            var withoutHistory = root.GetProperty("smallRunsWithoutHistory");
-            Assert.Equal(1000, withoutHistory.GetProperty("runs").GetInt32());
-            Assert.True(withoutHistory.GetProperty("runsPerSecond").GetDouble() > 0);
+            // The same small runs with the run history and without it (RUN_HISTORY=false), side by side.
+            var historyCost = root.GetProperty("historyCost");
+            foreach (var side in new[] { "on", "off" })
+            {
+                Assert.Equal(1000, historyCost.GetProperty(side).GetProperty("runs").GetInt32());
+                Assert.True(historyCost.GetProperty(side).GetProperty("runsPerSecond").GetDouble() > 0);
+            }
+
+            Assert.True(historyCost.GetProperty("throughputRatio").GetDouble() > 0);
             var steady = root.GetProperty("steadyRuns");
             Assert.Equal(200, steady.GetProperty("runs").GetInt32());
             Assert.True(steady.GetProperty("latencyP99Seconds").GetDouble() >= steady.GetProperty("latencyP50Seconds").GetDouble());
