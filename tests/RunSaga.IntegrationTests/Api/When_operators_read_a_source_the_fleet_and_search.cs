@@ -22,7 +22,10 @@ public sealed class When_operators_read_a_source_the_fleet_and_search(RunSagaSta
         var second = await CompleteRun(new ScrapeRun(source),
             [new Batch("b001", [.. Items.Numbered(4, revision: 2), new Item(null, "No key"), new Item("bad", Error: "upstream 500")])]);
         var failed = new ScrapeRun(source);
-        await Publisher.Publish([failed.Requested(), failed.Started(), failed.Scraped(new Batch("b001", Items.Numbered(3))), failed.Failed("UPSTREAM_UNAVAILABLE", "503")]);
+        // Its batch staged first: a batch that arrives after the run failed is refused.
+        await Publisher.Publish([failed.Requested(), failed.Started(), failed.Scraped(new Batch("b001", Items.Numbered(3)))]);
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", failed.RunId);
+        await Publisher.Publish([failed.Failed("UPSTREAM_UNAVAILABLE", "503")]);
         await ExpectFailed(failed.RunId, "UPSTREAM_UNAVAILABLE");
         using var api = Stack.Api("reader");
         // Each completed run applies retention to its source after it completed: the newest cycle is the second run's.
