@@ -100,6 +100,8 @@ public static class OrchestratorSetup
         app.MapRunsApi();
         app.MapOperationsApi();
         app.MapSourcesApi();
+        app.MapFleetApi();
+        app.MapSearchApi();
         app.MapProjectsApi();
         app.MapAuditApi();
         app.MapErrorsApi();

@@ -64,9 +64,7 @@ public static class AuditApi
         query = outcome is null ? query : query.Where(c => c.Outcome == outcome);
         query = cursor is null ? query : query.Where(c => c.Id < cursor);
         var rows = await query.OrderByDescending(c => c.Id).Take(take + 1).ToListAsync(cancellationToken);
-        var views = rows.Take(take).Select(c => new RetentionCycleView(
-            c.Id, c.Source, c.Trigger, c.RunId, c.DryRun, c.StartedAt, c.FinishedAt, c.Outcome, c.ProjectsDeleted, c.RunsArchived,
-            c.RunsDeleted, c.Reason, c.Error, c.SampleKeys, c.RequestedBy, c.PublishedBy)).ToList();
+        var views = rows.Take(take).Select(RetentionCycleView.From).ToList();
         return TypedResults.Ok(new Page<RetentionCycleView>(views, rows.Count > take ? rows[take - 1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null));
     }
 
@@ -101,6 +99,11 @@ public sealed record RunAuditView(
 public sealed record RetentionCycleView(
     long Id, string? Source, string Trigger, Guid? RunId, bool DryRun, DateTime StartedAt, DateTime? FinishedAt, string Outcome,
     int ProjectsDeleted, int RunsArchived, int RunsDeleted, string? Reason, string? Error, IReadOnlyList<string> SampleKeys,
-    string? RequestedBy = null, string? PublishedBy = null);
+    string? RequestedBy = null, string? PublishedBy = null)
+{
+    public static RetentionCycleView From(RetentionCycle c) => new(
+        c.Id, c.Source, c.Trigger, c.RunId, c.DryRun, c.StartedAt, c.FinishedAt, c.Outcome, c.ProjectsDeleted, c.RunsArchived,
+        c.RunsDeleted, c.Reason, c.Error, c.SampleKeys, c.RequestedBy, c.PublishedBy);
+}
 
 public sealed record StagedItemView(string Key, string BatchId, string? Title, string? Url, JsonElement? Data, string? Error, string ContentHash);

@@ -8,7 +8,9 @@ public static class RunQueries
 {
     /// <summary>
     /// The run's counts for its detail view: what its retention cycle deleted (<c>run_lineage.deleted</c>), and, for a
-    /// run that ended before its flush recorded them (a failed or cancelled run), what staging holds of it now.
+    /// run that ended before its flush recorded them (a failed or cancelled run) or has not flushed yet (an open run: how
+    /// many of its expected batches are staged so far, what the page's "waiting for 3 of 12 batches" reads), what staging
+    /// holds of it now.
     /// </summary>
     public static async Task<RunCounts> DetailCountsAsync(RunSagaDbContext db, RunState run, CancellationToken cancellationToken)
     {

@@ -4,6 +4,8 @@ using RunSaga.Shared.Data;
 namespace RunSaga.Orchestrator.Api;
 
 /// <summary>A run as the API shows it; <see cref="Steps"/> only in the detail view.</summary>
+/// <param name="State">The saga's own state, finer than <see cref="Status"/>: <c>AwaitingStart</c> (shown as Queued),
+/// <c>Flushing</c> (shown as Running) and <c>Duplicate</c> (shown as Cancelled) tell an operator what the run waits for.</param>
 public sealed record RunView(
     Guid Id,
     string? Source,
@@ -19,7 +21,8 @@ public sealed record RunView(
     RunArchive Archive,
     JsonElement? Steps,
     RunAttempt Attempt,
-    string? CancelledBy)
+    string? CancelledBy,
+    string? State = null)
 {
     /// <param name="counts">The counts to show instead of the run row's (the detail view fills in staging's and retention's).</param>
     public static RunView From(RunState run, bool withSteps, RunCounts? counts = null) => new(
@@ -30,7 +33,7 @@ public sealed record RunView(
         run.IdempotencyKey,
         run.FolderName,
         run.RequestedBy,
-        new RunTimes(run.CreatedAt, run.RequestedAt, run.StartedAt, run.FlushedAt, run.CompletedAt, run.FailedAt),
+        new RunTimes(run.CreatedAt, run.RequestedAt, run.StartedAt, run.FlushedAt, run.CompletedAt, run.FailedAt, run.FlushDeadline, run.RunDeadline),
         counts ?? new RunCounts(run.ExpectedItems, run.ExpectedBatches, run.StagedItems, run.StagedBatches, run.RejectedItems,
             run.Inserted, run.Updated, run.Unchanged, run.Errored),
         run.ErrorCode is null ? null : new RunError(run.ErrorCode, run.ErrorMessage, run.ErrorDetail),
@@ -38,7 +41,8 @@ public sealed record RunView(
         new RunArchive(run.ArchivedAt, run.ArchivePath, run.PinnedUntil, run.RestoredAt, run.DeletedAt, run.DeletionReason),
         withSteps ? JsonCase.CamelCased(run.Metrics) : null,
         new RunAttempt(run.Attempt, run.RetryOf, run.DuplicateOf),
-        run.CancelledBy);
+        run.CancelledBy,
+        run.CurrentState);
 }
 
 /// <summary>
@@ -48,8 +52,12 @@ public sealed record RunView(
 /// </summary>
 public sealed record RunAttempt(int Number, Guid? RetryOf, Guid? DuplicateOf);
 
+/// <param name="FlushDeadline">While the run waits for its flush verdict (or, unidentified, for its request): when it stops
+/// waiting (FLUSH_TIMEOUT; moved on while staging is behind). Null once the run is flushed or ended.</param>
+/// <param name="RunDeadline">While the run has started and is not flushed: when it fails RUN_TIMEOUT. Null otherwise.</param>
 public sealed record RunTimes(
-    DateTime CreatedAt, DateTime? RequestedAt, DateTime? StartedAt, DateTime? FlushedAt, DateTime? CompletedAt, DateTime? FailedAt);
+    DateTime CreatedAt, DateTime? RequestedAt, DateTime? StartedAt, DateTime? FlushedAt, DateTime? CompletedAt, DateTime? FailedAt,
+    DateTime? FlushDeadline = null, DateTime? RunDeadline = null);
 
 /// <param name="Deleted">Items retention deleted in the cycle this run applied (the detail view; null in lists).</param>
 /// <param name="FromStaging">The staged counts were read from staging: the run ended before its flush recorded them.</param>

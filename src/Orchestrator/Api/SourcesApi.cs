@@ -38,9 +38,13 @@ public static class SourcesApi
         ORDER BY s.source
         """;
 
-    public static void MapSourcesApi(this IEndpointRouteBuilder app) =>
+    public static void MapSourcesApi(this IEndpointRouteBuilder app)
+    {
         app.MapGet("/sources", List).WithTags("Sources").RequireAuthorization(ApiRoles.Reader)
             .WithSummary("Every source with its last run, last successful run, item count and health");
+        app.MapGet("/sources/{source}", SourceDetail.Get).WithTags("Sources").RequireAuthorization(ApiRoles.Reader)
+            .WithSummary("One source: its health, its last runs with their counts and durations (keyset pages), and its retention state");
+    }
 
     public static async Task<Ok<IReadOnlyList<SourceView>>> List(
         NpgsqlDataSource dataSource, IOptions<SourceHealthOptions> health, TimeProvider clock, CancellationToken cancellationToken) =>

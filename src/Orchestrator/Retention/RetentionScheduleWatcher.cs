@@ -20,9 +20,12 @@ public sealed class RetentionScheduleWatcher(
     TimeProvider clock,
     ILogger<RetentionScheduleWatcher> logger) : BackgroundService
 {
+    /// <summary>The schedule's row in <c>runsaga.schedules</c> (its next occurrence is what the source page shows).</summary>
+    public const string ScheduleName = "retention";
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var schedule = new RecurringSchedule(dataSource, "retention", retention.Value.Schedule);
+        var schedule = new RecurringSchedule(dataSource, ScheduleName, retention.Value.Schedule);
         using var timer = new PeriodicTimer(options.Value.DeadlinePollInterval);
         var ensured = false;
         do
