@@ -104,12 +104,13 @@ public sealed record BenchReport(
                 + $"CPU ms per run: {CpuLine(s.CpuMsPerRun)}"));
         }
 
-        if (HistoryCost is { On: var on, Off: var off } cost)
+        if (HistoryCost is { } cost)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"run history (small runs on restarted, warmed hosts): with it {on.RunsPerSecond:0.0} runs/s, p99 {on.LatencyP99Seconds:0.000} s, "
-                + $"CPU ms per run {CpuLine(on.CpuMsPerRun)}; without it (RUN_HISTORY=false) {off.RunsPerSecond:0.0} runs/s, p99 {off.LatencyP99Seconds:0.000} s, "
-                + $"CPU ms per run {CpuLine(off.CpuMsPerRun)}; with/without {cost.ThroughputRatio:0.00}×"));
+                $"run history ({cost.On.Count} rounds of small runs with it, then without it, on restarted, warmed hosts): "
+                + $"with it {string.Join(" / ", cost.On.Select(r => $"{r.RunsPerSecond:0.0}"))} runs/s (mean {cost.OnRunsPerSecond:0.0}, hosts' CPU {cost.OnHostsCpuMsPerRun:0.0} ms per run); "
+                + $"without it (RUN_HISTORY=false) {string.Join(" / ", cost.Off.Select(r => $"{r.RunsPerSecond:0.0}"))} runs/s (mean {cost.OffRunsPerSecond:0.0}, hosts' CPU {cost.OffHostsCpuMsPerRun:0.0} ms per run); "
+                + $"with/without {cost.ThroughputRatio:0.00}×"));
         }
 
         if (SteadyRuns is { } r)

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using RunSaga.Bench;
 
-// scripts/bench [--items N] [--batch B] [--seed S] [--small-runs R] [--steady-rate R] [--orchestrators N --consumers M] [--out DIR]:
+// scripts/bench [--items N] [--batch B] [--seed S] [--small-runs R] [--steady-rate R] [--history-rounds R] [--orchestrators N --consumers M] [--out DIR]:
 // see docs/benchmarks/README.md.
 var options = BenchOptions.Parse(args);
 if (options is null)
@@ -68,28 +68,34 @@ await using (var stack = await BenchStack.Start(settings, workDirectory))
     small = options.SmallRuns > 0 ? await new SmallRuns(stack, scraper, clock, data, options).Run() : null;
     steady = options.SteadyRate > 0 ? await new SmallRuns(stack, scraper, clock, data, options).RunSteady() : null;
 
-    // What the run history costs: the same small runs with RUN_HISTORY on, then off, each on hosts restarted on the same
-    // database and warmed the same way (a large warm-up run and 200 small runs), so neither side has warmer hosts.
-    if (options.SmallRuns > 0)
+    // What the run history costs: the same small runs with RUN_HISTORY on and off, alternating (--history-rounds pairs),
+    // each on hosts restarted on the same database and warmed the same way (a large warm-up run and 200 small runs), so
+    // neither side has warmer hosts or a younger database.
+    if (options.SmallRuns > 0 && options.HistoryRounds > 0)
     {
-        var measured = new List<SmallRunsResult>();
-        foreach (var history in new[] { "true", "false" })
+        var on = new List<SmallRunsResult>();
+        var off = new List<SmallRunsResult>();
+        for (var round = 1; round <= options.HistoryRounds; round++)
         {
-            var logs = Path.Combine(workDirectory, $"history-{history}");
-            Say($"small runs with RUN_HISTORY={history} (hosts restarted on the same database; logs in {logs})");
-            await stack.RestartHosts(new Dictionary<string, string> { ["RUN_HISTORY"] = history }, logs);
-            await WarmUp(pipeline, $"bench-warmup-history-{history}", options.Seed + (history == "true" ? 2 : 3));
-            await new SmallRuns(stack, scraper, clock, data, options).Run(200);
-            measured.Add(await new SmallRuns(stack, scraper, clock, data, options).Run());
-            await using var historyRows = stack.DataSource.CreateCommand(
-                $"SELECT count(*) FROM runsaga.run_events e JOIN runsaga.runs r ON r.id = e.run_id WHERE r.source = 'bench-warmup-history-{history}'");
-            if (await historyRows.ExecuteScalarAsync() is long rows && (rows > 0) != (history == "true"))
+            foreach (var history in new[] { true, false })
             {
-                throw new InvalidOperationException($"RUN_HISTORY={history} did not reach the hosts: the warm-up run has {rows} history rows.");
+                var name = $"history-{(history ? "on" : "off")}-{round}";
+                var logs = Path.Combine(workDirectory, name);
+                Say($"round {round} of {options.HistoryRounds}: small runs with RUN_HISTORY={(history ? "true" : "false")} (hosts restarted on the same database; logs in {logs})");
+                await stack.RestartHosts(new Dictionary<string, string> { ["RUN_HISTORY"] = history ? "true" : "false" }, logs);
+                await WarmUp(pipeline, $"bench-warmup-{name}", options.Seed + 2 + round * 2 + (history ? 0 : 1));
+                await new SmallRuns(stack, scraper, clock, data, options).Run(200);
+                (history ? on : off).Add(await new SmallRuns(stack, scraper, clock, data, options).Run());
+                await using var historyRows = stack.DataSource.CreateCommand(
+                    $"SELECT count(*) FROM runsaga.run_events e JOIN runsaga.runs r ON r.id = e.run_id WHERE r.source = 'bench-warmup-{name}'");
+                if (await historyRows.ExecuteScalarAsync() is long rows && (rows > 0) != history)
+                {
+                    throw new InvalidOperationException($"RUN_HISTORY={history} did not reach the hosts: the warm-up run has {rows} history rows.");
+                }
             }
         }
 
-        historyCost = new RunHistoryCost(measured[0], measured[1]);
+        historyCost = new RunHistoryCost(on, off);
     }
 }
 
@@ -144,6 +150,9 @@ public sealed record BenchOptions(int Items, int Batch, int Seed, int SmallRuns,
     public int SteadyItems { get; init; } = 20;
     public int SteadySources { get; init; } = 10;
 
+    /// <summary>Pairs of small-run measurements with RUN_HISTORY on, then off (0 skips the comparison).</summary>
+    public int HistoryRounds { get; init; } = 2;
+
     public static BenchOptions? Parse(string[] args)
     {
         var o = new BenchOptions(1_000_000, 1_000, 20261123, 1_000, 50, 20, null);
@@ -167,6 +176,7 @@ public sealed record BenchOptions(int Items, int Batch, int Seed, int SmallRuns,
                     "--steady-seconds" => o with { SteadySeconds = Int() },
                     "--steady-items" => o with { SteadyItems = Int() },
                     "--steady-sources" => o with { SteadySources = Int() },
+                    "--history-rounds" => o with { HistoryRounds = Int() },
                     "--orchestrators" => o with { Orchestrators = Int() },
                     "--consumers" => o with { Consumers = Int() },
                     "--out" => o with { Out = value ?? throw new ArgumentException("--out needs a directory") },
@@ -179,7 +189,7 @@ public sealed record BenchOptions(int Items, int Batch, int Seed, int SmallRuns,
                 Console.Error.WriteLine($"bench: {ex.Message}");
                 Console.Error.WriteLine("usage: scripts/bench [--items N (1000000)] [--batch B (1000)] [--seed S] [--small-runs R (1000)] "
                     + "[--small-items I (50)] [--small-sources K (20)] [--steady-rate R (20; 0 skips)] [--steady-seconds S (60)] "
-                    + "[--steady-items I (20)] [--steady-sources K (10)] [--orchestrators N (1)] [--consumers M (1)] [--out DIR (docs/benchmarks)]");
+                    + "[--steady-items I (20)] [--steady-sources K (10)] [--history-rounds R (2; 0 skips)] [--orchestrators N (1)] [--consumers M (1)] [--out DIR (docs/benchmarks)]");
                 return null;
             }
         }

@@ -3,13 +3,26 @@ using System.Diagnostics;
 namespace RunSaga.Bench;
 
 /// <summary>
-/// What the run history costs: the same small runs with RUN_HISTORY on and off, each measured on freshly restarted hosts
-/// warmed the same way (the same database, in that order).
+/// What the run history costs: the same small runs with RUN_HISTORY on and off, measured alternately (on, off, on, off…),
+/// each on freshly restarted hosts warmed the same way on the same database.
 /// </summary>
-public sealed record RunHistoryCost(SmallRunsResult On, SmallRunsResult Off)
+public sealed record RunHistoryCost(IReadOnlyList<SmallRunsResult> On, IReadOnlyList<SmallRunsResult> Off)
 {
-    /// <summary>Runs per second with the history, as a share of without it.</summary>
-    public double ThroughputRatio => Math.Round(On.RunsPerSecond / Off.RunsPerSecond, 2);
+    public double OnRunsPerSecond => Math.Round(On.Average(r => r.RunsPerSecond), 1);
+
+    public double OffRunsPerSecond => Math.Round(Off.Average(r => r.RunsPerSecond), 1);
+
+    /// <summary>Mean runs per second with the history, as a share of the mean without it.</summary>
+    public double ThroughputRatio => Math.Round(On.Average(r => r.RunsPerSecond) / Off.Average(r => r.RunsPerSecond), 2);
+
+    /// <summary>The hosts' CPU milliseconds per run (Orchestrator, Consumers, PostgreSQL), mean over the rounds.</summary>
+    public double OnHostsCpuMsPerRun => HostsCpu(On);
+
+    public double OffHostsCpuMsPerRun => HostsCpu(Off);
+
+    private static double HostsCpu(IReadOnlyList<SmallRunsResult> runs) => Math.Round(runs.Average(r =>
+        r.CpuMsPerRun.Where(c => c.Key.StartsWith("orchestrator", StringComparison.Ordinal) || c.Key.StartsWith("consumers", StringComparison.Ordinal) || c.Key == "postgresql")
+            .Sum(c => c.Value)), 1);
 }
 
 public sealed record SmallRunsResult(

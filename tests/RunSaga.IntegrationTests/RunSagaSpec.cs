@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using RunSaga.IntegrationTests.Broker;
 using RunSaga.IntegrationTests.Data;
 using RunSaga.IntegrationTests.Fixture;
@@ -141,6 +144,51 @@ public abstract class RunSagaSpec(RunSagaStack stack, ITestOutputHelper output) 
     private async Task<bool> HistoryHas(Guid runId, string actor, string @event, string outcome) =>
         await Db.Count("SELECT count(*) FROM runsaga.run_events WHERE run_id = @p0 AND actor = @p1 AND event = @p2 AND outcome = @p3",
             runId, actor, @event, outcome) > 0;
+
+    /// <summary>Where the saga's messages go when they fail.</summary>
+    protected const string RunsErrorQueue = "runsaga.runs_error";
+
+    /// <summary>
+    /// A run whose 30 items are staged and whose ScrapeCompleted failed in the saga while the hosts' role could not write
+    /// <c>runsaga.runs</c> (its grant is back when this returns); the message waits in <see cref="RunsErrorQueue"/>.
+    /// </summary>
+    protected async Task<(ScrapeRun Run, List<Batch> Batches)> RunWhoseCompletionFailed(string name)
+    {
+        var run = new ScrapeRun(NewSource(name));
+        var batches = Items.Numbered(30).InBatches(10);
+        await Publisher.Publish([run.Requested(), run.Started(), .. batches.Select(run.Scraped)]);
+        await Db.WaitForRun(run.RunId, r => r.Status == "Running", "Running");
+        await Eventually(async () => await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", run.RunId) == 3, "3 batches staged");
+
+        using var reader = Stack.Api("reader");
+        await Db.Execute("DO $$ BEGIN EXECUTE format('REVOKE UPDATE ON runsaga.runs FROM %I', current_database() || '_app'); END $$");
+        try
+        {
+            await Publisher.Publish([run.Completed(batches)]);
+            await Eventually(async () => (await DeadLettersOf(reader, run.RunId)).Count == 1, $"the run's ScrapeCompleted is in {RunsErrorQueue}");
+        }
+        finally
+        {
+            await Db.Execute("DO $$ BEGIN EXECUTE format('GRANT UPDATE ON runsaga.runs TO %I', current_database() || '_app'); END $$");
+        }
+
+        var letter = (await DeadLettersOf(reader, run.RunId))[0];
+        Assert.Equal("fault", letter.GetProperty("reason").GetString());
+        Assert.Contains("permission denied", letter.GetProperty("faultMessage").GetString(), StringComparison.Ordinal);
+        return (run, batches);
+    }
+
+    protected static async Task<List<JsonElement>> DeadLettersOf(HttpClient api, Guid runId)
+    {
+        using var response = await api.GetAsync($"errors/{RunsErrorQueue}?limit=500");
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return [];
+        }
+
+        return [.. (await response.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray()
+            .Where(m => m.TryGetProperty("runId", out var id) && id.ValueKind == JsonValueKind.String && id.GetGuid() == runId)];
+    }
 
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="description"/> and the log tail.</summary>
     protected async Task Eventually(Func<Task<bool>> condition, string description, TimeSpan? timeout = null, TimeSpan? pollInterval = null)

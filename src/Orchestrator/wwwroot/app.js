@@ -302,6 +302,7 @@ async function loadDeadLetterQueues() {
 // One dead-letter queue's first messages, on demand (reading counts a delivery, so the live refresh never does it).
 async function loadDeadLetters(queue) {
   $("#errors-queue").textContent = queue;
+  $("#errors-replay-all").dataset.queue = queue;
   const letters = await api(`errors/${encodeURIComponent(queue)}?limit=200`);
   const rows = $("#dead-letters tbody");
   rows.replaceChildren();
@@ -316,6 +317,43 @@ async function loadDeadLetters(queue) {
     cell(row, m.exceptionType);
     cell(row, m.deliveries, "num");
     cell(row, m.bytes, "num");
+    const actions = cell(row, "");
+    actions.append(actionButton("Replay", { action: "replay", message: m.messageId ?? "" }));
+    if (m.runId) actions.append(actionButton("Replay run's", { action: "replay-run", run: m.runId }));
+    actions.append(actionButton("Discard…", { action: "discard", message: m.messageId ?? "" }));
+  }
+}
+
+function actionButton(text, data) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = text;
+  Object.assign(button.dataset, data);
+  return button;
+}
+
+// Replay (operator key) puts messages back on the queue they failed on; discard (admin key) removes one, its body kept.
+async function deadLetterAction(queue, button) {
+  const { action, message, run } = button.dataset;
+  let path, body;
+  if (action === "replay-all") {
+    if (!confirm(`Replay every message of ${queue} to the queue it failed on?`)) return;
+    [path, body] = [`errors/${encodeURIComponent(queue)}/replay`, { all: true }];
+  } else if (action === "replay-run") {
+    [path, body] = [`errors/${encodeURIComponent(queue)}/replay`, { runId: run }];
+  } else if (action === "replay") {
+    [path, body] = [`errors/${encodeURIComponent(queue)}/replay`, { messageId: message }];
+  } else {
+    const reason = prompt(`Discard message ${message} for good? Its body is kept in runsaga.dead_letter_actions. Reason:`);
+    if (!reason) return;
+    [path, body] = [`errors/${encodeURIComponent(queue)}/discard`, { messageId: message, reason }];
+  }
+  try {
+    const moved = await api(path, body);
+    await loadDeadLetters(queue);
+    show(`${plural(moved.count, "message", "messages")} ${moved.target ? `replayed to ${moved.target}` : `discarded from ${moved.queue}`}.`);
+  } catch (error) {
+    show(`Not done: ${error.message}`);
   }
 }
 
@@ -556,6 +594,8 @@ async function loadRun(id) {
     }
   }
 
+  await loadHistory(r.id);
+
   const steps = $("#run-steps");
   steps.replaceChildren();
   for (const step of r.steps ?? []) {
@@ -575,6 +615,68 @@ async function loadRun(id) {
     }
     steps.append(li);
   }
+}
+
+// ---- A run's history: every message the saga handled and every Consumers step, oldest first.
+
+const OUTCOME_WORDS = {
+  changed: "changed the run",
+  unchanged: "changed nothing",
+  duplicate: "duplicate: seen before",
+  ignored: "ignored in this state",
+  late: "late: the run had moved on",
+};
+
+function historyItem(className, data, headline, lines) {
+  const li = document.createElement("li");
+  li.className = className;
+  Object.assign(li.dataset, data);
+  const title = document.createElement("strong");
+  title.textContent = headline;
+  li.append(title);
+  for (const [text, cls] of lines) {
+    if (!text) continue;
+    const div = document.createElement("div");
+    if (cls) div.className = cls;
+    div.textContent = text;
+    li.append(div);
+  }
+  return li;
+}
+
+async function loadHistory(id) {
+  const page = await api(`runs/${id}/events?limit=500`);
+  const list = $("#run-history");
+  list.replaceChildren();
+  const items = page.items.map((e) => ({
+    at: new Date(e.recordedAt),
+    li: historyItem(`outcome-${e.outcome}`, { actor: e.actor, event: e.event, outcome: e.outcome },
+      `${e.event} (${e.actor})`,
+      [
+        [`${when(e.recordedAt)}${e.sentAt ? ` · sent ${when(e.sentAt)}` : ""}`, "when"],
+        [e.stateBefore || e.stateAfter ? `${e.stateBefore ?? "?"} → ${e.stateAfter ?? "?"}` : "", "states"],
+        [OUTCOME_WORDS[e.outcome] ?? e.outcome, `outcome ${e.outcome}`],
+        [e.summary, ""],
+      ]),
+  }));
+  // Batches that staged normally are one line, placed where the first of them was staged.
+  if (page.batches) {
+    const b = page.batches;
+    items.push({
+      at: new Date(b.firstStagedAt),
+      li: historyItem("outcome-batches", { actor: "staging", event: "batches", outcome: "summary" },
+        `${plural(b.batches, "batch", "batches")} staged (staging)`,
+        [
+          [`${when(b.firstStagedAt)} → ${when(b.lastStagedAt)}`, "when"],
+          [`${formatNumber(b.items)} items: ${formatNumber(b.newKeys)} new keys, ${formatNumber(b.duplicates)} repeated, ${formatNumber(b.rejected)} rejected`, ""],
+        ]),
+    });
+  }
+  items.sort((a, b) => a.at - b.at);
+  for (const item of items) list.append(item.li);
+  $("#run-history-more").hidden = !page.nextCursor;
+  $("#run-history-more").textContent = page.nextCursor
+    ? `The first 500 lines; the rest: runsaga runs events ${id} --cursor ${page.nextCursor}` : "";
 }
 
 // ---- A source's page: health, retention, and its last runs as charts and a table.
@@ -833,6 +935,11 @@ $("#run-cancel").addEventListener("click", async () => {
     show(`Not cancelled: ${error.message}`);
   }
 });
+$("#dead-letters").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (button) deadLetterAction($("#errors-queue").textContent, button);
+});
+$("#errors-replay-all").addEventListener("click", (event) => deadLetterAction(event.target.dataset.queue, event.target));
 $("#search-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const q = $("#search").value.trim();

@@ -151,7 +151,69 @@ public sealed class When_an_operator_opens_the_page(RunSagaStack stack, ITestOut
         var letter = page.Locator($"#dead-letters tbody tr[data-run='{runId}']");
         await Assertions.Expect(letter).ToContainTextAsync("ScrapeCompleted");
         await Assertions.Expect(letter).ToContainTextAsync("as a number");
+    }
+
+    [Fact]
+    public async Task Should_show_a_runs_history_with_its_redelivered_batch_held_flush_and_late_batch_in_order()
+    {
+        var run = await RunWithAHistory(NewSource("page-history"));
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await Launch(playwright);
+        var page = await Open(browser, $"#/runs/{run.RunId}");
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("Completed");
+        var history = page.Locator("#run-history li");
+        await Assertions.Expect(history.Locator("text=late: the run had moved on").First).ToBeVisibleAsync();
+
+        var lines = await history.EvaluateAllAsync<string[]>(
+            "items => items.map(li => `${li.dataset.actor} ${li.dataset.event} ${li.dataset.outcome} ${li.textContent}`)");
+        Output.WriteLine(string.Join(Environment.NewLine, lines));
+        int At(string prefix, string? text = null)
+        {
+            var index = Array.FindIndex(lines, l => l.StartsWith(prefix, StringComparison.Ordinal) && (text is null || l.Contains(text, StringComparison.Ordinal)));
+            Assert.True(index >= 0, $"'{prefix}' ({text}) is not on the page's history");
+            return index;
+        }
+
+        var order = new[]
+        {
+            At("staging ItemsScraped duplicate", "batch b1 came again"),
+            At("saga ScrapeCompleted changed", "Running → Flushing"),
+            At("saga RunDeadlinePassed changed", "flush verdict held"),
+            At("flush FlushVerdict changed"),
+            At("saga FlushConfirmed changed", "Flushing → Flushed"),
+            At("saga ProjectsUpserted changed", "Flushed → Completed"),
+            At("staging ItemsScraped late", "batch b4 came after the run's flush"),
+        };
+        Assert.Equal(order.Order(), order);
+        Assert.Contains(lines, l => l.StartsWith("staging batches summary", StringComparison.Ordinal) && l.Contains("3 batches staged", StringComparison.Ordinal));
+        await Screenshot(page, "history.png");
+    }
+
+    [Fact]
+    public async Task Should_replay_a_dead_letter_from_the_page_and_the_run_then_completes()
+    {
+        var (run, _) = await RunWhoseCompletionFailed("page-replay");
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await Launch(playwright);
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        await page.GotoAsync(Stack.OrchestratorUrl.ToString());
+        await page.FillAsync("#key", Stack.ApiKeys["operator"]);
+        await page.ClickAsync("#key-form button");
+        await page.GotoAsync($"{Stack.OrchestratorUrl}#/errors/{RunsErrorQueue}");
+        var letter = page.Locator($"#dead-letters tbody tr[data-run='{run.RunId}']");
+        await Assertions.Expect(letter).ToContainTextAsync("permission denied");
         await Screenshot(page, "dead-letters.png");
+
+        await letter.Locator("button[data-action='replay']").ClickAsync();
+        await Assertions.Expect(page.Locator("#message")).ToContainTextAsync("1 message replayed to runsaga.runs");
+        await Assertions.Expect(letter).ToHaveCountAsync(0);
+        await ExpectCompleted(run.RunId);
+
+        await page.GotoAsync($"{Stack.OrchestratorUrl}#/runs/{run.RunId}");
+        await Assertions.Expect(page.Locator("#run-status")).ToHaveTextAsync("Completed");
+        await Assertions.Expect(page.Locator("#run-history li[data-event='ScrapeCompleted'][data-outcome='changed']")).ToContainTextAsync("Running → Flushing");
     }
 
     [Fact]

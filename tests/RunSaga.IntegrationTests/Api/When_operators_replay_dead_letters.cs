@@ -18,7 +18,7 @@ namespace RunSaga.IntegrationTests.Api;
 [Collection(RunSagaCollection.Name)]
 public sealed class When_operators_replay_dead_letters(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
 {
-    private const string Queue = "runsaga.runs_error";
+    private const string Queue = RunsErrorQueue;
 
     [Fact]
     public async Task Should_complete_the_run_once_its_failed_completion_is_replayed()
@@ -42,7 +42,7 @@ public sealed class When_operators_replay_dead_letters(RunSagaStack stack, ITest
 
         var completed = await ExpectCompleted(run.RunId);
         Assert.Equal(30, completed.Inserted);
-        Assert.Empty(await LettersOf(reader, run.RunId));
+        Assert.Empty(await DeadLettersOf(reader, run.RunId));
         Assert.Equal(1, await Db.Count(
             "SELECT count(*) FROM runsaga.dead_letter_actions WHERE run_id = @p0 AND action = 'replayed' AND queue = 'runsaga.runs_error' AND target_queue = 'runsaga.runs' AND requested_by LIKE 'api:%'",
             run.RunId));
@@ -80,7 +80,7 @@ public sealed class When_operators_replay_dead_letters(RunSagaStack stack, ITest
         var after = (await Db.FindRun(run.RunId))!;
         Assert.Equal(("Completed", completed.Inserted, completed.Updated), (after.Status, after.Inserted, after.Updated));
         Assert.Equal(checksum, await Db.ProjectsChecksum(run.Source));
-        Assert.Empty(await LettersOf(reader, run.RunId));
+        Assert.Empty(await DeadLettersOf(reader, run.RunId));
     }
 
     [Fact]
@@ -89,8 +89,8 @@ public sealed class When_operators_replay_dead_letters(RunSagaStack stack, ITest
         using var reader = Stack.Api("reader");
         var runId = Guid.NewGuid();
         await HostileInput.PublishAsync(Publisher, HostileInput.Kind.WrongType, runId);
-        await Eventually(async () => (await LettersOf(reader, runId)).Count == 1, $"{Queue} holds the unreadable message");
-        var messageId = (await LettersOf(reader, runId))[0].GetProperty("messageId").GetString();
+        await Eventually(async () => (await DeadLettersOf(reader, runId)).Count == 1, $"{Queue} holds the unreadable message");
+        var messageId = (await DeadLettersOf(reader, runId))[0].GetProperty("messageId").GetString();
 
         using var operatorKey = Stack.Api("operator");
         using (var denied = await operatorKey.PostAsJsonAsync($"errors/{Queue}/discard", new { messageId, reason = "unreadable" }))
@@ -111,7 +111,7 @@ public sealed class When_operators_replay_dead_letters(RunSagaStack stack, ITest
 
         using var discarded = await admin.PostAsJsonAsync($"errors/{Queue}/discard", new { messageId, reason = "the scraper sent a string for totalItems" });
         Assert.Equal(HttpStatusCode.OK, discarded.StatusCode);
-        Assert.Empty(await LettersOf(reader, runId));
+        Assert.Empty(await DeadLettersOf(reader, runId));
         var kept = await Db.Query(
             "SELECT convert_from(body, 'UTF8'), reason, requested_by FROM runsaga.dead_letter_actions WHERE run_id = @p0 AND action = 'discarded'",
             r => (Body: r.GetString(0), Reason: r.GetString(1), By: r.GetString(2)), runId);
@@ -139,47 +139,5 @@ public sealed class When_operators_replay_dead_letters(RunSagaStack stack, ITest
         using var noKey = Stack.Api(null);
         using var anonymous = await noKey.PostAsJsonAsync($"errors/{Queue}/replay", new { all = true });
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
-    }
-
-    /// <summary>
-    /// A run whose 30 items are staged and whose ScrapeCompleted failed in the saga while the hosts' role could not write
-    /// <c>runsaga.runs</c> (its grant is back when this returns); the message waits in <see cref="Queue"/>.
-    /// </summary>
-    private async Task<(ScrapeRun Run, List<Batch> Batches)> RunWhoseCompletionFailed(string name)
-    {
-        var run = new ScrapeRun(NewSource(name));
-        var batches = Items.Numbered(30).InBatches(10);
-        await Publisher.Publish([run.Requested(), run.Started(), .. batches.Select(run.Scraped)]);
-        await Db.WaitForRun(run.RunId, r => r.Status == "Running", "Running");
-        await Eventually(async () => await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", run.RunId) == 3, "3 batches staged");
-
-        using var reader = Stack.Api("reader");
-        await Db.Execute("DO $$ BEGIN EXECUTE format('REVOKE UPDATE ON runsaga.runs FROM %I', current_database() || '_app'); END $$");
-        try
-        {
-            await Publisher.Publish([run.Completed(batches)]);
-            await Eventually(async () => (await LettersOf(reader, run.RunId)).Count == 1, $"the run's ScrapeCompleted is in {Queue}");
-        }
-        finally
-        {
-            await Db.Execute("DO $$ BEGIN EXECUTE format('GRANT UPDATE ON runsaga.runs TO %I', current_database() || '_app'); END $$");
-        }
-
-        var letter = (await LettersOf(reader, run.RunId))[0];
-        Assert.Equal("fault", letter.GetProperty("reason").GetString());
-        Assert.Contains("permission denied", letter.GetProperty("faultMessage").GetString(), StringComparison.Ordinal);
-        return (run, batches);
-    }
-
-    private static async Task<List<JsonElement>> LettersOf(HttpClient api, Guid runId)
-    {
-        using var response = await api.GetAsync($"errors/{Queue}?limit=500");
-        if (response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return [];
-        }
-
-        return [.. (await response.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray()
-            .Where(m => m.TryGetProperty("runId", out var id) && id.ValueKind == JsonValueKind.String && id.GetGuid() == runId)];
     }
 }
