@@ -619,6 +619,7 @@ async function loadRun(id) {
 
 // ---- A run's history: every message the saga handled and every Consumers step, oldest first.
 
+// What a line did, in words (a Consumers step that "changed" something is "done": it is not the saga's row).
 const OUTCOME_WORDS = {
   changed: "changed the run",
   unchanged: "changed nothing",
@@ -655,7 +656,7 @@ async function loadHistory(id) {
       [
         [`${when(e.recordedAt)}${e.sentAt ? ` · sent ${when(e.sentAt)}` : ""}`, "when"],
         [e.stateBefore || e.stateAfter ? `${e.stateBefore ?? "?"} → ${e.stateAfter ?? "?"}` : "", "states"],
-        [OUTCOME_WORDS[e.outcome] ?? e.outcome, `outcome ${e.outcome}`],
+        [e.actor !== "saga" && e.outcome === "changed" ? "done" : OUTCOME_WORDS[e.outcome] ?? e.outcome, `outcome ${e.outcome}`],
         [e.summary, ""],
       ]),
   }));
