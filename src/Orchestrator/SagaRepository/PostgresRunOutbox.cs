@@ -1,5 +1,4 @@
 using MassTransit;
-using Npgsql;
 using RunSaga.Orchestrator.Runs;
 using RunSaga.Shared.Data;
 using RunSaga.Shared.Messaging.Outbox;
@@ -8,8 +7,9 @@ namespace RunSaga.Orchestrator.SagaRepository;
 
 /// <summary>
 /// The saga's outbox for one message (scoped like the repository): what the state machine publishes or sends is kept
-/// here, written to <c>runsaga.outbox_messages</c> by <see cref="PostgresSagaRepositoryContextFactory"/> just before the
-/// run's transaction commits, and delivered by the <see cref="OutboxDispatcher"/> after it.
+/// here, written to <c>runsaga.outbox_messages</c> by <see cref="PostgresSagaRepositoryContextFactory"/> (with the run's
+/// UPDATE and history line, in one round trip) just before the run's transaction commits, and delivered by the
+/// <see cref="OutboxDispatcher"/> after it.
 /// </summary>
 public sealed class PostgresRunOutbox : IRunOutbox
 {
@@ -23,10 +23,6 @@ public sealed class PostgresRunOutbox : IRunOutbox
         pending.Add(OutboxEntry.For(message, context.Saga.CorrelationId, queue, context));
         return Task.CompletedTask;
     }
-
-    /// <summary>Writes what the attempt added, in its transaction.</summary>
-    public Task WriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken) =>
-        OutboxEntry.WriteAsync(connection, transaction, pending, notify: false, cancellationToken);
 
     /// <summary>A new attempt at the message (after a rollback) starts with nothing to send.</summary>
     public void Clear() => pending.Clear();

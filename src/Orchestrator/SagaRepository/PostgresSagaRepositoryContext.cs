@@ -1,6 +1,7 @@
 using MassTransit;
 using MassTransit.Context;
 using MassTransit.Saga;
+using Npgsql;
 using RunSaga.Shared.Data;
 
 namespace RunSaga.Orchestrator.SagaRepository;
@@ -22,6 +23,7 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
     private RunState? locked;
     private object?[]? asRead;
     private int versionRead;
+    private RunState? pendingUpdate;
 
     public PostgresSagaRepositoryContext(
         SagaTransaction transaction, ConsumeContext<TMessage> consumeContext, ISagaConsumeContextFactory<SagaTransaction, RunState> factory)
@@ -37,6 +39,9 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
 
     /// <summary>The run this message was applied to (locked or created), null when it matched none.</summary>
     public RunState? Run => Saved ?? locked;
+
+    /// <summary>Whether the message changed the run: saved already, or its UPDATE is pending.</summary>
+    public bool Changed => Saved is not null || pendingUpdate is not null;
 
     /// <summary>The run's state when this transaction locked it; null for a run this message created.</summary>
     public string? StateRead { get; private set; }
@@ -99,10 +104,11 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
     }
 
     /// <summary>
-    /// Writes the saga's columns if the message changed any, checking the version read (retention writes the same row
-    /// under the same lock, and bumps it too).
+    /// The saga's columns, if the message changed any, checking the version read (retention writes the same row under the
+    /// same lock, and bumps it too). Not sent yet: <see cref="PendingUpdate"/> goes to PostgreSQL in one round trip with the
+    /// run's history line and outbox rows, when the state machine is done (<see cref="PostgresSagaRepositoryContextFactory"/>).
     /// </summary>
-    public async Task Update(SagaConsumeContext<RunState> context)
+    public Task Update(SagaConsumeContext<RunState> context)
     {
         var run = context.Saga;
         if (!ReferenceEquals(run, locked) || asRead is null)
@@ -110,14 +116,38 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
             throw new InvalidOperationException($"Run {run.CorrelationId} is saved by a transaction that did not lock it.");
         }
 
-        if (!RunRows.Changed(run, asRead))
+        if (RunRows.Changed(run, asRead))
         {
-            return;
+            pendingUpdate = run;
         }
 
-        await using var command = await transaction.CommandAsync(RunRows.UpdateSql, prepare: true, CancellationToken,
-            c => RunRows.AddUpdateParameters(c, run, versionRead));
-        if (await command.ExecuteNonQueryAsync(CancellationToken) != 1)
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The run's UPDATE, when the message changed it (see <see cref="Update"/>); null otherwise.</summary>
+    public NpgsqlBatchCommand? PendingUpdate
+    {
+        get
+        {
+            if (pendingUpdate is not { } run)
+            {
+                return null;
+            }
+
+            var command = new NpgsqlBatchCommand(RunRows.UpdateSql);
+            RunRows.AddUpdateParameters(command.Parameters, run, versionRead);
+            return command;
+        }
+    }
+
+    /// <summary>
+    /// What the pending UPDATE did: one row, or the row changed under its lock (a <see cref="ConcurrencyException"/>, which
+    /// the endpoint's retry policy replays in a new transaction).
+    /// </summary>
+    public void UpdateApplied(int rows)
+    {
+        var run = pendingUpdate!;
+        if (rows != 1)
         {
             throw new ConcurrencyException($"Run {run.CorrelationId} changed under its row lock (version {versionRead}); retrying.",
                 typeof(RunState), run.CorrelationId);
@@ -125,6 +155,7 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
 
         run.Version = versionRead + 1;
         Saved = run;
+        pendingUpdate = null;
     }
 
     public async Task Delete(SagaConsumeContext<RunState> context)
@@ -179,7 +210,7 @@ internal sealed class PostgresSagaRepositoryContext<TMessage> :
     {
         StampCreated(run);
         await using var command = await transaction.CommandAsync(RunRows.InsertSql, prepare: true, CancellationToken,
-            c => RunRows.AddInsertParameters(c, run));
+            c => RunRows.AddInsertParameters(c.Parameters, run));
         return await command.ExecuteNonQueryAsync(CancellationToken) == 1;
     }
 

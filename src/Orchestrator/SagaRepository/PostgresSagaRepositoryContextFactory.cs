@@ -1,5 +1,6 @@
 using MassTransit;
 using MassTransit.Saga;
+using Npgsql;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using RunSaga.Shared.Data;
@@ -37,11 +38,7 @@ public sealed class PostgresSagaRepositoryContextFactory(
         await WithinTransaction(context.CancellationToken, async () =>
         {
             await next.Send(repositoryContext);
-            if (options.Value.RunHistory && repositoryContext.Run is { } run)
-            {
-                await RunHistory.AppendAsync(transaction.Connection, transaction.Transaction,
-                    SagaHistory.Entry(context, run, repositoryContext.StateRead, repositoryContext.Saved is not null), prepare: true, context.CancellationToken);
-            }
+            await WriteAsync(context, repositoryContext, context.CancellationToken);
         });
         Committed(repositoryContext);
     }
@@ -66,7 +63,7 @@ public sealed class PostgresSagaRepositoryContextFactory(
     public void Probe(ProbeContext context) => context.Add("persistence", "postgresql");
 
     /// <summary>
-    /// One attempt at the message: the saga's changes and the messages it decided to publish or send
+    /// One attempt at the message: the saga's changes, its history line and the messages it decided to publish or send
     /// (<see cref="PostgresRunOutbox"/>) are committed together; then the dispatcher is woken to deliver them.
     /// </summary>
     private async Task WithinTransaction(CancellationToken cancellationToken, Func<Task> work)
@@ -77,7 +74,6 @@ public sealed class PostgresSagaRepositoryContextFactory(
         try
         {
             await work();
-            await outbox.WriteAsync(transaction.Connection, transaction.Transaction, cancellationToken);
             // Not cancelled once the work is done: an interrupted COMMIT would leave its outcome unknown and the message retried.
             await transaction.CommitAsync(CancellationToken.None);
         }
@@ -86,6 +82,43 @@ public sealed class PostgresSagaRepositoryContextFactory(
             await transaction.RollbackAsync();
             outbox.Clear();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// What the state machine decided, in one round trip: the run's UPDATE (if it changed), the message's history line
+    /// (unless RUN_HISTORY is off) and the outbox rows. The statements are fixed text, prepared once per connection.
+    /// </summary>
+    private async Task WriteAsync<T>(ConsumeContext<T> context, PostgresSagaRepositoryContext<T> repositoryContext, CancellationToken cancellationToken)
+        where T : class
+    {
+        await using var batch = new NpgsqlBatch(transaction.Connection, transaction.Transaction);
+        var update = repositoryContext.PendingUpdate;
+        if (update is not null)
+        {
+            batch.BatchCommands.Add(update);
+        }
+
+        if (options.Value.RunHistory && repositoryContext.Run is { } run)
+        {
+            batch.BatchCommands.Add(RunHistory.Command(SagaHistory.Entry(context, run, repositoryContext.StateRead, repositoryContext.Changed)));
+        }
+
+        if (outbox.Pending.Count > 0)
+        {
+            batch.BatchCommands.Add(OutboxEntry.InsertCommand(outbox.Pending));
+        }
+
+        if (batch.BatchCommands.Count == 0)
+        {
+            return;
+        }
+
+        await batch.PrepareAsync(cancellationToken);
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        if (update is not null)
+        {
+            repositoryContext.UpdateApplied(update.RecordsAffected);
         }
     }
 

@@ -121,20 +121,20 @@ internal static class RunRows
     }
 
     /// <summary>The parameters of <see cref="InsertSql"/>: the id, then the saga's columns.</summary>
-    public static void AddInsertParameters(NpgsqlCommand command, RunState run)
+    public static void AddInsertParameters(NpgsqlParameterCollection parameters, RunState run)
     {
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Uuid, Value = run.CorrelationId });
+        parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Uuid, Value = run.CorrelationId });
         foreach (var column in SagaColumns)
         {
-            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = column.Type, Value = column.Get(run) ?? DBNull.Value });
+            parameters.Add(new NpgsqlParameter { NpgsqlDbType = column.Type, Value = column.Get(run) ?? DBNull.Value });
         }
     }
 
     /// <summary>The parameters of <see cref="UpdateSql"/>: those of the insert, then the version that was read.</summary>
-    public static void AddUpdateParameters(NpgsqlCommand command, RunState run, int versionRead)
+    public static void AddUpdateParameters(NpgsqlParameterCollection parameters, RunState run, int versionRead)
     {
-        AddInsertParameters(command, run);
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = versionRead });
+        AddInsertParameters(parameters, run);
+        parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Integer, Value = versionRead });
     }
 
     private static string? Text(NpgsqlDataReader reader, int i) => reader.IsDBNull(i) ? null : reader.GetString(i);

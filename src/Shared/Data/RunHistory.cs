@@ -59,6 +59,14 @@ public static class RunHistory
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>The insert as one command of a caller's <see cref="NpgsqlBatch"/> (the saga sends it with its other writes).</summary>
+    public static NpgsqlBatchCommand Command(RunHistoryEntry entry)
+    {
+        var command = new NpgsqlBatchCommand(InsertSql);
+        AddParameters(command.Parameters, entry);
+        return command;
+    }
+
     private static void AddParameters(NpgsqlParameterCollection parameters, RunHistoryEntry entry)
     {
         parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Uuid, Value = entry.RunId });

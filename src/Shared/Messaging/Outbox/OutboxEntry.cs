@@ -48,26 +48,39 @@ public sealed record OutboxEntry(Guid MessageId, Guid? RunId, string? Queue, Typ
         }
 
         await using var command = new NpgsqlCommand(notify ? $"{InsertSql};{NotifySql}" : InsertSql, connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter<Guid[]>("m", [.. entries.Select(e => e.MessageId)]));
-        command.Parameters.Add(new NpgsqlParameter("r", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
+        AddParameters(command.Parameters, entries);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>The same insert (without NOTIFY) as one command of a caller's <see cref="NpgsqlBatch"/>: the saga sends it with its other writes.</summary>
+    public static NpgsqlBatchCommand InsertCommand(IReadOnlyCollection<OutboxEntry> entries)
+    {
+        var command = new NpgsqlBatchCommand(InsertSql);
+        AddParameters(command.Parameters, entries);
+        return command;
+    }
+
+    private static void AddParameters(NpgsqlParameterCollection parameters, IReadOnlyCollection<OutboxEntry> entries)
+    {
+        parameters.Add(new NpgsqlParameter<Guid[]>("m", [.. entries.Select(e => e.MessageId)]));
+        parameters.Add(new NpgsqlParameter("r", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
         {
             Value = entries.Select(e => e.RunId is { } id ? (object)id : DBNull.Value).ToArray(),
         });
-        command.Parameters.Add(new NpgsqlParameter("q", NpgsqlDbType.Array | NpgsqlDbType.Text)
+        parameters.Add(new NpgsqlParameter("q", NpgsqlDbType.Array | NpgsqlDbType.Text)
         {
             Value = entries.Select(e => (object?)e.Queue ?? DBNull.Value).ToArray(),
         });
-        command.Parameters.Add(new NpgsqlParameter<string[]>("t", [.. entries.Select(e => e.MessageType.FullName!)]));
-        command.Parameters.Add(new NpgsqlParameter<string[]>("b", [.. entries.Select(e => Serialize(e.Message, e.MessageType))]));
-        command.Parameters.Add(new NpgsqlParameter("c", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
+        parameters.Add(new NpgsqlParameter<string[]>("t", [.. entries.Select(e => e.MessageType.FullName!)]));
+        parameters.Add(new NpgsqlParameter<string[]>("b", [.. entries.Select(e => Serialize(e.Message, e.MessageType))]));
+        parameters.Add(new NpgsqlParameter("c", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
         {
             Value = entries.Select(e => e.ConversationId is { } id ? (object)id : DBNull.Value).ToArray(),
         });
-        command.Parameters.Add(new NpgsqlParameter("i", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
+        parameters.Add(new NpgsqlParameter("i", NpgsqlDbType.Array | NpgsqlDbType.Uuid)
         {
             Value = entries.Select(e => e.InitiatorId is { } id ? (object)id : DBNull.Value).ToArray(),
         });
-        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>The message as MassTransit writes the envelope's <c>message</c> (camelCase).</summary>
