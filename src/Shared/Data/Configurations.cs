@@ -33,6 +33,9 @@ internal sealed class RunStateConfiguration : IEntityTypeConfiguration<RunState>
         builder.HasIndex(x => new { x.IdempotencyKey, x.CreatedAt }).HasDatabaseName("IX_runs_idempotency_key_attempts")
             .HasFilter("idempotency_key IS NOT NULL");
         builder.HasIndex(x => new { x.Source, x.CreatedAt });
+        // GET /runs without filters (newest first, keyset on created_at and id) and GET /runs/hourly (a range of created_at),
+        // which the page asks every 5 s: without it both read the whole ledger.
+        builder.HasIndex(x => new { x.CreatedAt, x.CorrelationId });
         builder.HasIndex(x => new { x.Status, x.CreatedAt });
         // The deadline watcher scans only open runs with a deadline.
         builder.HasIndex(x => x.FlushDeadline).HasFilter("flush_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed', 'Cancelled')");

@@ -942,6 +942,8 @@ namespace RunSaga.Shared.Data.Migrations
                     b.HasIndex("RunDeadline")
                         .HasFilter("run_deadline IS NOT NULL AND status NOT IN ('Completed', 'Failed', 'Cancelled')");
 
+                    b.HasIndex("CreatedAt", "CorrelationId");
+
                     b.HasIndex("IdempotencyKey", "CreatedAt")
                         .HasDatabaseName("IX_runs_idempotency_key_attempts")
                         .HasFilter("idempotency_key IS NOT NULL");
