@@ -72,19 +72,27 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
         await using var held = await LockQueueAsync(queue, cancellationToken);
         return await broker.UseAsync<IReadOnlyList<DeadLetter>?>(async connection =>
         {
-            // Closing the channel at the end gives back every message read here, unacknowledged.
-            await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-            if (await CountAsync(channel, queue, cancellationToken) is null)
-            {
-                return null;
-            }
-
+            // Closing the channel gives back every message read here, unacknowledged.
+            var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
             var letters = new List<DeadLetter>();
-            while (letters.Count < limit && await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is { } message)
+            uint held;
+            await using (channel)
             {
-                letters.Add(Describe(message));
+                if (await CountAsync(channel, queue, cancellationToken) is not { } count)
+                {
+                    return null;
+                }
+
+                held = count;
+                while (letters.Count < limit && await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is { } message)
+                {
+                    letters.Add(Describe(message));
+                }
+
+                await channel.CloseAsync(cancellationToken);
             }
 
+            await WaitUntilGivenBackAsync(connection, queue, held, cancellationToken);
             return letters;
         }, cancellationToken);
     }
@@ -136,43 +144,74 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
         await using var held = await LockQueueAsync(queue, cancellationToken);
         return await broker.UseAsync<DeadLetterMove?>(async connection =>
         {
-            await using var channel = await connection.CreateChannelAsync(
+            var channel = await connection.CreateChannelAsync(
                 new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
-            if (await CountAsync(channel, queue, cancellationToken) is not { } count)
-            {
-                return null;
-            }
-
-            if (target is not null && !await ExistsAsync(connection, target, cancellationToken))
-            {
-                throw new DeadLetterTargetMissingException($"{target}, where the messages of {queue} came from, does not exist on the broker: start a host that consumes it first.");
-            }
-
             var moved = new List<DeadLetter>();
-            for (var seen = 0u; seen < count; seen++)
+            uint count;
+            await using (channel)
             {
-                if (await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is not { } message)
+                if (await CountAsync(channel, queue, cancellationToken) is not { } held)
                 {
-                    break;
+                    return null;
                 }
 
-                var letter = Describe(message);
-                if (!selection.Matches(letter))
+                count = held;
+                if (target is not null && !await ExistsAsync(connection, target, cancellationToken))
                 {
-                    continue;
+                    throw new DeadLetterTargetMissingException($"{target}, where the messages of {queue} came from, does not exist on the broker: start a host that consumes it first.");
                 }
 
-                await act(channel, message, letter);
-                await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
-                moved.Add(letter);
-                if (selection.MessageId is not null)
+                for (var seen = 0u; seen < count; seen++)
                 {
-                    break;
+                    if (await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is not { } message)
+                    {
+                        break;
+                    }
+
+                    var letter = Describe(message);
+                    if (!selection.Matches(letter))
+                    {
+                        continue;
+                    }
+
+                    await act(channel, message, letter);
+                    await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
+                    moved.Add(letter);
+                    if (selection.MessageId is not null)
+                    {
+                        break;
+                    }
                 }
+
+                await channel.CloseAsync(cancellationToken);
             }
 
+            await WaitUntilGivenBackAsync(connection, queue, count - (uint)moved.Count, cancellationToken);
             return new DeadLetterMove(queue, target, moved.Count, moved);
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// The broker takes back a closed channel's unacknowledged messages after it answered the close (a quorum queue's
+    /// leader learns of it asynchronously), so a count asked at once can be short. Every read and move waits, still
+    /// holding the queue's lock, until the queue holds again at least the messages it gave out (nothing else takes from a
+    /// dead-letter queue): the next reader, here or in another Orchestrator, finds the queue as it was.
+    /// </summary>
+    private static async Task WaitUntilGivenBackAsync(IConnection connection, string queue, uint atLeast, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            await using (var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken))
+            {
+                if (await CountAsync(channel, queue, cancellationToken) is not { } count || count >= atLeast || DateTime.UtcNow > deadline)
+                {
+                    return;
+                }
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
     }
 
     private static async Task<bool> ExistsAsync(IConnection connection, string queue, CancellationToken cancellationToken)

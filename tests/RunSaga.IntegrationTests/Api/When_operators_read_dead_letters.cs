@@ -10,7 +10,8 @@ namespace RunSaga.IntegrationTests.Api;
 /// A message that really failed (a scraper's <c>ScrapeCompleted</c> with a string where a number belongs, published raw
 /// on the broker) is listed by <c>GET /errors</c> and described by <c>GET /errors/{queue}</c> over plain HTTP with a
 /// reader's key: its type, its run, MassTransit's fault reason and time. Reading it twice finds it twice, in the same
-/// place, and the queue still holds as many messages: nothing is taken.
+/// place, and the queue still holds as many messages: nothing is taken. (A read returns only once the broker has taken back
+/// what it read: a count asked right after it is not short.)
 /// </summary>
 [Collection(RunSagaCollection.Name)]
 public sealed class When_operators_read_dead_letters(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
@@ -35,10 +36,11 @@ public sealed class When_operators_read_dead_letters(RunSagaStack stack, ITestOu
         Assert.Contains("runsaga.runs", letter.GetProperty("inputAddress").GetString(), StringComparison.Ordinal);
         Assert.Contains("\"totalItems\":\"many\"", letter.GetProperty("body").GetString(), StringComparison.Ordinal);
 
-        // Read again: the same messages in the same order, and the queue holds as many as before the reads.
+        // Read again: the same messages first, in the same order, and the queue holds at least as many as the first read
+        // found (a message of an earlier spec that MassTransit was still retrying may have arrived behind them meanwhile).
         var second = await Read(api);
-        Assert.Equal(first.Select(m => m.GetProperty("messageId").GetString()), second.Select(m => m.GetProperty("messageId").GetString()));
-        Assert.Equal(first.Count, await Count(api));
+        Assert.Equal(first.Select(m => m.GetProperty("messageId").GetString()), second.Take(first.Count).Select(m => m.GetProperty("messageId").GetString()));
+        Assert.True(await Count(api) >= first.Count, $"{Queue} holds fewer messages than the first read found: a read took some");
     }
 
     [Fact]
