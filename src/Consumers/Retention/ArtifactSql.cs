@@ -218,12 +218,14 @@ public static class ArtifactSql
     public const string CopyRestoreLines = "COPY restore_lines (entry, line) FROM STDIN (FORMAT BINARY)";
 
     /// <summary>
-    /// The lines back into staging, column for column (a row already there is left as it is). The record is built
-    /// in a lateral join: <c>(json_populate_record(…)).*</c> would call it once per column.
+    /// The lines back into staging, column for column (a row already there is left as it is); <c>content_hash</c> is
+    /// generated again from the same fields. The record is built in a lateral join: <c>(json_populate_record(…)).*</c>
+    /// would call it once per column.
     /// </summary>
     public const string RestoreRows = """
-        INSERT INTO runsaga.staged_items
-        SELECT r.* FROM restore_lines l CROSS JOIN LATERAL json_populate_record(NULL::runsaga.staged_items, l.line::json) r
+        INSERT INTO runsaga.staged_items (run_id, key, batch_id, title, url, data, error, staged_at)
+        SELECT r.run_id, r.key, r.batch_id, r.title, r.url, r.data, r.error, r.staged_at
+        FROM restore_lines l CROSS JOIN LATERAL json_populate_record(NULL::runsaga.staged_items, l.line::json) r
         WHERE l.entry = 'items'
         ON CONFLICT (run_id, key) DO NOTHING;
         INSERT INTO runsaga.staged_batches

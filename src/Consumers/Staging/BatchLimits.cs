@@ -14,37 +14,42 @@ public static class BatchLimits
     public const int MaxBatchIdLength = 256;
 
     /// <param name="bodyBytes">The size of the message body as received.</param>
-    public static BatchRejected? Check(ItemsScraped batch, long bodyBytes, RunSagaOptions options)
+    public static BatchRejected? Check(ItemsScraped batch, long bodyBytes, RunSagaOptions options) =>
+        Check(batch.RunId, batch.BatchId, batch.Items?.Count, bodyBytes, options);
+
+    /// <param name="itemCount">Items in the batch; null when its <c>items</c> is null.</param>
+    /// <param name="bodyBytes">The size of the message body as received.</param>
+    public static BatchRejected? Check(Guid runId, string? batchId, int? itemCount, long bodyBytes, RunSagaOptions options)
     {
-        if (string.IsNullOrWhiteSpace(batch.BatchId))
+        if (string.IsNullOrWhiteSpace(batchId))
         {
-            return Rejected(batch, InvalidBatch,
+            return Rejected(runId, batchId, InvalidBatch,
                 "the batch has no batchId; every ItemsScraped message needs a batchId unique within its run "
                 + "(the scraper's own batch id, or its sequence number). Republish the batch with one.");
         }
 
-        if (batch.BatchId.Contains('\0', StringComparison.Ordinal))
+        if (batchId.Contains('\0', StringComparison.Ordinal))
         {
-            return Rejected(batch, InvalidBatch,
+            return Rejected(runId, batchId, InvalidBatch,
                 "the batchId contains a NUL character, which PostgreSQL cannot store; republish the batch with a printable batchId.");
         }
 
-        if (batch.BatchId.Length > MaxBatchIdLength)
+        if (batchId.Length > MaxBatchIdLength)
         {
-            return Rejected(batch, InvalidBatch,
-                $"the batchId is {batch.BatchId.Length} characters long; the limit is {MaxBatchIdLength}. Republish the batch with a shorter batchId.");
+            return Rejected(runId, batchId, InvalidBatch,
+                $"the batchId is {batchId.Length} characters long; the limit is {MaxBatchIdLength}. Republish the batch with a shorter batchId.");
         }
 
-        if (batch.Items is null)
+        if (itemCount is not { } count)
         {
-            return Rejected(batch, InvalidBatch,
-                $"batch {batch.BatchId} has no items list (items is null); send \"items\": [] for an empty batch.");
+            return Rejected(runId, batchId, InvalidBatch,
+                $"batch {batchId} has no items list (items is null); send \"items\": [] for an empty batch.");
         }
 
-        if (batch.Items.Count > options.MaxBatchItems || bodyBytes > options.MaxBatchBytes)
+        if (count > options.MaxBatchItems || bodyBytes > options.MaxBatchBytes)
         {
-            return Rejected(batch, BatchTooLarge,
-                $"batch {batch.BatchId} has {batch.Items.Count} items / {bodyBytes} bytes; the limit is "
+            return Rejected(runId, batchId, BatchTooLarge,
+                $"batch {batchId} has {count} items / {bodyBytes} bytes; the limit is "
                 + $"{options.MaxBatchItems} items / {options.MaxBatchBytes} bytes (MAX_BATCH_ITEMS / MAX_BATCH_BYTES): "
                 + "split it into smaller batches");
         }
@@ -52,12 +57,12 @@ public static class BatchLimits
         return null;
     }
 
-    private static BatchRejected Rejected(ItemsScraped batch, string code, string message) => new()
+    private static BatchRejected Rejected(Guid runId, string? batchId, string code, string message) => new()
     {
-        RunId = batch.RunId,
+        RunId = runId,
         // Echoed for the saga and operators: short, and with NUL made visible.
-        BatchId = batch.BatchId is null ? string.Empty
-            : (batch.BatchId.Length > MaxBatchIdLength ? batch.BatchId[..MaxBatchIdLength] : batch.BatchId).Replace('\0', '\u2400'),
+        BatchId = batchId is null ? string.Empty
+            : (batchId.Length > MaxBatchIdLength ? batchId[..MaxBatchIdLength] : batchId).Replace('\0', '\u2400'),
         ErrorCode = code,
         ErrorMessage = message,
     };

@@ -1,4 +1,5 @@
 using System.Data;
+using System.Text;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -27,7 +28,7 @@ public sealed record StagingResult(
 
 /// <summary>
 /// Stages one batch, whether or not the run's saga exists yet, in one READ COMMITTED transaction: claim the
-/// batch, insert (or upsert) its valid items in one statement, then the flush check. A verdict in the result may only be
+/// batch, COPY (or upsert) its valid items, then the flush check. A verdict in the result may only be
 /// published after this returns (the transaction has committed by then).
 /// </summary>
 /// <param name="options">RUN_HISTORY: whether a batch that came twice or late, and the flush verdict, go into the run's history (on when not given).</param>
@@ -35,23 +36,30 @@ public sealed class BatchStager(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
 {
     private readonly bool history = options?.Value.RunHistory ?? true;
 
+    /// <summary>A batch built in process (its items are read as a scraper's message would be: <see cref="BatchValidation.Validate(ItemsScraped)"/>).</summary>
     /// <param name="messageId">The batch message's id, for the run's history.</param>
-    public async Task<StagingResult> StageAsync(ItemsScraped batch, CancellationToken cancellationToken, Guid? messageId = null, DateTime? sentAt = null)
-    {
-        var validated = BatchValidation.Validate(batch);
+    public Task<StagingResult> StageAsync(ItemsScraped batch, CancellationToken cancellationToken, Guid? messageId = null, DateTime? sentAt = null) =>
+        StageAsync(batch.RunId, batch.BatchId, BatchValidation.Validate(batch), cancellationToken, messageId, sentAt);
 
+    /// <summary>Stages the validated items of batch <paramref name="batchId"/> of run <paramref name="runId"/>.</summary>
+    /// <param name="messageId">The batch message's id, for the run's history.</param>
+    public async Task<StagingResult> StageAsync(
+        Guid runId, string batchId, ValidatedBatch validated, CancellationToken cancellationToken, Guid? messageId = null, DateTime? sentAt = null)
+    {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
 
         // Batches of one run share this lock; archiving or deleting the run's staging takes it alone. The run's source
-        // (for the log lines) comes in the same round trip.
+        // (for the log lines) and the transaction's timestamp (each staged row's staged_at) come in the same round trip.
         string? source = null;
+        DateTime now;
         await using (var share = new NpgsqlBatch(connection, transaction)
         {
             BatchCommands =
             {
-                new NpgsqlBatchCommand(AdvisoryLocks.ShareRunArtifacts) { Parameters = { new("run", batch.RunId) } },
-                new NpgsqlBatchCommand(StagingSql.SourceOfRun) { Parameters = { new("run", batch.RunId) } },
+                new NpgsqlBatchCommand(AdvisoryLocks.ShareRunArtifacts) { Parameters = { new("run", runId) } },
+                new NpgsqlBatchCommand(StagingSql.SourceOfRun) { Parameters = { new("run", runId) } },
+                new NpgsqlBatchCommand(StagingSql.Now),
             },
         })
         {
@@ -61,24 +69,28 @@ public sealed class BatchStager(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
             {
                 source = reader.GetString(0);
             }
+
+            await reader.NextResultAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            now = reader.GetDateTime(0);
         }
 
-        var claimed = await ClaimAsync(connection, transaction, batch, validated, cancellationToken);
+        var claimed = await ClaimAsync(connection, transaction, runId, batchId, validated, cancellationToken);
         var staged = 0;
         var duplicates = validated.DuplicatesInBatch;
         if (claimed && validated.Items.Count > 0)
         {
-            (staged, duplicates) = await StageItemsAsync(connection, transaction, batch, validated.Items, cancellationToken);
+            (staged, duplicates) = await StageItemsAsync(connection, transaction, runId, batchId, validated.Items, now, cancellationToken);
         }
 
         // Also for a batch staged before: a crash between that commit and the verdict's publish is recovered
         // by the redelivery.
         if (!claimed && history)
         {
-            await RecordRefusalAsync(connection, transaction, batch, messageId, sentAt, cancellationToken);
+            await RecordRefusalAsync(connection, transaction, runId, batchId, validated.ItemCount, messageId, sentAt, cancellationToken);
         }
 
-        var flush = await FlushCheck.RunAsync(connection, transaction, batch.RunId, history, cancellationToken);
+        var flush = await FlushCheck.RunAsync(connection, transaction, runId, history, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 
         return new StagingResult(!claimed, validated.ItemCount, staged, duplicates, validated.Rejections, flush, source);
@@ -98,25 +110,27 @@ public sealed class BatchStager(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
     /// listed one by one; the history summarises them from <c>staged_batches</c>.
     /// </summary>
     private static async Task RecordRefusalAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, ItemsScraped batch, Guid? messageId, DateTime? sentAt, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, string batchId, int itemCount, Guid? messageId, DateTime? sentAt,
+        CancellationToken cancellationToken)
     {
         await using var claimedBefore = new NpgsqlCommand(StagingSql.BatchClaimed, connection, transaction)
         {
-            Parameters = { new("run", batch.RunId), new("batch", batch.BatchId) },
+            Parameters = { new("run", runId), new("batch", batchId) },
         };
         var again = (bool)(await claimedBefore.ExecuteScalarAsync(cancellationToken))!;
         await RunHistory.AppendAsync(connection, transaction, new RunHistoryEntry(
-            batch.RunId, "staging", "ItemsScraped", again ? "duplicate" : "late",
+            runId, "staging", "ItemsScraped", again ? "duplicate" : "late",
             again
-                ? $"batch {batch.BatchId} came again ({batch.Items.Count} items): it was staged once, nothing staged now"
-                : $"batch {batch.BatchId} came after the run's flush ({batch.Items.Count} items): refused, nothing of it staged",
+                ? $"batch {batchId} came again ({itemCount} items): it was staged once, nothing staged now"
+                : $"batch {batchId} came after the run's flush ({itemCount} items): refused, nothing of it staged",
             messageId, sentAt), prepare: false, cancellationToken);
     }
 
     private static async Task<bool> ClaimAsync(
         NpgsqlConnection connection,
         NpgsqlTransaction transaction,
-        ItemsScraped batch,
+        Guid runId,
+        string batchId,
         ValidatedBatch validated,
         CancellationToken cancellationToken)
     {
@@ -125,8 +139,8 @@ public sealed class BatchStager(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
         {
             Parameters =
             {
-                new("run", batch.RunId),
-                new("batch", batch.BatchId),
+                new("run", runId),
+                new("batch", batchId),
                 new("item_count", validated.ItemCount),
                 new("duplicates", validated.DuplicatesInBatch),
                 new("rejected_count", validated.Rejections.Count),
@@ -137,56 +151,107 @@ public sealed class BatchStager(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
     }
 
     /// <summary>
-    /// A plain INSERT first, in a savepoint; when a key of the batch was staged before (a unique violation), back to
-    /// the savepoint and the upsert. Both write the same rows; the INSERT is the cheaper path for the common batch.
+    /// A binary COPY first, in a savepoint; when a key of the batch was staged before (a unique violation), back to the
+    /// savepoint and the upsert. Both write the same rows; the COPY is the cheap path for the common batch.
     /// </summary>
     private static async Task<(int Staged, int Duplicates)> StageItemsAsync(
         NpgsqlConnection connection,
         NpgsqlTransaction transaction,
-        ItemsScraped batch,
+        Guid runId,
+        string batchId,
         IReadOnlyList<ValidItem> items,
+        DateTime now,
         CancellationToken cancellationToken)
     {
         const string savepoint = "stage_items";
         await transaction.SaveAsync(savepoint, cancellationToken);
         try
         {
-            return await WriteItemsAsync(StagingSql.InsertItems, connection, transaction, batch, items, cancellationToken);
+            return await CopyItemsAsync(connection, transaction, runId, batchId, items, now, cancellationToken);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.TableName == "staged_items")
         {
             await transaction.RollbackAsync(savepoint, cancellationToken);
-            return await WriteItemsAsync(StagingSql.UpsertItems, connection, transaction, batch, items, cancellationToken);
+            return await UpsertItemsAsync(connection, transaction, runId, batchId, items, cancellationToken);
         }
     }
 
-    private static async Task<(int Staged, int Duplicates)> WriteItemsAsync(
-        string sql,
+    private static async Task<(int Staged, int Duplicates)> CopyItemsAsync(
         NpgsqlConnection connection,
         NpgsqlTransaction transaction,
-        ItemsScraped batch,
+        Guid runId,
+        string batchId,
+        IReadOnlyList<ValidItem> items,
+        DateTime now,
+        CancellationToken cancellationToken)
+    {
+        await using (var copy = await connection.BeginBinaryImportAsync(StagingSql.CopyItems, cancellationToken))
+        {
+            foreach (var item in items)
+            {
+                await copy.StartRowAsync(cancellationToken);
+                await copy.WriteAsync(runId, NpgsqlDbType.Uuid, cancellationToken);
+                await copy.WriteAsync(item.Key, NpgsqlDbType.Text, cancellationToken);
+                await copy.WriteAsync(batchId, NpgsqlDbType.Text, cancellationToken);
+                await WriteTextAsync(copy, item.Title, cancellationToken);
+                await WriteTextAsync(copy, item.Url, cancellationToken);
+                if (item.Data is { } data)
+                {
+                    await copy.WriteAsync(data, NpgsqlDbType.Jsonb, cancellationToken);
+                }
+                else
+                {
+                    await copy.WriteNullAsync(cancellationToken);
+                }
+
+                await WriteTextAsync(copy, item.Error, cancellationToken);
+                await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken);
+            }
+
+            await copy.CompleteAsync(cancellationToken);
+        }
+
+        await using var count = new NpgsqlCommand(StagingSql.CountCopied, connection, transaction)
+        {
+            Parameters = { new("run", runId), new("batch", batchId), new("staged", items.Count) },
+        };
+        return await ReadCountsAsync(count, runId, batchId, cancellationToken);
+    }
+
+    private static Task WriteTextAsync(NpgsqlBinaryImporter copy, string? value, CancellationToken cancellationToken) =>
+        value is null ? copy.WriteNullAsync(cancellationToken) : copy.WriteAsync(value, NpgsqlDbType.Text, cancellationToken);
+
+    private static async Task<(int Staged, int Duplicates)> UpsertItemsAsync(
+        NpgsqlConnection connection,
+        NpgsqlTransaction transaction,
+        Guid runId,
+        string batchId,
         IReadOnlyList<ValidItem> items,
         CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(sql, connection, transaction)
+        await using var command = new NpgsqlCommand(StagingSql.UpsertItems, connection, transaction)
         {
             Parameters =
             {
-                new("run", batch.RunId),
-                new("batch", batch.BatchId),
+                new("run", runId),
+                new("batch", batchId),
                 TextArray("keys", items.Select(x => (string?)x.Key)),
                 TextArray("titles", items.Select(x => x.Title)),
                 TextArray("urls", items.Select(x => x.Url)),
-                TextArray("data", items.Select(x => x.Data)),
+                TextArray("data", items.Select(x => x.Data is { } data ? Encoding.UTF8.GetString(data.Span) : null)),
                 TextArray("errors", items.Select(x => x.Error)),
             },
         };
+        return await ReadCountsAsync(command, runId, batchId, cancellationToken);
+    }
 
+    private static async Task<(int Staged, int Duplicates)> ReadCountsAsync(NpgsqlCommand command, Guid runId, string batchId, CancellationToken cancellationToken)
+    {
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
             throw new InvalidOperationException(
-                $"Batch {batch.BatchId} of run {batch.RunId} vanished from runsaga.staged_batches while it was being staged.");
+                $"Batch {batchId} of run {runId} vanished from runsaga.staged_batches while it was being staged.");
         }
 
         return (reader.GetInt32(0), reader.GetInt32(1));

@@ -31,9 +31,17 @@ public sealed class StageItemsConsumer(
 
         using var run = RunLogScope.Begin(batch.RunId, source: null);
 
-        var body = context.ReceiveContext.Body;
-        var bodyBytes = body.Length ?? body.GetBytes().LongLength;
-        if (BatchLimits.Check(batch, bodyBytes, options.Value) is { } rejected)
+        // The items are read from the body as received, once (the staging endpoint's deserializer left them out of
+        // context.Message); an items array that is not JSON throws here, and the batch is unreadable.
+        var items = BatchItemsDeserializer.ItemsOf(context.ReceiveContext);
+        var validated = items.Kind switch
+        {
+            ItemsKind.Array => BatchValidation.Validate(items.Json),
+            ItemsKind.Absent or ItemsKind.Null => new ValidatedBatch([], [], 0, 0),
+            _ => throw new System.Text.Json.JsonException("items must be a JSON array of items (docs/wire-format.md)"),
+        };
+
+        if (BatchLimits.Check(batch.RunId, batch.BatchId, items.Kind == ItemsKind.Null ? null : validated.ItemCount, items.Body.Length, options.Value) is { } rejected)
         {
             using var refused = RunLogScope.Begin(batch.RunId, await stager.SourceOfAsync(batch.RunId, context.CancellationToken));
             logger.LogWarning(
@@ -44,7 +52,7 @@ public sealed class StageItemsConsumer(
         }
 
         var stopwatch = Stopwatch.StartNew();
-        var result = await stager.StageAsync(batch, context.CancellationToken, context.MessageId, context.SentTime);
+        var result = await stager.StageAsync(batch.RunId, batch.BatchId, validated, context.CancellationToken, context.MessageId, context.SentTime);
         var elapsedMs = stopwatch.ElapsedMilliseconds;
         using var withSource = RunLogScope.Begin(batch.RunId, result.Source);
 

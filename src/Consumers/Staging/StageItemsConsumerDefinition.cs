@@ -18,6 +18,7 @@ public sealed class StageItemsConsumerDefinition : ConsumerDefinition<StageItems
         IConsumerConfigurator<StageItemsConsumer> consumerConfigurator,
         IRegistrationContext context)
     {
+        endpointConfigurator.UseBatchItemsDeserializers();
         endpointConfigurator.UseBatchReceiveFilters(context);
         endpointConfigurator.UseRunSagaRetry();
     }

@@ -57,6 +57,9 @@ internal sealed class StagedItemConfiguration : IEntityTypeConfiguration<StagedI
         builder.ToTable("staged_items");
         builder.HasKey(x => new { x.RunId, x.Key });
         builder.Property(x => x.Data).HasColumnType("jsonb");
+        // Computed by PostgreSQL as the row is written (COPY included), over the jsonb it stored: the hash does not depend
+        // on key order or whitespace in data. Promotion compares it with projects.content_hash.
+        builder.Property(x => x.ContentHash).HasComputedColumnSql(StagedItem.ContentHashSql, stored: true);
     }
 }
 

@@ -1074,8 +1074,10 @@ namespace RunSaga.Shared.Data.Migrations
 
                     b.Property<string>("ContentHash")
                         .IsRequired()
+                        .ValueGeneratedOnAddOrUpdate()
                         .HasColumnType("text")
-                        .HasColumnName("content_hash");
+                        .HasColumnName("content_hash")
+                        .HasComputedColumnSql("md5(coalesce(title, '') || chr(31) || coalesce(url, '') || chr(31) || coalesce(data::text, ''))", true);
 
                     b.Property<string>("Data")
                         .HasColumnType("jsonb")
