@@ -185,31 +185,7 @@ public sealed class BatchStager(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
         DateTime now,
         CancellationToken cancellationToken)
     {
-        await using (var copy = await connection.BeginBinaryImportAsync(StagingSql.CopyItems, cancellationToken))
-        {
-            foreach (var item in items)
-            {
-                await copy.StartRowAsync(cancellationToken);
-                await copy.WriteAsync(runId, NpgsqlDbType.Uuid, cancellationToken);
-                await copy.WriteAsync(item.Key, NpgsqlDbType.Text, cancellationToken);
-                await copy.WriteAsync(batchId, NpgsqlDbType.Text, cancellationToken);
-                await WriteTextAsync(copy, item.Title, cancellationToken);
-                await WriteTextAsync(copy, item.Url, cancellationToken);
-                if (item.Data is { } data)
-                {
-                    await copy.WriteAsync(data, NpgsqlDbType.Jsonb, cancellationToken);
-                }
-                else
-                {
-                    await copy.WriteNullAsync(cancellationToken);
-                }
-
-                await WriteTextAsync(copy, item.Error, cancellationToken);
-                await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken);
-            }
-
-            await copy.CompleteAsync(cancellationToken);
-        }
+        await StagingCopy.WriteAsync(connection, runId, batchId, items, now, cancellationToken);
 
         await using var count = new NpgsqlCommand(StagingSql.CountCopied, connection, transaction)
         {
@@ -217,9 +193,6 @@ public sealed class BatchStager(NpgsqlDataSource dataSource, IOptions<RunSagaOpt
         };
         return await ReadCountsAsync(count, runId, batchId, cancellationToken);
     }
-
-    private static Task WriteTextAsync(NpgsqlBinaryImporter copy, string? value, CancellationToken cancellationToken) =>
-        value is null ? copy.WriteNullAsync(cancellationToken) : copy.WriteAsync(value, NpgsqlDbType.Text, cancellationToken);
 
     private static async Task<(int Staged, int Duplicates)> UpsertItemsAsync(
         NpgsqlConnection connection,

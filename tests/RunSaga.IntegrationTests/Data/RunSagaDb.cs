@@ -108,11 +108,6 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
     }
 
     /// <summary>
-    /// Runs <paramref name="plpgsql"/> before each insert into <c>runsaga.projects</c> of <paramref name="source"/> (of
-    /// one <paramref name="key"/>, when given): a trigger that holds or fails a promotion at a chosen row. Disposing
-    /// the result removes it.
-    /// </summary>
-    /// <summary>
     /// Whether a promotion statement is running now. pg_stat_activity shows a statement's first 1,024 bytes
     /// (track_activity_query_size), so this matches the promotion's opening.
     /// </summary>
@@ -123,21 +118,35 @@ public sealed class RunSagaDb(NpgsqlDataSource dataSource, HostLog log)
               AND query LIKE 'WITH stamp AS (%'
             """) > 0;
 
-    public async Task<IAsyncDisposable> OnProjectsInsert(string source, string? key, string plpgsql)
+    /// <summary>
+    /// Runs <paramref name="plpgsql"/> before each insert into <c>runsaga.projects</c> of <paramref name="source"/> (of
+    /// one <paramref name="key"/>, when given): a trigger that holds or fails a promotion at a chosen row. Disposing
+    /// the result removes it.
+    /// </summary>
+    public Task<IAsyncDisposable> OnProjectsInsert(string source, string? key, string plpgsql) =>
+        OnInsert("runsaga.project_rows", key is null ? $"NEW.source = '{source}'" : $"NEW.source = '{source}' AND NEW.key = '{key}'", plpgsql);
+
+    /// <summary>
+    /// Runs <paramref name="plpgsql"/> before the row of <paramref name="key"/> of run <paramref name="runId"/> is written
+    /// into <c>runsaga.staged_items</c> (a COPY fires it too): a trigger that holds staging at a chosen row.
+    /// </summary>
+    public Task<IAsyncDisposable> OnStagedInsert(Guid runId, string key, string plpgsql) =>
+        OnInsert("runsaga.staged_items", $"NEW.run_id = '{runId}' AND NEW.key = '{key}'", plpgsql);
+
+    private async Task<IAsyncDisposable> OnInsert(string table, string when, string plpgsql)
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];
         var function = $"runsaga.it_on_insert_{suffix}";
         var trigger = $"it_on_insert_{suffix}";
-        var when = key is null ? $"NEW.source = '{source}'" : $"NEW.source = '{source}' AND NEW.key = '{key}'";
         await Execute($"""
             CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 {plpgsql}
                 RETURN NEW;
             END $$;
-            CREATE TRIGGER {trigger} BEFORE INSERT ON runsaga.project_rows FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {function}();
+            CREATE TRIGGER {trigger} BEFORE INSERT ON {table} FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {function}();
             """);
-        return new Cleanup(() => Execute($"DROP TRIGGER IF EXISTS {trigger} ON runsaga.project_rows; DROP FUNCTION IF EXISTS {function}();"));
+        return new Cleanup(() => Execute($"DROP TRIGGER IF EXISTS {trigger} ON {table}; DROP FUNCTION IF EXISTS {function}();"));
     }
 
     private sealed class Cleanup(Func<Task> cleanup) : IAsyncDisposable

@@ -1,0 +1,71 @@
+using RunSaga.IntegrationTests.Fixture;
+using RunSaga.IntegrationTests.Scraping;
+
+namespace RunSaga.IntegrationTests.Crashes;
+
+/// <summary>
+/// A run of 20 batches of 1,000 items. While a batch's COPY into staging is streaming, the Consumers process is killed
+/// with SIGKILL, then started again. To make "while it streams" certain rather than lucky, a trigger installed in the test
+/// database holds the COPY for 3 s when it reaches one key in the middle of batch b010 (the rows before it are written,
+/// uncommitted, in the staging transaction), and the test waits until pg_stat_progress_copy shows that COPY with rows
+/// processed. Nothing of the killed batch may stay, and after the restart the run ends with every item once.
+/// </summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class When_the_consumers_are_killed_mid_copy(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    private const int ItemCount = 20_000;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task Should_stage_every_item_once_after_a_restart()
+    {
+        var source = NewSource("sigkill-copy");
+        var items = Items.Numbered(ItemCount);
+        var batches = items.InBatches(1_000);
+        var held = batches[9];
+        var run = new ScrapeRun(source);
+        var hold = await Db.OnStagedInsert(run.RunId, held.Items[500].Key!, "PERFORM pg_sleep(3);");
+        try
+        {
+            await Publisher.Publish(run.Whole(batches));
+            await Eventually(async () => await Db.Count("""
+                    SELECT count(*) FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid)
+                    WHERE p.relid = 'runsaga.staged_items'::regclass AND p.command = 'COPY FROM' AND p.tuples_processed > 0
+                      AND a.wait_event = 'PgSleep'
+                    """) > 0,
+                "a COPY into staged_items held by the trigger, rows already processed", Timeout, TimeSpan.FromMilliseconds(10));
+
+            Stack.KillConsumers();
+
+            // Killed mid-COPY: the held batch is not staged, not even in part.
+            await Eventually(async () => await Db.Count(
+                    "SELECT count(*) FROM pg_stat_progress_copy WHERE relid = 'runsaga.staged_items'::regclass") == 0,
+                "the killed COPY is gone from PostgreSQL", Timeout);
+            Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0 AND batch_id = @p1", run.RunId, held.BatchId));
+            Assert.Equal(0, await Db.Count(
+                "SELECT count(*) FROM runsaga.staged_items WHERE run_id = @p0 AND batch_id = @p1", run.RunId, held.BatchId));
+
+            await Stack.StartConsumers();
+
+            var row = await ExpectCompleted(run.RunId, Timeout);
+            Assert.Equal((ItemCount, 20), (row.StagedItems, row.StagedBatches));
+            Assert.Equal((ItemCount, 0, 0, 0), (row.Inserted, row.Updated, row.Unchanged, row.Errored));
+        }
+        finally
+        {
+            if (!Stack.ConsumersAreRunning)
+            {
+                await Stack.StartConsumers();
+            }
+
+            await hold.DisposeAsync();
+        }
+
+        Assert.Equal(ItemCount, await Db.Count("SELECT count(*) FROM runsaga.staged_items WHERE run_id = @p0", run.RunId));
+        Assert.Equal(ItemCount, await Db.Count(
+            "SELECT count(*) FROM runsaga.projects WHERE source = @p0 AND created_by_run_id = @p1 AND last_confirmed_run_id = @p1", source, run.RunId));
+        Assert.Equal(0, await Db.Count("""
+            SELECT count(*) FROM (SELECT key FROM runsaga.project_lineage WHERE source = @p0 GROUP BY key HAVING count(*) > 1) twice
+            """, source));
+    }
+}
