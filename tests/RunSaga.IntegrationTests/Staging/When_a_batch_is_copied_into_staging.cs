@@ -126,7 +126,7 @@ public sealed class When_a_batch_is_copied_into_staging(RunSagaStack stack, ITes
             """, run.Source));
     }
 
-    /// <summary>The content hash as docs/data-model.md defines it, over a row's stored fields.</summary>
+    /// <summary>The content hash as docs/architecture.md defines it, over a row's stored fields.</summary>
     private const string Hash = "coalesce(title, '') || chr(31) || coalesce(url, '') || chr(31) || coalesce(data::text, '')";
 
     /// <summary>MassTransit's envelope around a batch whose items are the given bytes, each as it is.</summary>
