@@ -23,7 +23,8 @@ public enum ItemsKind
 /// nothing, so the items can be read once, from the bytes, by <see cref="BatchValidation"/>.
 /// </summary>
 /// <param name="Body">The whole message body as received.</param>
-public sealed record BatchItems(ReadOnlyMemory<byte> Body, ItemsKind Kind, int Start, int Length)
+/// <param name="Depth">How deep the <c>items</c> value is in the body (2 in the envelope, 1 in plain JSON).</param>
+public sealed record BatchItems(ReadOnlyMemory<byte> Body, ItemsKind Kind, int Start, int Length, int Depth = 0)
 {
     /// <summary>As lenient as MassTransit's reading of a message (comments and trailing commas allowed), and as deep.</summary>
     public static JsonReaderOptions ReaderOptions => new()
@@ -108,8 +109,9 @@ public sealed record BatchItems(ReadOnlyMemory<byte> Body, ItemsKind Kind, int S
             _ => ItemsKind.Other,
         };
         var start = (int)reader.TokenStartIndex;
+        var depth = reader.CurrentDepth;
         reader.Skip();
-        return new BatchItems(body, kind, start, (int)reader.BytesConsumed - start);
+        return new BatchItems(body, kind, start, (int)reader.BytesConsumed - start, depth);
     }
 
     private static JsonTokenType Read(ref Utf8JsonReader reader) =>
@@ -122,6 +124,14 @@ public sealed record BatchItems(ReadOnlyMemory<byte> Body, ItemsKind Kind, int S
             return System.Text.Ascii.EqualsIgnoreCase(reader.ValueSpan, lower);
         }
 
-        return reader.ValueSpan.Length >= lower.Length && string.Equals(reader.GetString(), name, StringComparison.OrdinalIgnoreCase);
+        try
+        {
+            return reader.ValueSpan.Length >= lower.Length && string.Equals(reader.GetString(), name, StringComparison.OrdinalIgnoreCase);
+        }
+        catch (InvalidOperationException)
+        {
+            // A name that is not valid UTF-8 is none of ours; System.Text.Json skips it the same way.
+            return false;
+        }
     }
 }

@@ -62,12 +62,8 @@ public static class BatchValidation
     /// </summary>
     public const int MaxDataDepth = 64;
 
-    /// <summary>
-    /// How deep the items array itself may nest: the message's limit less the two levels above it in MassTransit's envelope
-    /// (<c>{"message": {"items": […]}}</c>). Deeper is not JSON RunSaga reads: a <see cref="JsonException"/>, and the batch
-    /// goes to the error queue as unreadable.
-    /// </summary>
-    private const int MaxItemsDepth = BusConfiguration.MaxJsonDepth - 2;
+    /// <summary>How deep the items array is in MassTransit's envelope (<c>{"message": {"items": […]}}</c>).</summary>
+    private const int EnvelopeItemsDepth = 2;
 
     /// <summary>The same rules for a batch built in process: its items are written as a scraper would send them, then read.</summary>
     public static ValidatedBatch Validate(ItemsScraped batch) => Validate(Written(batch.Items ?? []));
@@ -116,15 +112,16 @@ public static class BatchValidation
     }
 
     /// <summary>
-    /// Reads a batch's <c>items</c>: the bytes of one JSON array as received. Throws <see cref="JsonException"/> when they are
-    /// not JSON (the batch is unreadable); every other problem rejects one item.
+    /// Reads a batch's <c>items</c>: the bytes of one JSON array as received, <paramref name="depth"/> levels deep in its
+    /// message. Throws <see cref="JsonException"/> when they are not JSON, or nest deeper than a message may
+    /// (<see cref="BusConfiguration.MaxJsonDepth"/>): the batch is unreadable. Every other problem rejects one item.
     /// </summary>
-    public static ValidatedBatch Validate(ReadOnlyMemory<byte> items)
+    public static ValidatedBatch Validate(ReadOnlyMemory<byte> items, int depth = EnvelopeItemsDepth)
     {
         // As lenient as MassTransit between items and fields; inside data, comments are seen (jsonb refuses them).
         var reader = new Utf8JsonReader(items.Span, new JsonReaderOptions
         {
-            MaxDepth = MaxItemsDepth,
+            MaxDepth = BusConfiguration.MaxJsonDepth - depth,
             AllowTrailingCommas = BatchItems.ReaderOptions.AllowTrailingCommas,
             CommentHandling = BatchItems.ReaderOptions.CommentHandling == JsonCommentHandling.Disallow ? JsonCommentHandling.Disallow : JsonCommentHandling.Allow,
         });
@@ -366,7 +363,11 @@ public static class BatchValidation
         }
 
         var data = items[start..(int)reader.BytesConsumed];
-        item.DataProblem ??= Utf8.IsValid(data.Span) ? null : InvalidUtf8;
+        if (item.DataKind == JsonTokenType.StartObject)
+        {
+            item.DataProblem ??= Utf8.IsValid(data.Span) ? null : InvalidUtf8;
+        }
+
         item.Data = data;
     }
 

@@ -36,7 +36,7 @@ public sealed class StageItemsConsumer(
         var items = BatchItemsDeserializer.ItemsOf(context.ReceiveContext);
         var validated = items.Kind switch
         {
-            ItemsKind.Array => BatchValidation.Validate(items.Json),
+            ItemsKind.Array => BatchValidation.Validate(items.Json, items.Depth),
             ItemsKind.Absent or ItemsKind.Null => new ValidatedBatch([], [], 0, 0),
             _ => throw new System.Text.Json.JsonException("items must be a JSON array of items (docs/wire-format.md)"),
         };

@@ -56,8 +56,8 @@ public static class StagingCopy
                     {
                         // A row larger than a chunk (data of megabytes): its own buffer, once.
                         var large = new byte[size];
-                        Row(large, runId, item, batch, micros);
-                        await copy.WriteAsync(large, cancellationToken);
+                        var written = Row(large, runId, item, batch, micros);
+                        await copy.WriteAsync(large.AsMemory(0, written), cancellationToken);
                         continue;
                     }
 
@@ -76,7 +76,17 @@ public static class StagingCopy
             catch (Exception ex) when (ex is not PostgresException)
             {
                 // Our side failed mid-stream: end the COPY with CopyFail, so no row of it stays even in this transaction.
-                await copy.CancelAsync();
+                // The first failure is the one that counts: a broken connection fails the cancel too, and a unique
+                // violation PostgreSQL raised meanwhile must not turn this failure into the upsert's fallback.
+                try
+                {
+                    await copy.CancelAsync();
+                }
+                catch (Exception)
+                {
+                    // The transaction is not committed either way.
+                }
+
                 throw;
             }
         }

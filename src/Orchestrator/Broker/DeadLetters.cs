@@ -75,7 +75,7 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
             // Closing the channel gives back every message read here, unacknowledged.
             var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
             var letters = new List<DeadLetter>();
-            uint held;
+            uint before;
             await using (channel)
             {
                 if (await CountAsync(channel, queue, cancellationToken) is not { } count)
@@ -83,7 +83,7 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
                     return null;
                 }
 
-                held = count;
+                before = count;
                 while (letters.Count < limit && await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is { } message)
                 {
                     letters.Add(Describe(message));
@@ -92,7 +92,7 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
                 await channel.CloseAsync(cancellationToken);
             }
 
-            await WaitUntilGivenBackAsync(connection, queue, held, cancellationToken);
+            await WaitUntilGivenBackAsync(connection, queue, before, cancellationToken);
             return letters;
         }, cancellationToken);
     }
@@ -147,43 +147,60 @@ public sealed class DeadLetters(IConfiguration configuration, NpgsqlDataSource d
             var channel = await connection.CreateChannelAsync(
                 new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
             var moved = new List<DeadLetter>();
-            uint count;
-            await using (channel)
+            uint count = 0;
+            try
             {
-                if (await CountAsync(channel, queue, cancellationToken) is not { } held)
+                await using (channel)
                 {
-                    return null;
-                }
-
-                count = held;
-                if (target is not null && !await ExistsAsync(connection, target, cancellationToken))
-                {
-                    throw new DeadLetterTargetMissingException($"{target}, where the messages of {queue} came from, does not exist on the broker: start a host that consumes it first.");
-                }
-
-                for (var seen = 0u; seen < count; seen++)
-                {
-                    if (await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is not { } message)
+                    if (await CountAsync(channel, queue, cancellationToken) is not { } before)
                     {
-                        break;
+                        return null;
                     }
 
-                    var letter = Describe(message);
-                    if (!selection.Matches(letter))
+                    count = before;
+                    if (target is not null && !await ExistsAsync(connection, target, cancellationToken))
                     {
-                        continue;
+                        throw new DeadLetterTargetMissingException($"{target}, where the messages of {queue} came from, does not exist on the broker: start a host that consumes it first.");
                     }
 
-                    await act(channel, message, letter);
-                    await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
-                    moved.Add(letter);
-                    if (selection.MessageId is not null)
+                    for (var seen = 0u; seen < count; seen++)
                     {
-                        break;
+                        if (await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is not { } message)
+                        {
+                            break;
+                        }
+
+                        var letter = Describe(message);
+                        if (!selection.Matches(letter))
+                        {
+                            continue;
+                        }
+
+                        await act(channel, message, letter);
+                        await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
+                        moved.Add(letter);
+                        if (selection.MessageId is not null)
+                        {
+                            break;
+                        }
                     }
+
+                    await channel.CloseAsync(cancellationToken);
+                }
+            }
+            catch when (count > 0)
+            {
+                // Still under the lock: whatever was read goes back before another reader looks (the first failure stands).
+                try
+                {
+                    await WaitUntilGivenBackAsync(connection, queue, count - (uint)moved.Count, CancellationToken.None);
+                }
+                catch (Exception)
+                {
+                    // A broken connection: its channel's messages go back when the broker notices.
                 }
 
-                await channel.CloseAsync(cancellationToken);
+                throw;
             }
 
             await WaitUntilGivenBackAsync(connection, queue, count - (uint)moved.Count, cancellationToken);

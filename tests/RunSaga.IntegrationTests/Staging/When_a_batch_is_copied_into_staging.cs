@@ -126,6 +126,30 @@ public sealed class When_a_batch_is_copied_into_staging(RunSagaStack stack, ITes
             """, run.Source));
     }
 
+    [Fact]
+    public async Task Should_stage_items_larger_than_a_copy_chunk_whole()
+    {
+        var run = new ScrapeRun(NewSource("copy-large"));
+        var longTitle = string.Concat(Enumerable.Repeat("é", 50_000));
+        var bigData = new string('d', 200_000);
+        await Publisher.Publish([run.Requested(), run.Started()]);
+        await Publisher.PublishRaw("ItemsScraped", Envelope(run.RunId, "b1",
+        [
+            """{"key":"small-1","title":"before"}"""u8.ToArray(),
+            Encoding.UTF8.GetBytes($$$"""{"key":"big-data","data":{"blob":"{{{bigData}}}"}}"""),
+            Encoding.UTF8.GetBytes($$"""{"key":"long-title","title":"{{longTitle}}"}"""),
+            """{"key":"small-2","title":"after"}"""u8.ToArray(),
+        ]), ScraperPublisher.EnvelopeContentType);
+        await Publisher.Publish(run.Completed(4, 1));
+        var row = await ExpectCompleted(run.RunId);
+
+        Assert.Equal((4, 0, 4), (row.StagedItems, row.RejectedItems, row.Inserted));
+        var projects = await Db.Query(
+            "SELECT key, coalesce(length(title), 0), coalesce(length(data->>'blob'), 0) FROM runsaga.projects WHERE source = @p0 ORDER BY key",
+            r => (r.GetString(0), r.GetInt32(1), r.GetInt32(2)), run.Source);
+        Assert.Equal([("big-data", 0, 200_000), ("long-title", 50_000, 0), ("small-1", 6, 0), ("small-2", 5, 0)], projects);
+    }
+
     /// <summary>The content hash as docs/architecture.md defines it, over a row's stored fields.</summary>
     private const string Hash = "coalesce(title, '') || chr(31) || coalesce(url, '') || chr(31) || coalesce(data::text, '')";
 

@@ -14,16 +14,18 @@ namespace RunSaga.Shared.Data.Migrations
         /// </summary>
         protected override void Up(MigrationBuilder migrationBuilder)
         {
-            migrationBuilder.Sql($"""
+            // The expression as it was when this migration was written (StagedItem.ContentHashSql), frozen here.
+            migrationBuilder.Sql("""
                 ALTER TABLE runsaga.staged_items DROP COLUMN content_hash;
-                ALTER TABLE runsaga.staged_items ADD COLUMN content_hash text NOT NULL GENERATED ALWAYS AS ({StagedItem.ContentHashSql}) STORED;
+                ALTER TABLE runsaga.staged_items ADD COLUMN content_hash text NOT NULL
+                    GENERATED ALWAYS AS (md5(coalesce(title, '') || chr(31) || coalesce(url, '') || chr(31) || coalesce(data::text, ''))) STORED;
                 """);
         }
 
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
-            migrationBuilder.Sql($"""
+            migrationBuilder.Sql("""
                 ALTER TABLE runsaga.staged_items ADD COLUMN content_hash_plain text;
                 UPDATE runsaga.staged_items SET content_hash_plain = content_hash;
                 ALTER TABLE runsaga.staged_items DROP COLUMN content_hash;
