@@ -31,7 +31,9 @@ public sealed class When_the_consumers_are_killed_mid_copy(RunSagaStack stack, I
         var hold = await Db.OnStagedInsert(run.RunId, held.Items[199].Key!, "PERFORM pg_sleep(3);");
         try
         {
-            await Publisher.Publish(run.Whole(batches));
+            // ScrapeCompleted only once both batches are staged (below): this spec is about the batch killed mid-COPY, not
+            // about how long a flush deadline waits for Consumers that are down.
+            await Publisher.Publish([run.Requested(), run.Started(), .. batches.Select(run.Scraped)]);
             long read = 0;
             await Eventually(async () =>
                 {
@@ -59,6 +61,9 @@ public sealed class When_the_consumers_are_killed_mid_copy(RunSagaStack stack, I
             // The batch comes back from the broker to the new Consumers, and is not held again.
             await hold.DisposeAsync();
             await Stack.StartConsumers();
+            await Eventually(async () => await Db.Count("SELECT count(*) FROM runsaga.staged_batches WHERE run_id = @p0", run.RunId) == 2,
+                "both batches staged after the restart", Timeout);
+            await Publisher.Publish(run.Completed(batches));
 
             var row = await ExpectCompleted(run.RunId, Timeout);
             Assert.Equal((ItemCount, 2), (row.StagedItems, row.StagedBatches));
