@@ -25,7 +25,7 @@ public sealed class When_a_running_run_is_cancelled : RunSagaHarness
         // Its scrape completing afterwards starts no flush.
         await Publish(Completed(10, 1));
         Assert.True(await Consumed<ScrapeCompleted>());
-        await Harness.InactivityTask;
+        await Idle();
         Assert.False(await WasSent<FlushRun>(m => m.RunId == RunId));
     }
 }
@@ -47,7 +47,7 @@ public sealed class When_a_flushed_run_is_cancelled : RunSagaHarness
         Ledger.Promoted.Add(RunId);
         await Publish(new CancelRun { RunId = RunId, RequestedBy = "alice" });
         Assert.True(await Consumed<CancelRun>());
-        await Harness.InactivityTask;
+        await Idle();
         await RunIn(m => m.Flushed);
         await Publish(Upserted());
         await Publish(new LineageStamped { RunId = RunId });
@@ -63,7 +63,7 @@ public sealed class When_a_completed_run_is_cancelled : RunSagaHarness
         await DriveToCompleted();
         await Publish(new CancelRun { RunId = RunId, RequestedBy = "alice" });
         Assert.True(await Consumed<CancelRun>());
-        await Harness.InactivityTask;
+        await Idle();
         var run = await RunIn(m => m.Completed);
         Assert.Null(run.ErrorCode);
         Assert.False(await WasPublished<RunFailed>(m => m.RunId == RunId));

@@ -23,7 +23,7 @@ public sealed class When_the_projects_are_upserted_with_their_lineage : RunSagaH
         Assert.Contains("\"name\":\"lineage\",\"status\":\"succeeded\"", run.Metrics, StringComparison.Ordinal);
         Assert.True(await WasPublished<RunCompleted>(m =>
             m.RunId == RunId && m.Source == Source && m.Inserted == 3 && m.Updated == 2 && m.Unchanged == 1 && m.Errored == 1));
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(0, CountSent<StampLineage>(m => m.RunId == RunId));
     }
 
@@ -32,7 +32,7 @@ public sealed class When_the_projects_are_upserted_with_their_lineage : RunSagaH
     {
         await RunIn(m => m.Completed);
         await Publish(Upserted(lineageRecorded: true));
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(1, CountPublished<RunCompleted>(m => m.RunId == RunId));
     }
 }
@@ -62,7 +62,7 @@ public sealed class When_the_projects_are_upserted_without_their_lineage : RunSa
     {
         Assert.True(await WasSent<StampLineage>(m => m.RunId == RunId));
         await Publish(Upserted());
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(1, CountSent<StampLineage>(m => m.RunId == RunId));
     }
 }
@@ -87,7 +87,7 @@ public sealed class When_lineage_is_stamped : RunSagaHarness
     public async Task Should_publish_run_completed_once_when_the_stamp_repeats()
     {
         await Publish(new LineageStamped { RunId = RunId });
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(1, CountPublished<RunCompleted>(m => m.RunId == RunId));
     }
 }
@@ -104,7 +104,7 @@ public sealed class When_lineage_is_stamped_before_the_upsert_is_known : RunSaga
     public async Task Should_not_complete_yet()
     {
         Assert.True(await Consumed<LineageStamped>());
-        await Harness.InactivityTask;
+        await Idle();
         await RunIn(m => m.Flushed);
         Assert.Equal(0, CountPublished<RunCompleted>(m => m.RunId == RunId));
     }
@@ -177,7 +177,7 @@ public sealed class When_the_scraper_fails_before_anything_else : RunSagaHarness
         await RunIn(m => m.Failed);
         await Publish(Started());
         Assert.True(await Consumed<RunStarted>());
-        await Harness.InactivityTask;
+        await Idle();
         await RunIn(m => m.Failed);
     }
 }
@@ -238,7 +238,7 @@ public sealed class When_events_arrive_after_the_run_completed : RunSagaHarness
     {
         Assert.True(await Consumed<ScrapeFailed>());
         Assert.True(await Consumed<FlushConfirmed>());
-        await Harness.InactivityTask;
+        await Idle();
         var run = await RunIn(m => m.Completed);
         Assert.Null(run.ErrorCode);
         Assert.Equal(0, CountPublished<RunFailed>(m => m.RunId == RunId));
@@ -273,7 +273,7 @@ public sealed class When_events_arrive_after_the_run_failed : RunSagaHarness
     public async Task Should_stay_failed_with_the_first_error()
     {
         Assert.True(await Consumed<LineageStamped>());
-        await Harness.InactivityTask;
+        await Idle();
         var run = await RunIn(m => m.Failed);
         Assert.Equal("SITE_DOWN", run.ErrorCode);
         Assert.Equal(1, CountPublished<RunFailed>(m => m.RunId == RunId));
@@ -296,7 +296,7 @@ public sealed class When_events_arrive_for_a_run_that_does_not_exist : RunSagaHa
     public async Task Should_drop_them_without_creating_a_run()
     {
         Assert.True(await Harness.Consumed.Any<FlushConfirmed>(x => x.Context.Message.RunId == RunId));
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Empty(Saga.Sagas.Select(x => x.CorrelationId == RunId));
         Assert.False(await Harness.Published.Any<Fault<FlushConfirmed>>());
     }

@@ -31,7 +31,7 @@ public sealed class When_the_scrape_completes : RunSagaHarness
         await RunIn(m => m.Flushing);
         await Publish(Completed(999, 9));
         Assert.True(await Consumed<ScrapeCompleted>());
-        await Harness.InactivityTask;
+        await Idle();
         var run = await RunIn(m => m.Flushing);
         Assert.Equal(250, run.ExpectedItems);
         Assert.Equal(1, CountSent<FlushRun>(m => m.RunId == RunId));
@@ -65,7 +65,7 @@ public sealed class When_the_scrape_completes_before_the_run_is_known : RunSagaH
     {
         var run = await RunIn(m => m.AwaitingStart);
         Assert.Equal(RunStatus.Queued, run.Status);
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(0, CountSent<FlushRun>(m => m.RunId == RunId));
     }
 
@@ -137,7 +137,7 @@ public sealed class When_the_flush_is_confirmed : RunSagaHarness
     {
         await RunIn(m => m.Flushed);
         await Publish(Flushed(9, 2));
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(1, CountSent<PromoteRun>(m => m.RunId == RunId));
     }
 }
@@ -158,7 +158,7 @@ public sealed class When_a_full_run_flushes_zero_items : RunSagaHarness
         var run = await RunIn(m => m.Failed);
         Assert.Equal(ErrorCodes.NoItems, run.ErrorCode);
         Assert.True(await WasPublished<RunFailed>(m => m.RunId == RunId && m.ErrorCode == ErrorCodes.NoItems));
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(0, CountSent<PromoteRun>(m => m.RunId == RunId));
     }
 }
@@ -229,7 +229,7 @@ public sealed class When_the_flush_deadline_passes : RunSagaHarness
         await RunIn(m => m.Failed);
         await Publish(Flushed(10, 2));
         Assert.True(await Consumed<FlushConfirmed>());
-        await Harness.InactivityTask;
+        await Idle();
         await RunIn(m => m.Failed);
         Assert.Equal(0, CountSent<PromoteRun>(m => m.RunId == RunId));
     }
@@ -254,7 +254,7 @@ public sealed class When_the_flush_deadline_passes_while_the_pipeline_is_behind 
         var before = Clock.GetUtcNow().UtcDateTime;
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush", HoldReason = Behind });
         Assert.True(await Consumed<RunDeadlinePassed>());
-        await Harness.InactivityTask;
+        await Idle();
         var run = await RunIn(m => m.Flushing);
         Assert.True(run.FlushDeadline >= before + StagingSettle, $"the flush deadline should move on by STAGING_SETTLE, it is {run.FlushDeadline:O}");
         Assert.Equal(0, CountPublished<RunFailed>(m => m.RunId == RunId));
@@ -290,7 +290,7 @@ public sealed class When_nobody_names_the_run_while_the_pipeline_is_behind : Run
         Clock.Advance(FlushTimeout * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush", HoldReason = "the Orchestrator has just started, 1 s ago" });
         Assert.True(await Consumed<RunDeadlinePassed>());
-        await Harness.InactivityTask;
+        await Idle();
         await RunIn(m => m.AwaitingStart);
 
         // The verdict moved on by STAGING_SETTLE; once that has passed with the pipeline keeping up, the run fails.
@@ -318,7 +318,7 @@ public sealed class When_a_deadline_event_comes_before_the_deadline : RunSagaHar
     public async Task Should_ignore_it_and_keep_waiting()
     {
         Assert.True(await Consumed<RunDeadlinePassed>());
-        await Harness.InactivityTask;
+        await Idle();
         await RunIn(m => m.Flushing);
         Assert.Equal(0, CountPublished<RunFailed>(m => m.RunId == RunId));
     }
@@ -337,7 +337,7 @@ public sealed class When_only_the_wall_clock_passes_the_flush_timeout : RunSagaH
         await Task.Delay(FlushTimeout * 2);
         await Publish(new RunDeadlinePassed { RunId = RunId, Deadline = "flush" });
         Assert.True(await Consumed<RunDeadlinePassed>());
-        await Harness.InactivityTask;
+        await Idle();
         await RunIn(m => m.Flushing);
 
         Clock.Advance(FlushTimeout);

@@ -17,7 +17,7 @@ public sealed class When_a_flushed_run_hears_nothing_from_promotion : RunSagaHar
     public async Task Should_send_promote_run_again()
     {
         Assert.True(await Consumed<RunDeadlinePassed>());
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(2, CountSent<PromoteRun>(m => m.RunId == RunId));
         var run = await RunIn(m => m.Flushed);
         Assert.NotNull(run.ResendAt);
@@ -41,7 +41,7 @@ public sealed class When_a_promoted_run_hears_nothing_from_lineage : RunSagaHarn
     public async Task Should_send_stamp_lineage_again_and_not_promote_again()
     {
         Assert.True(await Consumed<RunDeadlinePassed>());
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(2, CountSent<StampLineage>(m => m.RunId == RunId));
         Assert.Equal(1, CountSent<PromoteRun>(m => m.RunId == RunId));
     }
@@ -67,7 +67,7 @@ public sealed class When_a_flushing_run_hears_nothing_from_the_flush_check : Run
     public async Task Should_send_flush_run_again_and_keep_waiting()
     {
         Assert.True(await Consumed<RunDeadlinePassed>());
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(2, CountSent<FlushRun>(m => m.RunId == RunId));
         await RunIn(m => m.Flushing);
     }
@@ -85,7 +85,7 @@ public sealed class When_a_resend_comes_before_it_is_due : RunSagaHarness
     public async Task Should_send_nothing_again()
     {
         Assert.True(await Consumed<RunDeadlinePassed>());
-        await Harness.InactivityTask;
+        await Idle();
         Assert.Equal(1, CountSent<PromoteRun>(m => m.RunId == RunId));
     }
 }

@@ -55,7 +55,7 @@ public sealed class When_a_request_repeats_a_known_idempotency_key : RunSagaHarn
         await Publish(Started(runId: secondRunId));
         await Publish(new ScrapeCompleted { RunId = secondRunId, TotalItems = 1, TotalBatches = 1 });
         Assert.True(await Consumed<ScrapeCompleted>(secondRunId));
-        await Harness.InactivityTask;
+        await Idle();
         await RunIn(m => m.Duplicate, secondRunId);
         Assert.False(await WasSent<FlushRun>(m => m.RunId == secondRunId));
         Assert.False(await WasPublished<RunFailed>(m => m.RunId == secondRunId));
@@ -82,7 +82,7 @@ public sealed class When_a_run_starts_with_a_held_key_before_its_request : RunSa
         Assert.True(await Consumed<RunRequested>(secondRunId));
         Assert.Equal(2, await Task.Run(async () =>
         {
-            await Harness.InactivityTask;
+            await Idle();
             return CountPublished<RunAccepted>(m => m.RunId == secondRunId && m.DuplicateOf == RunId);
         }));
     }
@@ -146,7 +146,7 @@ public sealed class When_the_request_reaches_a_run_that_already_failed : RunSaga
     public async Task Should_record_its_key_and_request()
     {
         Assert.True(await Consumed<RunRequested>());
-        await Harness.InactivityTask;
+        await Idle();
         var run = await RunIn(m => m.Failed);
         Assert.Equal(($"{Source}:v1:p1", "specs"), (run.IdempotencyKey, run.RequestedBy));
     }
@@ -235,7 +235,7 @@ public sealed class When_the_request_arrives_after_the_scrape_completed : RunSag
     public async Task Should_record_the_request_as_if_it_had_come_first()
     {
         Assert.True(await Consumed<RunRequested>());
-        await Harness.InactivityTask;
+        await Idle();
         var run = await RunIn(m => m.Flushing);
         Assert.Equal("specs", run.RequestedBy);
         Assert.NotNull(run.RequestedAt);
@@ -263,7 +263,7 @@ public sealed class When_the_request_arrives_after_the_run_was_flushed : RunSaga
     public async Task Should_fill_in_the_request_but_keep_the_process_type_being_promoted()
     {
         Assert.True(await Consumed<RunRequested>());
-        await Harness.InactivityTask;
+        await Idle();
         var run = await RunIn(m => m.Flushed);
         Assert.Equal("late-requester", run.RequestedBy);
         Assert.Equal(ProcessType.Ingestion, run.ProcessType);

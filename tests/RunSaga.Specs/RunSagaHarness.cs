@@ -67,9 +67,30 @@ public abstract class RunSagaHarness : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await Harness.Stop();
+        await Bounded(Harness.Stop(), "the in-memory bus to stop (a consumer still running?)");
         await provider.DisposeAsync();
     }
+
+    /// <summary>
+    /// The harness's own waits are meant to end by themselves (its test timeout), but a scenario that hangs must fail
+    /// and say what it waited for, not hold the whole test run until CI's limit.
+    /// </summary>
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    private static async Task Bounded(Task wait, string what)
+    {
+        try
+        {
+            await wait.WaitAsync(Patience);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"Waited {Patience.TotalSeconds:0} s for {what}; it did not happen.");
+        }
+    }
+
+    /// <summary>Waits until the bus has been idle for the harness's inactivity timeout (bounded, see <see cref="Patience"/>).</summary>
+    protected Task Idle() => Bounded(Harness.InactivityTask, "the in-memory bus to go idle (something kept it busy)");
 
     /// <summary>The scenario's preconditions.</summary>
     protected virtual Task Given() => Task.CompletedTask;
@@ -80,7 +101,7 @@ public abstract class RunSagaHarness : IAsyncLifetime
     protected async Task<RunState> RunIn(Func<RunStateMachine, State> state, Guid? runId = null)
     {
         var id = runId ?? RunId;
-        var found = await Saga.Exists(id, state, TimeSpan.FromSeconds(5));
+        var found = await Saga.Exists(id, state, TimeSpan.FromSeconds(5)).WaitAsync(Patience);
         var instance = Saga.Sagas.Contains(id);
         Assert.True(found.HasValue, $"run {id} did not reach {state(Machine).Name}; it is {instance?.CurrentState ?? "absent"}");
         return instance!;
