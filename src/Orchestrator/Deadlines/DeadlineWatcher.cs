@@ -29,6 +29,8 @@ namespace RunSaga.Orchestrator.Deadlines;
 /// <para>
 /// A run whose own messages have waited in the outbox longer than <see cref="OutboxLag"/> is held too, whatever staging
 /// says: its <c>FlushRun</c> has not reached the Consumers, so the missing answer is RunSaga's delay, not the scraper's.
+/// So is a run with a batch inside a staging transaction at its flush deadline: RabbitMQ counts a delivered batch as
+/// taken, not waiting, so a large batch being staged would otherwise look like staging has caught up.
 /// </para>
 /// </summary>
 public sealed class DeadlineWatcher(
@@ -41,9 +43,11 @@ public sealed class DeadlineWatcher(
 {
     /// <summary>
     /// The runs with a passed deadline, and for each how many of its own messages RunSaga has not delivered yet (rows of
-    /// <c>runsaga.outbox_messages</c> older than <see cref="OutboxLag"/>, and the oldest one's time).
+    /// <c>runsaga.outbox_messages</c> older than <see cref="OutboxLag"/>, and the oldest one's time), and whether a batch
+    /// of it is being staged right now (a batch the Consumers have taken from <c>runsaga.staging</c>, so RabbitMQ no
+    /// longer counts it as waiting, but have not committed yet).
     /// </summary>
-    private const string DueSql = """
+    private static readonly string DueSql = $$"""
         WITH due AS (
             SELECT id, source,
                    CASE WHEN run_deadline <= now() THEN 'run' WHEN flush_deadline <= now() THEN 'flush' ELSE 'resend' END AS deadline
@@ -57,7 +61,8 @@ public sealed class DeadlineWatcher(
             FROM runsaga.outbox_messages
             WHERE run_id IN (SELECT id FROM due) AND created_at <= now() - @lag
             GROUP BY run_id)
-        SELECT due.id, due.source, due.deadline, coalesce(undelivered.messages, 0), undelivered.since
+        SELECT due.id, due.source, due.deadline, coalesce(undelivered.messages, 0), undelivered.since,
+               due.deadline = 'flush' AND {{AdvisoryLocks.RunBeingStaged("due.id")}}
         FROM due LEFT JOIN undelivered ON undelivered.run_id = due.id
         ORDER BY due.id
         """;
@@ -105,7 +110,7 @@ public sealed class DeadlineWatcher(
             return 0;
         }
 
-        var due = new List<(Guid RunId, string? Source, string Deadline, long Undelivered, DateTime? Since)>();
+        var due = new List<(Guid RunId, string? Source, string Deadline, long Undelivered, DateTime? Since, bool BeingStaged)>();
         await using (var command = dataSource.CreateCommand(DueSql))
         {
             command.Parameters.AddWithValue("lag", OutboxLag);
@@ -113,16 +118,17 @@ public sealed class DeadlineWatcher(
             while (await reader.ReadAsync(cancellationToken))
             {
                 due.Add((reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2), reader.GetInt64(3),
-                    reader.IsDBNull(4) ? null : reader.GetDateTime(4)));
+                    reader.IsDBNull(4) ? null : reader.GetDateTime(4), reader.GetBoolean(5)));
             }
         }
 
         var hold = HoldReason();
-        foreach (var (runId, source, deadline, undelivered, since) in due)
+        foreach (var (runId, source, deadline, undelivered, since, beingStaged) in due)
         {
             using var scope = RunLogScope.Begin(runId, source);
             logger.LogInformation("The run's {Deadline} deadline has passed", deadline);
-            await bus.Publish(new RunDeadlinePassed { RunId = runId, Deadline = deadline, HoldReason = hold ?? OutboxHold(undelivered, since) }, cancellationToken);
+            var runHold = hold ?? OutboxHold(undelivered, since) ?? StagingHold(beingStaged);
+            await bus.Publish(new RunDeadlinePassed { RunId = runId, Deadline = deadline, HoldReason = runHold }, cancellationToken);
         }
 
         return due.Count;
@@ -157,6 +163,13 @@ public sealed class DeadlineWatcher(
             ? $"{undelivered} of the run's own messages wait in runsaga.outbox_messages (the oldest since {since:O}); "
                 + "the flush verdict waits until RunSaga has delivered them"
             : null;
+
+    /// <summary>
+    /// Why a flush verdict on one run must wait although <c>runsaga.staging</c> holds nothing: a batch of the run is in a
+    /// staging transaction (a large batch, or a slow database), and may be the one the flush is missing.
+    /// </summary>
+    private static string? StagingHold(bool beingStaged) =>
+        beingStaged ? "a batch of the run is being staged right now; the flush verdict waits until it is committed" : null;
 
     /// <summary>Why a flush verdict must wait, or null when staging has kept up for STAGING_SETTLE.</summary>
     private string? HoldReason()

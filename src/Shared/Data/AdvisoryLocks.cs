@@ -32,6 +32,18 @@ public static class AdvisoryLocks
     public const string LockRunArtifacts = "SELECT pg_advisory_xact_lock(hashtextextended(@run::text, 7004))";
 
     /// <summary>
+    /// A SQL condition: some transaction holds <see cref="ShareRunArtifacts"/> for the run <paramref name="run"/> (a uuid
+    /// expression), so a batch of that run is being staged right now. <c>pg_locks</c> shows a bigint advisory key as its
+    /// high and low 32 bits (<c>classid</c>, <c>objid</c>, with <c>objsubid</c> 1).
+    /// </summary>
+    public static string RunBeingStaged(string run) => $"""
+        EXISTS (SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.mode = 'ShareLock' AND l.granted AND l.objsubid = 1
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended({run}::text, 7004))
+        """;
+
+    /// <summary>
     /// Per archive file (<c>@path</c>, relative): taken by archival before it chooses a file name, so two runs
     /// with the same folder name never write the same file.
     /// </summary>
