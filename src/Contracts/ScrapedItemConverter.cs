@@ -107,7 +107,11 @@ public sealed class ScrapedItemConverter : JsonConverter<ScrapedItem>
 
     private static string Name(JsonSerializerOptions options, string name) => options.PropertyNamingPolicy?.ConvertName(name) ?? name;
 
-    private static string Describe(JsonTokenType token) => token switch
+    /// <summary>
+    /// A JSON token as the rejection reasons name it ("a number", "an array"). The Consumers' own reader of a batch
+    /// uses it too, so both paths give the same reason texts.
+    /// </summary>
+    public static string Describe(JsonTokenType token) => token switch
     {
         JsonTokenType.Number => "a number",
         JsonTokenType.True or JsonTokenType.False => "a boolean",

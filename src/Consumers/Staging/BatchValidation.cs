@@ -440,15 +440,7 @@ public static class BatchValidation
 
     private static bool HasNul(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal);
 
-    private static string Describe(JsonTokenType token) => token switch
-    {
-        JsonTokenType.Number => "a number",
-        JsonTokenType.True or JsonTokenType.False => "a boolean",
-        JsonTokenType.StartArray => "an array",
-        JsonTokenType.StartObject => "an object",
-        JsonTokenType.String => "a string",
-        _ => token.ToString(),
-    };
+    private static string Describe(JsonTokenType token) => ScrapedItemConverter.Describe(token);
 
     /// <summary>The key as an operator reads it in the rejection list: cut short, NUL made visible (jsonb refuses it).</summary>
     private static string? DisplayKey(string? key)

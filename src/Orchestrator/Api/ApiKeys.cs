@@ -93,6 +93,9 @@ public static class ApiAccess
 {
     private static readonly string[] SchemeNames = [ApiKeyHandler.SchemeName];
 
+    /// <summary>Who asked, as operations and the audit record it: <c>api:</c> and the calling key's name.</summary>
+    public static string CallerName(this HttpContext http) => $"api:{http.User.Identity?.Name}";
+
     /// <summary>API keys (validated at start), the three role policies, and CORS when origins are configured.</summary>
     public static IServiceCollection AddRunSagaApiAccess(this IServiceCollection services)
     {

@@ -66,7 +66,7 @@ public static class ErrorsApi
         }
 
         var selection = new DeadLetterSelection(body.MessageId?.Trim(), body.RunId, body.All == true);
-        return await Guarded(async () => await deadLetters.ReplayAsync(queue, selection, RequestedBy(http), cancellationToken) switch
+        return await Guarded(async () => await deadLetters.ReplayAsync(queue, selection, http.CallerName(), cancellationToken) switch
         {
             null => Missing(queue),
             { Count: 0 } when !selection.All => Problems.NotFound(
@@ -88,15 +88,13 @@ public static class ErrorsApi
             return Problems.BadRequest("messageId and reason are required: the reason is kept with the discarded message in runsaga.dead_letter_actions");
         }
 
-        return await Guarded(async () => await deadLetters.DiscardAsync(queue, body.MessageId.Trim(), body.Reason, RequestedBy(http), cancellationToken) switch
+        return await Guarded(async () => await deadLetters.DiscardAsync(queue, body.MessageId.Trim(), body.Reason, http.CallerName(), cancellationToken) switch
         {
             null => Missing(queue),
             { Count: 0 } => Problems.NotFound($"No message {body.MessageId} in {queue}."),
             { } discarded => TypedResults.Ok(discarded),
         });
     }
-
-    private static string RequestedBy(HttpContext http) => $"api:{http.User.Identity?.Name}";
 
     private static IResult? UnknownQueue(string queue) => DeadLetters.Queues.Contains(queue)
         ? null

@@ -31,25 +31,25 @@ public static class OperationsApi
 
         var runs = app.MapGroup("/runs/{id:guid}").WithTags("Archive").AddEndpointFilter<AuditFilter>();
         runs.MapPost("/archive", (Guid id, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
-            Send(bus, new ArchiveRun { RunId = id, RequestedBy = KeyName(http) }, new Accepted(nameof(ArchiveRun), id, null, KeyName(http)), ct))
+            Send(bus, new ArchiveRun { RunId = id, RequestedBy = http.CallerName() }, new Accepted(nameof(ArchiveRun), id, null, http.CallerName()), ct))
             .RequireAuthorization(ApiRoles.Operator).WithSummary("Archive the run now (ArchiveRun)");
         runs.MapPost("/restore", (Guid id, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
-            Send(bus, new RestoreRun { RunId = id, RequestedBy = KeyName(http) }, new Accepted(nameof(RestoreRun), id, null, KeyName(http)), ct))
+            Send(bus, new RestoreRun { RunId = id, RequestedBy = http.CallerName() }, new Accepted(nameof(RestoreRun), id, null, http.CallerName()), ct))
             .RequireAuthorization(ApiRoles.Operator).WithSummary("Unpack the archive back into staging, read-only (RestoreRun)");
         runs.MapPost("/pin", (Guid id, PinBody body, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
-            Send(bus, new PinRun { RunId = id, Until = body.Until, RequestedBy = KeyName(http) }, new Accepted(nameof(PinRun), id, null, KeyName(http)), ct))
+            Send(bus, new PinRun { RunId = id, Until = body.Until, RequestedBy = http.CallerName() }, new Accepted(nameof(PinRun), id, null, http.CallerName()), ct))
             .RequireAuthorization(ApiRoles.Operator).WithSummary("Keep the run from archival and deletion until 'until' (null unpins) (PinRun)");
         runs.MapDelete("/", Delete).RequireAuthorization(ApiRoles.Admin).WithSummary("Delete the run's artifacts now, audited; reason required (DeleteRun)");
         runs.MapPost("/undelete", Undelete).RequireAuthorization(ApiRoles.Admin)
             .WithSummary("Bring back a soft-deleted run while its archive is in the trash (UndeleteRun): 200 when back, 409 saying why it cannot come back");
 
         app.MapPost("/sources/{source}/retention/release", (string source, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
-            Send(bus, new ReleaseRetention { Source = source, ReleasedBy = KeyName(http) }, new Accepted(nameof(ReleaseRetention), null, source, KeyName(http)), ct))
+            Send(bus, new ReleaseRetention { Source = source, ReleasedBy = http.CallerName() }, new Accepted(nameof(ReleaseRetention), null, source, http.CallerName()), ct))
             .WithTags("Retention").RequireAuthorization(ApiRoles.Operator).AddEndpointFilter<AuditFilter>()
             .WithSummary("Release a source's withheld retention (ReleaseRetention)");
         app.MapPost("/retention/apply", (ApplyBody body, HttpContext http, IPublishEndpoint bus, CancellationToken ct) =>
-            Send(bus, new ApplyRetention { Source = body.Source, DryRun = body.DryRun, RequestedBy = KeyName(http) },
-                new Accepted(nameof(ApplyRetention), null, body.Source, KeyName(http)), ct))
+            Send(bus, new ApplyRetention { Source = body.Source, DryRun = body.DryRun, RequestedBy = http.CallerName() },
+                new Accepted(nameof(ApplyRetention), null, body.Source, http.CallerName()), ct))
             .WithTags("Retention").RequireAuthorization(ApiRoles.Operator).AddEndpointFilter<AuditFilter>()
             .WithSummary("Run a retention cycle now, or a dry run (ApplyRetention)");
     }
@@ -91,8 +91,8 @@ public static class OperationsApi
             return TypedResults.Problem("reason is required (?reason=…): it goes into runsaga.run_audit", statusCode: 400, title: "Bad request");
         }
 
-        return await Send(bus, new DeleteRun { RunId = id, Reason = reason, RequestedBy = KeyName(http) },
-            new Accepted(nameof(DeleteRun), id, null, KeyName(http)), cancellationToken);
+        return await Send(bus, new DeleteRun { RunId = id, Reason = reason, RequestedBy = http.CallerName() },
+            new Accepted(nameof(DeleteRun), id, null, http.CallerName()), cancellationToken);
     }
 
     /// <summary>
@@ -134,7 +134,7 @@ public static class OperationsApi
                 statusCode: 409, title: "Archive gone");
         }
 
-        await bus.Publish(new UndeleteRun { RunId = id, RequestedBy = KeyName(http) }, cancellationToken);
+        await bus.Publish(new UndeleteRun { RunId = id, RequestedBy = http.CallerName() }, cancellationToken);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (DateTime.UtcNow < deadline)
         {
@@ -145,10 +145,8 @@ public static class OperationsApi
             }
         }
 
-        return TypedResults.Accepted($"/runs/{id}", new Accepted(nameof(UndeleteRun), id, run.Source, KeyName(http)));
+        return TypedResults.Accepted($"/runs/{id}", new Accepted(nameof(UndeleteRun), id, run.Source, http.CallerName()));
     }
-
-    private static string KeyName(HttpContext http) => $"api:{http.User.Identity?.Name}";
 
     private static async Task<Results<Accepted<Accepted>, ProblemHttpResult>> Send<T>(IPublishEndpoint bus, T command, Accepted accepted, CancellationToken cancellationToken)
         where T : class

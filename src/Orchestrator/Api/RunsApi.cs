@@ -195,7 +195,7 @@ public static class RunsApi
                 statusCode: 409, title: "Run already ended");
         }
 
-        await publish.Publish(new CancelRun { RunId = id, Reason = body?.Reason, RequestedBy = $"api:{http.User.Identity?.Name}" }, cancellationToken);
+        await publish.Publish(new CancelRun { RunId = id, Reason = body?.Reason, RequestedBy = http.CallerName() }, cancellationToken);
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (DateTime.UtcNow < deadline)
