@@ -18,6 +18,7 @@
 # Sourcing has no side effects; it is safe under `set -euo pipefail`. Public functions:
 #   ensure_services      install/start/provision PostgreSQL and RabbitMQ (or wait for remote ones)
 #   ensure_python_pika   sets and exports PYTHON_FOR_PIKA, an interpreter that can `import pika`
+#   ensure_python_scrapy sets and exports PYTHON_FOR_SCRAPY, one that can `import pika, scrapy` (python3-scrapy)
 #   runsaga_amqp_uri ROLE   the AMQP URI of a broker user (admin, scraper, orchestrator, consumers)
 #   runsaga_pg_field KEY DEFAULT   a field of ConnectionStrings__Postgres (host, port, database, username, password)
 #   runsaga_log / runsaga_warn / runsaga_die
@@ -562,6 +563,27 @@ ensure_python_pika() {
   PYTHON_FOR_PIKA=/usr/bin/python3
   export PYTHON_FOR_PIKA
   runsaga_log "pika is importable by $PYTHON_FOR_PIKA"
+}
+
+# The Scrapy integration (clients/python/runsaga_scrapy) and its tests need Scrapy next to pika, in one interpreter:
+# Debian's python3-scrapy (2.8) for /usr/bin/python3. Exports PYTHON_FOR_SCRAPY (call ensure_python_pika first).
+ensure_python_scrapy() {
+  local candidate
+  for candidate in "${PYTHON_FOR_SCRAPY:-}" "${PYTHON_FOR_PIKA:-}" /usr/bin/python3; do
+    [[ -n "$candidate" ]] || continue
+    if "$candidate" -c 'import pika, scrapy' >/dev/null 2>&1; then
+      PYTHON_FOR_SCRAPY=$candidate
+      export PYTHON_FOR_SCRAPY
+      runsaga_log "scrapy and pika are importable by $PYTHON_FOR_SCRAPY"
+      return 0
+    fi
+  done
+  runsaga_apt_install python3-scrapy python3-pika
+  /usr/bin/python3 -c 'import pika, scrapy' >/dev/null 2>&1 ||
+    runsaga_die "python3-scrapy is installed but /usr/bin/python3 cannot import scrapy and pika; install them by hand (pip install scrapy pika) and set PYTHON_FOR_SCRAPY"
+  PYTHON_FOR_SCRAPY=/usr/bin/python3
+  export PYTHON_FOR_SCRAPY
+  runsaga_log "scrapy and pika are importable by $PYTHON_FOR_SCRAPY"
 }
 
 # The page's test drives Debian's Chromium headless (through Playwright). The /usr/bin/chromium wrapper script

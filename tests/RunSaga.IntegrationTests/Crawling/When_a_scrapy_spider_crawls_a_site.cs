@@ -1,0 +1,175 @@
+using System.Text.Json;
+using RunSaga.IntegrationTests.Broker;
+using RunSaga.IntegrationTests.Fixture;
+
+namespace RunSaga.IntegrationTests.Crawling;
+
+/// <summary>
+/// A real Scrapy spider (examples/scrapy/shop_spider.py, made a RunSaga scraper by the runsaga_scrapy package) crawls a
+/// real site on 127.0.0.1 through RunSaga. What the spider published is read back from a queue of the test's own bound to
+/// the five scraper exchanges, so a message the integration drops, repeats or sends out of order fails the test, and so
+/// does any item that reaches <c>runsaga.projects</c> other than the site shows it.
+/// </summary>
+[Collection(RunSagaCollection.Name)]
+public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    private const int BatchSize = 7;
+
+    [Fact]
+    public async Task Should_make_every_product_an_item_with_lineage()
+    {
+        var source = NewSource("scrapy");
+        await using var site = new LocalSite(productCount: 45);
+        await using var tap = await Tap();
+
+        var crawl = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+
+        Assert.Equal(0, crawl.ExitCode);
+        Assert.Equal(crawl.RunId.ToString(), crawl.Stat("runsaga/run_id"));
+        Assert.Equal("completed", crawl.Stat("runsaga/outcome"));
+        var row = await ExpectCompleted(crawl.RunId);
+        Assert.Equal((45, 7, 45), (row.StagedItems, row.StagedBatches, row.Inserted));
+        await AssertPublishedInOrder(tap, crawl.RunId, site.Products.Count, "ScrapeCompleted");
+        await AssertProjectsShow(site, source);
+        Assert.Equal(45, await Db.Count("""
+            SELECT count(*) FROM runsaga.projects
+            WHERE source = @p0 AND created_by_run_id = @p1 AND last_updated_by_run_id = @p1 AND last_confirmed_run_id = @p1
+              AND batch_id IS NOT NULL
+            """, source, crawl.RunId));
+        Assert.Equal(45, await Db.Count(
+            "SELECT count(*) FROM runsaga.project_lineage WHERE source = @p0 AND run_id = @p1 AND change = 'created'", source, crawl.RunId));
+    }
+
+    [Fact]
+    public async Task Should_update_exactly_the_pages_that_changed_on_the_next_crawl()
+    {
+        var source = NewSource("scrapy-again");
+        await using var site = new LocalSite(productCount: 30);
+        var first = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+        await ExpectCompleted(first.RunId);
+
+        string[] edited = ["sku-0003", "sku-0011", "sku-0027"];
+        string[] removed = ["sku-0005", "sku-0020"];
+        foreach (var sku in edited)
+        {
+            site.Edit(sku, p => p with { Price = p.Price + 1, Description = p.Description + " Now with a warranty." });
+        }
+
+        foreach (var sku in removed)
+        {
+            site.Remove(sku);
+        }
+
+        Product[] added = [.. Enumerable.Range(31, 4).Select(Product.Numbered)];
+        foreach (var product in added)
+        {
+            site.Add(product);
+        }
+
+        await using var tap = await Tap();
+        var second = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+
+        var row = await ExpectCompleted(second.RunId);
+        Assert.Equal((4, 3, 25, 0), (row.Inserted, row.Updated, row.Unchanged, row.Errored));
+        await AssertPublishedInOrder(tap, second.RunId, 32, "ScrapeCompleted");
+        await AssertProjectsShow(site, source, alsoKept: removed);
+        var changes = await Db.Query(
+            "SELECT key, change FROM runsaga.project_lineage WHERE source = @p0 AND run_id = @p1 ORDER BY key",
+            r => $"{r.GetString(0)}:{r.GetString(1)}", source, second.RunId);
+        string[] expected = [.. added.Select(p => $"{p.Sku}:created"), .. edited.Select(sku => $"{sku}:updated")];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), changes.Order(StringComparer.Ordinal));
+        // Untouched pages: still created and last updated by the first crawl, confirmed by the second.
+        Assert.Equal(25, await Db.Count("""
+            SELECT count(*) FROM runsaga.projects
+            WHERE source = @p0 AND created_by_run_id = @p1 AND last_updated_by_run_id = @p1 AND last_confirmed_run_id = @p2
+            """, source, first.RunId, second.RunId));
+        // Removed pages: kept as the first crawl left them, not confirmed by the second.
+        Assert.Equal(2, await Db.Count("""
+            SELECT count(*) FROM runsaga.projects
+            WHERE source = @p0 AND key = ANY(@p1) AND last_updated_by_run_id = @p2 AND last_confirmed_run_id = @p2
+            """, source, removed, first.RunId));
+    }
+
+    [Fact]
+    public async Task Should_fail_a_crawl_stopped_half_way_and_change_nothing()
+    {
+        var source = NewSource("scrapy-stopped");
+        await using var site = new LocalSite(productCount: 40);
+        await ExpectCompleted((await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}")).RunId);
+        var before = await Db.ProjectsChecksum(source);
+        foreach (var product in site.Products.Take(25).ToList())
+        {
+            site.Edit(product.Sku, p => p with { Title = p.Title + " (new)" });
+        }
+
+        await using var tap = await Tap();
+        var stopped = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}", "-a", "stop_after=20");
+
+        Assert.Equal("failed", stopped.Stat("runsaga/outcome"));
+        var row = await ExpectFailed(stopped.RunId, "STOPPED_HALF_WAY");
+        Assert.Contains("stopped_half_way", row.ErrorMessage);
+        var published = await AssertPublishedInOrder(tap, stopped.RunId, expectedItems: null, "ScrapeFailed");
+        Assert.Equal(20, published);
+        Assert.Equal(before, await Db.ProjectsChecksum(source));
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.project_lineage WHERE run_id = @p0", stopped.RunId));
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @p0", stopped.RunId));
+    }
+
+    /// <summary>A queue of the test's own on the five exchanges a scraper publishes to: what the spider sent, in order.</summary>
+    private Task<DurableSubscriber> Tap() =>
+        Publisher.Subscribe($"it-tap-{Guid.NewGuid():N}", "RunRequested", "RunStarted", "ItemsScraped", "ScrapeCompleted", "ScrapeFailed");
+
+    /// <summary>
+    /// The run's messages, in the order the broker received them: RunRequested, RunStarted, the batches (distinct ids, no
+    /// item twice), then exactly one <paramref name="last"/>, whose totals match the batches. Returns the item count.
+    /// </summary>
+    private static async Task<int> AssertPublishedInOrder(DurableSubscriber tap, Guid runId, int? expectedItems, string last)
+    {
+        var all = await tap.DrainAsync(TimeSpan.FromSeconds(1));
+        var run = all.Where(m => m.Message.TryGetProperty("runId", out var id) && id.GetString() == runId.ToString()).ToList();
+        var names = run.Select(m => m.MessageName).ToList();
+        var describe = string.Join(", ", names);
+        Assert.True(names.Count >= 3, $"too few messages for run {runId}: {describe}");
+        Assert.Equal(["RunRequested", "RunStarted"], names.Take(2));
+        Assert.Equal(last, names[^1]);
+        Assert.All(names.Skip(2).SkipLast(1), name => Assert.Equal("ItemsScraped", name));
+        Assert.Equal(run.Count, run.Select(m => m.MessageId).Distinct().Count());
+
+        var batches = run.Where(m => m.MessageName == "ItemsScraped").ToList();
+        var batchIds = batches.Select(b => b.Message.GetProperty("batchId").GetString()).ToList();
+        Assert.Equal(batchIds.Count, batchIds.Distinct().Count());
+        var keys = batches.SelectMany(b => b.Message.GetProperty("items").EnumerateArray()).Select(i => i.GetProperty("key").GetString()).ToList();
+        Assert.Equal(keys.Count, keys.Distinct().Count());
+        Assert.All(batches, b => Assert.InRange(b.Message.GetProperty("items").GetArrayLength(), 1, BatchSize));
+        if (expectedItems is { } count)
+        {
+            Assert.Equal(count, keys.Count);
+        }
+
+        var end = run[^1].Message;
+        if (last == "ScrapeCompleted")
+        {
+            Assert.Equal((keys.Count, batches.Count), (end.GetProperty("totalItems").GetInt32(), end.GetProperty("totalBatches").GetInt32()));
+        }
+
+        return keys.Count;
+    }
+
+    /// <summary>Every product on the site is an ok item of the source, with the page's title, url, price and description.</summary>
+    private async Task AssertProjectsShow(LocalSite site, string source, IReadOnlyCollection<string>? alsoKept = null)
+    {
+        var rows = await Db.Query(
+            "SELECT key, title, url, data::text, status FROM runsaga.projects WHERE source = @p0 ORDER BY key COLLATE \"C\"",
+            r => (Key: r.GetString(0), Title: r.GetString(1), Url: r.GetString(2), Data: JsonDocument.Parse(r.GetString(3)).RootElement.Clone(), Status: r.GetString(4)),
+            source);
+        var expected = site.Products.Select(p => p.Sku).Concat(alsoKept ?? []).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(expected, rows.Select(r => r.Key));
+        foreach (var product in site.Products)
+        {
+            var row = rows.Single(r => r.Key == product.Sku);
+            Assert.Equal((product.Title, product.Url(site), "ok"), (row.Title, row.Url, row.Status));
+            Assert.Equal(product.Price, row.Data.GetProperty("price").GetDecimal());
+            Assert.Equal(product.Description, row.Data.GetProperty("description").GetString());
+        }
+    }
+}
