@@ -78,7 +78,9 @@ class RunPublisher(threading.Thread):
         self._in_flight = 0
         self._waiters: list[tuple[int, Callable[[], None]]] = []
         self.failure: str | None = None
+        self._connections = 0
         self.reconnects = 0
+        """Connections opened after the first (a lost one replaced)."""
 
     # --- called from Scrapy's thread -------------------------------------------------------------------------
 
@@ -171,7 +173,6 @@ class RunPublisher(threading.Thread):
                            self.run_id, out.name, why, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-            self.reconnects += 1
 
     def _ensure_channel(self):
         if self._channel is not None and self._channel.is_open:
@@ -186,6 +187,8 @@ class RunPublisher(threading.Thread):
             params.client_properties = {"connection_name": self._connection_name}
             nodes.append(params)
         self._connection = pika.BlockingConnection(nodes)
+        self._connections += 1
+        self.reconnects = self._connections - 1
         self._channel = self._connection.channel()
         self._channel.confirm_delivery()
         self._declared.clear()

@@ -19,6 +19,10 @@ public sealed class LocalSite : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Product> products = new();
     private readonly Task serving;
     private int requests;
+    private int productPages;
+    private int holdAfter = int.MaxValue;
+    private int held;
+    private readonly TaskCompletionSource gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public LocalSite(int productCount, int brokenLinks = 3)
     {
@@ -46,6 +50,14 @@ public sealed class LocalSite : IAsyncDisposable
 
     public IReadOnlyCollection<Product> Products => [.. products.Values.OrderBy(p => p.Sku, StringComparer.Ordinal)];
 
+    /// <summary>From the <paramref name="count"/>-th product page on, product pages wait until <see cref="Release"/>.</summary>
+    public void HoldProductPagesAfter(int count) => Volatile.Write(ref holdAfter, count);
+
+    /// <summary>How many product requests wait at the hold right now.</summary>
+    public int Held => Volatile.Read(ref held);
+
+    public void Release() => gate.TrySetResult();
+
     public void Edit(string sku, Func<Product, Product> change) => products[sku] = change(products[sku]);
 
     public void Remove(string sku) => Assert.True(products.TryRemove(sku, out _), $"no product {sku} to remove");
@@ -54,6 +66,7 @@ public sealed class LocalSite : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Release();
         listener.Stop();
         listener.Close();
         try
@@ -79,20 +92,34 @@ public sealed class LocalSite : IAsyncDisposable
                 return;
             }
 
-            Interlocked.Increment(ref requests);
-            var (status, html) = Page(context.Request.Url?.AbsolutePath ?? "/");
-            var body = Encoding.UTF8.GetBytes(html);
+            // Each request on its own task, so that a held page does not hold the others.
+            _ = Task.Run(() => Respond(context));
+        }
+    }
+
+    private async Task Respond(HttpListenerContext context)
+    {
+        Interlocked.Increment(ref requests);
+        var path = context.Request.Url?.AbsolutePath ?? "/";
+        if (path.StartsWith("/products/", StringComparison.Ordinal) && Interlocked.Increment(ref productPages) > Volatile.Read(ref holdAfter))
+        {
+            Interlocked.Increment(ref held);
+            await gate.Task;
+            Interlocked.Decrement(ref held);
+        }
+
+        var (status, html) = Page(path);
+        var body = Encoding.UTF8.GetBytes(html);
+        try
+        {
             context.Response.StatusCode = status;
             context.Response.ContentType = "text/html; charset=utf-8";
             context.Response.ContentLength64 = body.Length;
-            try
-            {
-                await context.Response.OutputStream.WriteAsync(body);
-                context.Response.Close();
-            }
-            catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
-            {
-            }
+            await context.Response.OutputStream.WriteAsync(body);
+            context.Response.Close();
+        }
+        catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
         }
     }
 

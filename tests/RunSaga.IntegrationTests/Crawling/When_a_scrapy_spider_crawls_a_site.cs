@@ -20,7 +20,7 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
     {
         var source = NewSource("scrapy");
         await using var site = new LocalSite(productCount: 45);
-        await using var tap = await Tap();
+        await using var tap = await CrawlTap.Open(Publisher);
 
         var crawl = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
 
@@ -29,7 +29,7 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
         Assert.Equal("completed", crawl.Stat("runsaga/outcome"));
         var row = await ExpectCompleted(crawl.RunId);
         Assert.Equal((45, 7, 45), (row.StagedItems, row.StagedBatches, row.Inserted));
-        await AssertPublishedInOrder(tap, crawl.RunId, site.Products.Count, "ScrapeCompleted");
+        await CrawlTap.AssertPublishedInOrder(tap, crawl.RunId, site.Products.Count, "ScrapeCompleted", BatchSize);
         await AssertProjectsShow(site, source);
         Assert.Equal(45, await Db.Count("""
             SELECT count(*) FROM runsaga.projects
@@ -66,12 +66,12 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
             site.Add(product);
         }
 
-        await using var tap = await Tap();
+        await using var tap = await CrawlTap.Open(Publisher);
         var second = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
 
         var row = await ExpectCompleted(second.RunId);
         Assert.Equal((4, 3, 25, 0), (row.Inserted, row.Updated, row.Unchanged, row.Errored));
-        await AssertPublishedInOrder(tap, second.RunId, 32, "ScrapeCompleted");
+        await CrawlTap.AssertPublishedInOrder(tap, second.RunId, 32, "ScrapeCompleted", BatchSize);
         await AssertProjectsShow(site, source, alsoKept: removed);
         var changes = await Db.Query(
             "SELECT key, change FROM runsaga.project_lineage WHERE source = @p0 AND run_id = @p1 ORDER BY key",
@@ -102,57 +102,17 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
             site.Edit(product.Sku, p => p with { Title = p.Title + " (new)" });
         }
 
-        await using var tap = await Tap();
+        await using var tap = await CrawlTap.Open(Publisher);
         var stopped = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}", "-a", "stop_after=20");
 
         Assert.Equal("failed", stopped.Stat("runsaga/outcome"));
         var row = await ExpectFailed(stopped.RunId, "STOPPED_HALF_WAY");
         Assert.Contains("stopped_half_way", row.ErrorMessage);
-        var published = await AssertPublishedInOrder(tap, stopped.RunId, expectedItems: null, "ScrapeFailed");
+        var published = await CrawlTap.AssertPublishedInOrder(tap, stopped.RunId, expectedItems: null, "ScrapeFailed", BatchSize);
         Assert.Equal(20, published);
         Assert.Equal(before, await Db.ProjectsChecksum(source));
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.project_lineage WHERE run_id = @p0", stopped.RunId));
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @p0", stopped.RunId));
-    }
-
-    /// <summary>A queue of the test's own on the five exchanges a scraper publishes to: what the spider sent, in order.</summary>
-    private Task<DurableSubscriber> Tap() =>
-        Publisher.Subscribe($"it-tap-{Guid.NewGuid():N}", "RunRequested", "RunStarted", "ItemsScraped", "ScrapeCompleted", "ScrapeFailed");
-
-    /// <summary>
-    /// The run's messages, in the order the broker received them: RunRequested, RunStarted, the batches (distinct ids, no
-    /// item twice), then exactly one <paramref name="last"/>, whose totals match the batches. Returns the item count.
-    /// </summary>
-    private static async Task<int> AssertPublishedInOrder(DurableSubscriber tap, Guid runId, int? expectedItems, string last)
-    {
-        var all = await tap.DrainAsync(TimeSpan.FromSeconds(1));
-        var run = all.Where(m => m.Message.TryGetProperty("runId", out var id) && id.GetString() == runId.ToString()).ToList();
-        var names = run.Select(m => m.MessageName).ToList();
-        var describe = string.Join(", ", names);
-        Assert.True(names.Count >= 3, $"too few messages for run {runId}: {describe}");
-        Assert.Equal(["RunRequested", "RunStarted"], names.Take(2));
-        Assert.Equal(last, names[^1]);
-        Assert.All(names.Skip(2).SkipLast(1), name => Assert.Equal("ItemsScraped", name));
-        Assert.Equal(run.Count, run.Select(m => m.MessageId).Distinct().Count());
-
-        var batches = run.Where(m => m.MessageName == "ItemsScraped").ToList();
-        var batchIds = batches.Select(b => b.Message.GetProperty("batchId").GetString()).ToList();
-        Assert.Equal(batchIds.Count, batchIds.Distinct().Count());
-        var keys = batches.SelectMany(b => b.Message.GetProperty("items").EnumerateArray()).Select(i => i.GetProperty("key").GetString()).ToList();
-        Assert.Equal(keys.Count, keys.Distinct().Count());
-        Assert.All(batches, b => Assert.InRange(b.Message.GetProperty("items").GetArrayLength(), 1, BatchSize));
-        if (expectedItems is { } count)
-        {
-            Assert.Equal(count, keys.Count);
-        }
-
-        var end = run[^1].Message;
-        if (last == "ScrapeCompleted")
-        {
-            Assert.Equal((keys.Count, batches.Count), (end.GetProperty("totalItems").GetInt32(), end.GetProperty("totalBatches").GetInt32()));
-        }
-
-        return keys.Count;
     }
 
     /// <summary>Every product on the site is an ok item of the source, with the page's title, url, price and description.</summary>

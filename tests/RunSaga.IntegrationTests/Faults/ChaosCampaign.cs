@@ -484,26 +484,7 @@ public sealed class ChaosCampaign(DistributedStack stack, ITestOutputHelper outp
         }
     }, what, TimeSpan.FromMinutes(1));
 
-    private static async Task<string> RunAsync(string command, params string[] arguments)
-    {
-        var info = new System.Diagnostics.ProcessStartInfo(command) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = System.Diagnostics.Process.Start(info)
-            ?? throw new InvalidOperationException($"chaos: {command} could not be started");
-        var error = process.StandardError.ReadToEndAsync();
-        var output = process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"chaos: {command} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error}{await output}");
-        }
-
-        return await output;
-    }
+    private static Task<string> RunAsync(string command, params string[] arguments) => Shell.Run(command, arguments);
 
     private async Task CheckRunsAsync(List<PlannedRun> plan, List<string> mismatches)
     {

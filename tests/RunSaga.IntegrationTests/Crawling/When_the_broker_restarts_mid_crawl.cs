@@ -1,0 +1,65 @@
+using RunSaga.IntegrationTests.Fixture;
+
+namespace RunSaga.IntegrationTests.Crawling;
+
+/// <summary>
+/// The whole broker (every node of the three-node cluster) is restarted while a Scrapy crawl is half done: the site holds
+/// its product pages from the 30th on, the test waits until the crawl's first batches are staged, restarts RabbitMQ, and
+/// lets the site answer again. The spider's connection is gone; it must connect again (to any node it was given), send
+/// the rest, and the run must end with every product once.
+/// </summary>
+[Collection(DistributedCollection.Name)]
+public sealed class When_the_broker_restarts_mid_crawl(DistributedStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+{
+    private const int Products = 60;
+    private const int BatchSize = 7;
+
+    [Fact]
+    public async Task Should_end_the_crawl_with_every_item_once()
+    {
+        var source = NewSource("scrapy-restart");
+        await using var site = new LocalSite(Products);
+        site.HoldProductPagesAfter(30);
+        await using var tap = await CrawlTap.Open(Publisher);
+        // Every node, as a scraper of a clustered RunSaga is told (wire-format.md, section 1).
+        var nodes = string.Join(",", TestSettings.ClusterAmqpNodes.Select(node =>
+            new UriBuilder(Stack.Amqp) { Host = node.Split(':')[0], Port = int.Parse(node.Split(':')[1]) }.Uri.ToString()));
+
+        var crawl = ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_AMQP_URL={nodes}", "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+        await Eventually(async () => site.Held > 0 && await Db.Count(
+                "SELECT count(*) FROM runsaga.staged_batches b JOIN runsaga.runs r ON r.id = b.run_id WHERE r.source = @p0", source) >= 3,
+            "the crawl half done: product pages held, its first batches staged", TimeSpan.FromMinutes(1));
+
+        foreach (var node in TestSettings.ClusterRabbitNodes.Reverse())
+        {
+            await Shell.Run("rabbitmqctl", "-n", node, "stop_app");
+        }
+
+        await Task.Delay(1000);
+        await Task.WhenAll(TestSettings.ClusterRabbitNodes.Select(node => Shell.Run("rabbitmqctl", "-n", node, "start_app")));
+        await Eventually(async () =>
+            {
+                try
+                {
+                    return (await Stack.Management.Nodes()).Count(n => n.Running) == TestSettings.ClusterRabbitNodes.Count;
+                }
+                catch (InvalidOperationException)
+                {
+                    return false;
+                }
+            },
+            "every broker node running again", TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(500));
+        site.Release();
+
+        var outcome = await crawl;
+        Assert.Equal("completed", outcome.Stat("runsaga/outcome"));
+        Assert.True(int.Parse(outcome.Stat("runsaga/reconnects")) >= 1, "the spider never had to connect again: the restart did not reach it");
+        var row = await ExpectCompleted(outcome.RunId, TimeSpan.FromMinutes(3));
+        Assert.Equal((Products, Products), (row.StagedItems, row.Inserted));
+        await CrawlTap.AssertPublishedInOrder(tap, outcome.RunId, Products, "ScrapeCompleted", BatchSize);
+        Assert.Equal(Products, await Db.Count("SELECT count(*) FROM runsaga.projects WHERE source = @p0 AND created_by_run_id = @p1", source, outcome.RunId));
+        Assert.Equal(0, await Db.Count("""
+            SELECT count(*) FROM (SELECT key FROM runsaga.project_lineage WHERE source = @p0 GROUP BY key HAVING count(*) > 1) twice
+            """, source));
+    }
+}
