@@ -8,8 +8,10 @@
   batch was confirmed, else ScrapeFailed with the close reason as its code.
 
 Scrapy's reactor never waits on RabbitMQ: it hands messages to the thread. When more than RUNSAGA_MAX_PENDING_BATCHES
-batches are unconfirmed (the broker is slow or away), the pipeline answers with a Deferred that fires once they are
-confirmed, so Scrapy stops handing it items meanwhile.
+messages are unconfirmed (the broker is slow or away), the pipeline answers each item with a Deferred that fires once
+they are confirmed. The response that produced the item stays "in progress" meanwhile, and Scrapy takes no new
+responses into processing once those in progress exceed SCRAPER_SLOT_MAX_ACTIVE_SIZE (5 MB), so the crawl slows
+down with the broker. A message given up closes the crawl (reason runsaga_publish_failed).
 """
 
 from __future__ import annotations
@@ -18,14 +20,27 @@ import logging
 import string
 from typing import Any
 
+import datetime as dt
+
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 
 from . import wire
 from .items import ItemMapping
-from .publisher import RunPublisher, redact
+from .publisher import RunPublisher, parse_urls, redact
+
+# Template fields RUNSAGA_IDEMPOTENCY_KEY may use.
+_KEY_FIELDS = ("source", "spider", "spider_version", "date", "process_type")
+
+
+def _reactor():
+    # Imported when first needed, never at import time: importing twisted.internet.reactor installs the default
+    # reactor, and a project that chose the asyncio reactor would then fail to start.
+    from twisted.internet import reactor
+
+    return reactor
 
 logger = logging.getLogger("runsaga_scrapy")
 
@@ -48,7 +63,13 @@ class RunSagaExtension:
             raise ValueError("RUNSAGA_BATCH_SIZE must be between 1 and 10000 (RunSaga refuses larger batches)")
         self.max_pending = settings.getint("RUNSAGA_MAX_PENDING_BATCHES", 4)
         self.retry_seconds = settings.getfloat("RUNSAGA_RETRY_SECONDS", 120.0)
+        parse_urls(self.amqp_url)
         self.idempotency_key = settings.get("RUNSAGA_IDEMPOTENCY_KEY")
+        if self.idempotency_key:
+            names = {name for _, name, _, _ in string.Formatter().parse(self.idempotency_key) if name}
+            if names - set(_KEY_FIELDS):
+                raise ValueError(f"RUNSAGA_IDEMPOTENCY_KEY names unknown fields {sorted(names - set(_KEY_FIELDS))}; "
+                                 f"known: {', '.join(_KEY_FIELDS)}")
         self.spider_version = settings.get("RUNSAGA_SPIDER_VERSION", "")
         mapper = settings.get("RUNSAGA_ITEM_MAPPER")
         self.mapping = ItemMapping(
@@ -58,6 +79,8 @@ class RunSagaExtension:
             mapper=load_object(mapper) if mapper else None,
         )
         self.run_id: str | None = None
+        self.spider = None
+        self.closing_on_failure = False
         self.source: str | None = None
         self.publisher: RunPublisher | None = None
         self.buffer: list[dict[str, Any]] = []
@@ -75,6 +98,7 @@ class RunSagaExtension:
     # --- the run -------------------------------------------------------------------------------------------
 
     def spider_opened(self, spider) -> None:
+        self.spider = spider
         self.source = self.source_setting or spider.name
         self.run_id = wire.new_id()
         key = self._idempotency_key(spider)
@@ -105,7 +129,7 @@ class RunSagaExtension:
         publisher = self.publisher
         if publisher is not None and publisher.in_flight > self.max_pending:
             waiting = defer.Deferred()
-            publisher.when_at_most(self.max_pending, lambda: reactor.callFromThread(waiting.callback, None))
+            publisher.when_at_most(self.max_pending, lambda: _reactor().callFromThread(waiting.callback, None))
             return waiting
         return None
 
@@ -116,6 +140,22 @@ class RunSagaExtension:
             self._send_batch()
         ended = defer.Deferred()
         publisher = self.publisher
+        reactor = _reactor()
+        # A broker that takes the messages but never confirms them (a quorum queue without its majority) would hold the
+        # crawl open for ever: after this long it ends without its last word, and the run stays open until RunSaga's
+        # RUN_TIMEOUT fails it. It is never promoted.
+        limit = 2 * self.retry_seconds + 60
+
+        def give_up() -> None:
+            if not ended.called:
+                logger.error("RunSaga run %s: RabbitMQ has not confirmed the run's messages within %.0f s; the crawl ends "
+                             "without ScrapeCompleted. The run stays open until RunSaga's RUN_TIMEOUT fails it.",
+                             self.run_id, limit)
+                self.crawler.stats.set_value("runsaga/outcome", "failed")
+                ended.callback(None)
+
+        watchdog = reactor.callLater(limit, give_up)
+        ended.addBoth(lambda result: (watchdog.cancel() if watchdog.active() else None, result)[1])
         # Once every batch is confirmed (or given up), the run's last word, then the thread stops.
         publisher.when_at_most(0, lambda: reactor.callFromThread(self._finish, spider, reason, ended))
         return ended
@@ -139,13 +179,15 @@ class RunSagaExtension:
                 logger.error("RunSaga run %s: %s could not be published (%s). The run stays open until RunSaga's "
                              "RUN_TIMEOUT fails it; no item of it is promoted.", self.run_id, name, why)
             publisher.stop()
-            reactor.callFromThread(self._ended, spider, outcome, name, ended)
+            _reactor().callFromThread(self._ended, spider, outcome, name, ended)
 
         publisher.submit(name, message, last)
         stats.set_value("runsaga/items", self.items)
         stats.set_value("runsaga/batches", self.batches)
 
     def _ended(self, spider, outcome: str, name: str, ended: defer.Deferred) -> None:
+        if ended.called:
+            return
         self.crawler.stats.set_value("runsaga/outcome", outcome)
         self.crawler.stats.set_value("runsaga/reconnects", self.publisher.reconnects)
         logger.info("RunSaga run %s: %s sent (%s items in %s batches); outcome %s", self.run_id, name, self.items,
@@ -168,20 +210,24 @@ class RunSagaExtension:
                 return
             logger.error("RunSaga run %s: %s%s was not published: %s", self.run_id, name,
                          f" {batch_id}" if batch_id else "", why)
+            # The run can no longer complete: stop crawling for it (the close sends ScrapeFailed, if it still can).
+            _reactor().callFromThread(self._close_on_failure)
         return done
 
+    def _close_on_failure(self) -> None:
+        if self.closing_on_failure or self.spider is None:
+            return
+        self.closing_on_failure = True
+        engine = self.crawler.engine
+        if engine is not None and getattr(engine, "slot", None) is not None and engine.slot.closing is None:
+            engine.close_spider(self.spider, "runsaga_publish_failed")
+
     def _idempotency_key(self, spider) -> str | None:
-        template = self.idempotency_key
-        if not template:
+        if not self.idempotency_key:
             return None
-        import datetime as dt
         values = {"source": self.source, "spider": spider.name, "spider_version": self.spider_version,
                   "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"), "process_type": self.process_type}
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
-        unknown = names - values.keys()
-        if unknown:
-            raise ValueError(f"RUNSAGA_IDEMPOTENCY_KEY names unknown fields {sorted(unknown)}; known: {sorted(values)}")
-        return template.format(**values)
+        return self.idempotency_key.format(**values)
 
 
 class RunSagaPipeline:

@@ -38,6 +38,9 @@ class ItemMapping:
     def to_wire(self, item: Any, spider: Any) -> dict[str, Any]:
         if self.mapper is not None:
             mapped = self.mapper(item, spider)
+            if isinstance(mapped, dict):
+                # Already RunSaga's shape ({key, title, url, data, error}): sent as it is.
+                return _without_none(dict(mapped))
             if mapped is not None:
                 item = mapped
         if isinstance(item, RunSagaItem):

@@ -47,11 +47,32 @@ _STOP = object()
 
 
 def redact(url: str) -> str:
+    """The URI without its password, for logs (also when the URI itself is malformed)."""
     parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    credentials, _, address = parts.netloc.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{address}"))
+
+
+def parse_urls(amqp_urls: str) -> list[str]:
+    """The AMQP URIs of RUNSAGA_AMQP_URL (comma-separated), each checked now: a bad one is a configuration error that
+    must stop the crawl before it starts, not a message given up later."""
+    urls = [u.strip() for u in (amqp_urls or "").split(",") if u.strip()]
+    if not urls:
+        raise ValueError("RUNSAGA_AMQP_URL is empty: give the AMQP URI of RunSaga's broker (the scraper user)")
+    for url in urls:
+        try:
+            pika.URLParameters(url)
+        except Exception as ex:  # noqa: BLE001 - pika raises several kinds for a malformed URI
+            raise ValueError(f"RUNSAGA_AMQP_URL: {redact(url)} is not a valid AMQP URI ({ex})") from ex
+    return urls
+
+
+# Broker answers that no retry will change: wrong credentials, a permission refused (403), a message or exchange the
+# broker refuses (406: wrong exchange flags, a message over its size limit). The message is given up at once.
+_PERMANENT_REPLY_CODES = (403, 406)
 
 
 class RunPublisher(threading.Thread):
@@ -65,9 +86,7 @@ class RunPublisher(threading.Thread):
     def __init__(self, amqp_urls: str, run_id: str, retry_seconds: float, connection_name: str) -> None:
         super().__init__(name=f"runsaga-publisher-{run_id[:8]}", daemon=True)
         self.run_id = run_id
-        self._urls = [u.strip() for u in amqp_urls.split(",") if u.strip()]
-        if not self._urls:
-            raise ValueError("RUNSAGA_AMQP_URL is empty: give the AMQP URI of RunSaga's broker (the scraper user)")
+        self._urls = parse_urls(amqp_urls)
         self._retry_seconds = retry_seconds
         self._connection_name = connection_name
         self._queue: queue.Queue = queue.Queue()
@@ -113,16 +132,14 @@ class RunPublisher(threading.Thread):
                 try:
                     item = self._queue.get(timeout=1.0)
                 except queue.Empty:
-                    self._keep_alive()
+                    try:
+                        self._keep_alive()
+                    except Exception:  # noqa: BLE001 - a broken connection is opened again at the next publish
+                        self._close()
                     continue
                 if item is _STOP:
                     return
-                try:
-                    self._publish(item)
-                except Exception as ex:  # noqa: BLE001 - the thread must go on settling, or the crawl waits forever
-                    logger.exception("RunSaga run %s: publishing %s failed unexpectedly", self.run_id, item.name)
-                    if self.failure is None:
-                        self.failure = f"{type(ex).__name__}: {ex}"
+                self._publish(item)
         finally:
             self._close()
 
@@ -132,11 +149,17 @@ class RunPublisher(threading.Thread):
             # Nothing after a lost message may reach RunSaga as if the run were whole; a ScrapeFailed still may.
             why = f"not published: an earlier message was given up ({self.failure})"
         else:
-            why = self._publish_with_retry(out)
+            try:
+                why = self._publish_with_retry(out)
+            except Exception as ex:  # noqa: BLE001 - whatever it was, the message is settled, or the crawl waits forever
+                logger.exception("RunSaga run %s: publishing %s failed unexpectedly", self.run_id, out.name)
+                why = f"{type(ex).__name__}: {ex}"
             if why is not None and self.failure is None:
                 self.failure = why
         try:
             out.done(why)
+        except Exception:  # noqa: BLE001
+            logger.exception("RunSaga run %s: the callback of %s failed", self.run_id, out.name)
         finally:
             self._settled()
 
@@ -164,6 +187,18 @@ class RunPublisher(threading.Thread):
                         "RunSaga once against this broker (its queues bind the exchanges), then crawl again")
             except pika.exceptions.NackError:
                 why = "RabbitMQ refused the message (nack)"
+            except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.ProbableAccessDeniedError,
+                    pika.exceptions.AuthenticationError) as ex:
+                self._close()
+                return (f"RabbitMQ refused the login ({type(ex).__name__}: {ex}): check the user and password in "
+                        "RUNSAGA_AMQP_URL (the scraper user, docs/wire-format.md section 0)")
+            except pika.exceptions.ChannelClosedByBroker as ex:
+                if ex.reply_code not in _PERMANENT_REPLY_CODES:
+                    why = f"{type(ex).__name__}: {ex}"
+                else:
+                    self._close()
+                    return (f"RabbitMQ refused {out.name} ({ex.reply_code} {ex.reply_text}); publishing it again "
+                            "would not help")
             except _CONNECTION_ERRORS as ex:
                 why = f"{type(ex).__name__}: {ex}"
             self._close()

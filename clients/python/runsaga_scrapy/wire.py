@@ -50,7 +50,10 @@ def envelope(message_name: str, message: dict[str, Any], message_id: str, run_id
             "assembly": "runsaga-scrapy",
         },
     }
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    # allow_nan=False: NaN and Infinity are not JSON, and RunSaga could not read the batch at all (BATCH_UNREADABLE);
+    # the publisher gives such a message up with the reason instead. Other values JSON has no type for (datetime,
+    # Decimal) are sent as their text.
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str).encode("utf-8")
 
 
 def new_id() -> str:

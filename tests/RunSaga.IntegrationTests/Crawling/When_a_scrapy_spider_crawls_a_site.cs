@@ -115,6 +115,24 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @p0", stopped.RunId));
     }
 
+    [Fact]
+    public async Task Should_stop_a_crawl_whose_broker_refuses_it_at_once_and_say_why()
+    {
+        var source = NewSource("scrapy-refused");
+        await using var site = new LocalSite(productCount: 40);
+        var wrongPassword = new UriBuilder(Stack.Amqp) { Password = "not-the-password" }.Uri;
+        var started = DateTime.UtcNow;
+
+        var crawl = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_AMQP_URL={wrongPassword}", "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(60), "a refused login is not retried for RUNSAGA_RETRY_SECONDS");
+        Assert.Equal("failed", crawl.Stat("runsaga/outcome"));
+        Assert.Contains("RabbitMQ refused the login", crawl.Log);
+        Assert.Contains("runsaga_publish_failed", crawl.Log);
+        Assert.Null(await Db.FindRun(crawl.RunId));
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.projects WHERE source = @p0", source));
+    }
+
     /// <summary>Every product on the site is an ok item of the source, with the page's title, url, price and description.</summary>
     private async Task AssertProjectsShow(LocalSite site, string source, IReadOnlyCollection<string>? alsoKept = null)
     {
