@@ -48,7 +48,8 @@ public abstract class RunSagaSpec(RunSagaStack stack, ITestOutputHelper output) 
     /// Publishes one command or event by its message name (e.g. <c>ArchiveRun</c>) as the Orchestrator's broker user, as an
     /// operator's tool with the Orchestrator's credentials would (a scraper cannot).
     /// </summary>
-    protected Task Send(string messageType, object message) => stack.HostPublisher.Publish([new Broker.OutgoingMessage(messageType, message)]);
+    protected Task Send(string messageType, object message, DateTime? sentTime = null) =>
+        stack.HostPublisher.Publish([new Broker.OutgoingMessage(messageType, message, SentTime: sentTime)]);
 
     /// <summary>Publishes a whole run (requested, started, batches, completed) and waits until it is Completed.</summary>
     protected async Task<RunRow> CompleteRun(ScrapeRun run, IReadOnlyCollection<Batch> batches)

@@ -58,7 +58,12 @@ public sealed class RunArtifacts(
     /// the old one goes after the commit). A crash before the commit leaves the rows, after it the verified file.
     /// </summary>
     /// <param name="manual">An operator's ArchiveRun: archived whatever its age; refusals throw.</param>
-    public async Task<ArtifactResult> ArchiveAsync(Guid runId, bool manual, CancellationToken cancellationToken)
+    /// <param name="sentAt">
+    /// When the operator's command was sent (its envelope's <c>sentTime</c>), if it says. A command sent before the run
+    /// was restored is stale (a redelivery, or one that waited in the queue) and is refused: it must not undo the
+    /// restore an operator asked for after it.
+    /// </param>
+    public async Task<ArtifactResult> ArchiveAsync(Guid runId, bool manual, CancellationToken cancellationToken, DateTime? sentAt = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
@@ -66,6 +71,13 @@ public sealed class RunArtifacts(
         if (Refusal(row, runId, "archived") is { } refusal)
         {
             return Refuse(runId, row?.Source, refusal, manual);
+        }
+
+        if (sentAt is { } sent && row!.RestoredAt is { } restoredAt && sent < restoredAt)
+        {
+            return Refuse(runId, row.Source,
+                $"the command was sent at {sent:u}, before the run was restored at {restoredAt:u}, and is not carried out: a stale "
+                + "ArchiveRun does not undo a later restore. Send ArchiveRun again to archive the run now", manual);
         }
 
         if (row!.ArchivedAt is { } archivedAt && row.RestoredAt is null)

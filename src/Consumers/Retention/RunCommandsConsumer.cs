@@ -21,7 +21,7 @@ public sealed class RunCommandsConsumer(RunArtifacts artifacts, ILogger<RunComma
     public Task Consume(ConsumeContext<ArchiveRun> context) =>
         RunCommandAsync(context, context.Message.RunId, "ArchiveRun", async cancellationToken =>
         {
-            var result = await artifacts.ArchiveAsync(context.Message.RunId, manual: true, cancellationToken);
+            var result = await artifacts.ArchiveAsync(context.Message.RunId, manual: true, cancellationToken, context.SentTime);
             artifacts.Log(result);
             if (result.Outcome == ArtifactOutcome.Archived)
             {

@@ -6,8 +6,11 @@ using RabbitMQ.Client;
 
 namespace RunSaga.IntegrationTests.Broker;
 
-/// <summary>A RunSaga message on its way out: the contract's name (<c>ItemsScraped</c>) and its camelCase body.</summary>
-public sealed record OutgoingMessage(string Name, object Body, Guid? CorrelationId = null);
+/// <summary>
+/// A RunSaga message on its way out: the contract's name (<c>ItemsScraped</c>) and its camelCase body; with
+/// <paramref name="SentTime"/>, the envelope says when it was sent (MassTransit's <c>sentTime</c>).
+/// </summary>
+public sealed record OutgoingMessage(string Name, object Body, Guid? CorrelationId = null, DateTime? SentTime = null);
 
 /// <summary>
 /// Publishes exactly what a scraper in another language publishes (docs/wire-format.md), with RabbitMQ.Client and
@@ -107,6 +110,7 @@ public sealed class ScraperPublisher : IAsyncDisposable
         {
             messageId,
             correlationId = message.CorrelationId,
+            sentTime = message.SentTime,
             messageType = new[] { MessageUrn(message.Name) },
             message = message.Body,
         };

@@ -94,6 +94,35 @@ public sealed class When_operators_archive_restore_and_delete_runs(RunSagaStack 
     }
 
     [Fact]
+    public async Task Should_not_let_an_archive_command_sent_before_a_restore_undo_it()
+    {
+        var source = NewSource("artifacts-stale");
+        var run = await Seed(source, Items.Numbered(20));
+        var staged = await Staging(run.Id);
+        var archiveSentAt = DateTime.UtcNow;
+        await Send("ArchiveRun", new { runId = run.Id, requestedBy = "it" }, archiveSentAt);
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND archived_at IS NOT NULL", run.Id);
+        await Send("RestoreRun", new { runId = run.Id, requestedBy = "it" }, DateTime.UtcNow);
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND restored_at IS NOT NULL", run.Id);
+        await using var failures = await Publisher.Watch("RetentionFailed");
+
+        // The archive command once more, as a redelivery (its consumer killed before the ack) or a late copy brings it:
+        // sent before the restore. It is refused, and the restored rows stay.
+        await Send("ArchiveRun", new { runId = run.Id, requestedBy = "it" }, archiveSentAt);
+
+        await failures.WaitFor(
+            m => MessageWatcher.GuidOf(m, "runId") == run.Id && m.GetProperty("reason").GetString()!.Contains("before the run was restored"),
+            1, Timeout, "the stale ArchiveRun refused");
+        Assert.Equal(1, await Db.Count("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND restored_at IS NOT NULL", run.Id));
+        Assert.Equal(staged, await Staging(run.Id));
+
+        // One sent after the restore archives the run again.
+        await Send("ArchiveRun", new { runId = run.Id, requestedBy = "it" }, DateTime.UtcNow);
+        await Db.WaitForRow("SELECT count(*) FROM runsaga.runs WHERE id = @p0 AND restored_at IS NULL AND archived_at IS NOT NULL", run.Id);
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.staged_items WHERE run_id = @p0", run.Id));
+    }
+
+    [Fact]
     public async Task Should_refuse_to_archive_an_open_run()
     {
         var source = NewSource("artifacts-open");
