@@ -4,6 +4,8 @@ the runsaga_scrapy package: three settings below, and every crawl is a RunSaga r
     PYTHONPATH=clients/python python3 -m scrapy runspider examples/scrapy/shop_spider.py \
         -a start_url=http://127.0.0.1:8000/ -s RUNSAGA_AMQP_URL=amqp://... -s RUNSAGA_SOURCE=demo-shop
 
+A shop to crawl: `python3 examples/shop/serve.py --port 8000` (`scripts/up --crawl` does all of it).
+
 Options (-a): start_url (required); stop_after=N closes the crawl with an error after N products (to see a failed
 run change nothing).
 """
@@ -25,6 +27,8 @@ class ShopSpider(scrapy.Spider):
         "ROBOTSTXT_OBEY": False,
         "TELNETCONSOLE_ENABLED": False,
         "CONCURRENT_REQUESTS": 8,
+        # Scrapy 2.8's recommended fingerprints (silences its deprecation warning; this spider keeps no cache).
+        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
     }
 
     def __init__(self, start_url: str | None = None, stop_after: str | None = None, **kwargs) -> None:

@@ -543,47 +543,43 @@ ensure_services() {
   fi
 }
 
-# The Python example needs pika. `python3` on PATH may be a pyenv/venv interpreter that cannot see
-# Debian's python3-pika (installed for /usr/bin/python3), so the interpreter that can import it is
-# exported as PYTHON_FOR_PIKA.
-ensure_python_pika() {
-  local candidate
-  for candidate in "${PYTHON_FOR_PIKA:-}" "$(command -v python3 2>/dev/null || true)" /usr/bin/python3; do
+# _ensure_python_modules VAR MODULES PACKAGES... [-- CANDIDATES...]: finds an interpreter that imports MODULES (a
+# comma-separated Python import list) among VAR's value, the CANDIDATES and /usr/bin/python3; otherwise apt-installs
+# PACKAGES for /usr/bin/python3. Exports VAR as the interpreter found.
+_ensure_python_modules() {
+  local variable=$1 modules=$2 candidate
+  shift 2
+  local packages=() candidates=()
+  while (($#)) && [[ $1 != -- ]]; do packages+=("$1"); shift; done
+  (($#)) && shift
+  candidates=("${!variable:-}" "$@" /usr/bin/python3)
+  for candidate in "${candidates[@]}"; do
     [[ -n "$candidate" ]] || continue
-    if "$candidate" -c 'import pika' >/dev/null 2>&1; then
-      PYTHON_FOR_PIKA=$candidate
-      export PYTHON_FOR_PIKA
-      runsaga_log "pika is importable by $PYTHON_FOR_PIKA"
+    if "$candidate" -c "import $modules" >/dev/null 2>&1; then
+      printf -v "$variable" '%s' "$candidate"
+      export "${variable?}"
+      runsaga_log "$modules importable by $candidate"
       return 0
     fi
   done
-  runsaga_apt_install python3-pika
-  /usr/bin/python3 -c 'import pika' >/dev/null 2>&1 ||
-    runsaga_die "python3-pika is installed but /usr/bin/python3 cannot import pika; install it by hand (pip install pika) and set PYTHON_FOR_PIKA"
-  PYTHON_FOR_PIKA=/usr/bin/python3
-  export PYTHON_FOR_PIKA
-  runsaga_log "pika is importable by $PYTHON_FOR_PIKA"
+  runsaga_apt_install "${packages[@]}"
+  /usr/bin/python3 -c "import $modules" >/dev/null 2>&1 ||
+    runsaga_die "${packages[*]} installed, but /usr/bin/python3 cannot import $modules; install them by hand (pip install ${modules//,/}) and set $variable"
+  printf -v "$variable" '%s' /usr/bin/python3
+  export "${variable?}"
+  runsaga_log "$modules importable by /usr/bin/python3"
 }
 
-# The Scrapy integration (clients/python/runsaga_scrapy) and its tests need Scrapy next to pika, in one interpreter:
-# Debian's python3-scrapy (2.8) for /usr/bin/python3. Exports PYTHON_FOR_SCRAPY (call ensure_python_pika first).
+# The example scraper (examples/python) needs pika. `python3` on PATH may be a pyenv/venv interpreter that cannot see
+# Debian's python3-pika (installed for /usr/bin/python3), so the interpreter that imports it is exported as PYTHON_FOR_PIKA.
+ensure_python_pika() {
+  _ensure_python_modules PYTHON_FOR_PIKA pika python3-pika -- "$(command -v python3 2>/dev/null || true)"
+}
+
+# The Scrapy integration (clients/python/runsaga_scrapy), its tests and `scripts/up --crawl` need Scrapy next to pika,
+# in one interpreter: Debian's python3-scrapy (2.8) for /usr/bin/python3. Exports PYTHON_FOR_SCRAPY.
 ensure_python_scrapy() {
-  local candidate
-  for candidate in "${PYTHON_FOR_SCRAPY:-}" "${PYTHON_FOR_PIKA:-}" /usr/bin/python3; do
-    [[ -n "$candidate" ]] || continue
-    if "$candidate" -c 'import pika, scrapy' >/dev/null 2>&1; then
-      PYTHON_FOR_SCRAPY=$candidate
-      export PYTHON_FOR_SCRAPY
-      runsaga_log "scrapy and pika are importable by $PYTHON_FOR_SCRAPY"
-      return 0
-    fi
-  done
-  runsaga_apt_install python3-scrapy python3-pika
-  /usr/bin/python3 -c 'import pika, scrapy' >/dev/null 2>&1 ||
-    runsaga_die "python3-scrapy is installed but /usr/bin/python3 cannot import scrapy and pika; install them by hand (pip install scrapy pika) and set PYTHON_FOR_SCRAPY"
-  PYTHON_FOR_SCRAPY=/usr/bin/python3
-  export PYTHON_FOR_SCRAPY
-  runsaga_log "scrapy and pika are importable by $PYTHON_FOR_SCRAPY"
+  _ensure_python_modules PYTHON_FOR_SCRAPY "pika, scrapy" python3-scrapy python3-pika -- "${PYTHON_FOR_PIKA:-}"
 }
 
 # The page's test drives Debian's Chromium headless (through Playwright). The /usr/bin/chromium wrapper script
