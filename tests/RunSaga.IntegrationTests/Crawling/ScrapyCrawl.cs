@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using RunSaga.IntegrationTests.Fixture;
 
@@ -11,63 +10,37 @@ namespace RunSaga.IntegrationTests.Crawling;
 /// </summary>
 public static partial class ScrapyCrawl
 {
-    public sealed record Outcome(int ExitCode, Guid RunId, string Log, IReadOnlyDictionary<string, string> Stats)
-    {
-        public string Stat(string name) => Stats.TryGetValue(name, out var value)
-            ? value
-            : throw new Xunit.Sdk.XunitException($"the crawl's stats have no '{name}'.{Environment.NewLine}{Log}");
-    }
+    private static readonly Lazy<Task<string?>> Missing = new(FindMissing);
 
-    /// <summary>Crawls <paramref name="site"/> as source <paramref name="source"/>; more <c>-s</c>/<c>-a</c> options may follow.</summary>
-    public static async Task<Outcome> Run(RunSagaStack stack, LocalSite site, string source, params string[] options)
+    public static async Task<CrawlOutcome> Run(RunSagaStack stack, LocalSite site, string source, CrawlOptions options)
     {
-        await EnsureScrapy();
+        // Scrapy must be there: scripts/test installs it (python3-scrapy). A test without it fails, it does not skip.
+        if (await Missing.Value is { } missing)
+        {
+            Assert.Fail(missing);
+        }
+
+        string[] arguments =
+        [
+            "-m", "scrapy", "runspider", Path.Combine(stack.RepositoryRoot, "examples", "scrapy", "shop_spider.py"),
+            "-a", $"start_url={site.StartUrl}",
+            "-s", $"RUNSAGA_AMQP_URL={options.Amqp ?? stack.Amqp.ToString()}",
+            "-s", $"RUNSAGA_SOURCE={source}",
+            "-s", $"RUNSAGA_BATCH_SIZE={options.BatchSize}",
+            "-s", "LOG_LEVEL=INFO",
+            .. options.StopAfter is { } stopAfter ? ["-a", $"stop_after={stopAfter}"] : Array.Empty<string>(),
+        ];
         var work = Directory.CreateTempSubdirectory("runsaga-scrapy-");
         try
         {
-            var info = new ProcessStartInfo(TestSettings.Python)
+            // Scrapy may write its .scrapy folder into the working directory: never into the repository. No
+            // __pycache__ folders in clients/python and examples/scrapy either.
+            var result = await Shell.Execute(TestSettings.Python, arguments, Crawl.Timeout, work.FullName, new Dictionary<string, string>
             {
-                UseShellExecute = false,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                // Scrapy may write its .scrapy folder into the working directory: never into the repository.
-                WorkingDirectory = work.FullName,
-            };
-            info.Environment["PYTHONPATH"] = Path.Combine(stack.RepositoryRoot, "clients", "python");
-            // No __pycache__ folders written into the repository's clients/python and examples/scrapy.
-            info.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
-            string[] arguments =
-            [
-                "-m", "scrapy", "runspider", Path.Combine(stack.RepositoryRoot, "examples", "scrapy", "shop_spider.py"),
-                "-a", $"start_url={site.StartUrl}",
-                "-s", $"RUNSAGA_AMQP_URL={stack.Amqp}",
-                "-s", $"RUNSAGA_SOURCE={source}",
-                "-s", "LOG_LEVEL=INFO",
-                .. options,
-            ];
-            foreach (var argument in arguments)
-            {
-                info.ArgumentList.Add(argument);
-            }
-
-            using var process = Process.Start(info)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"the crawl did not end within 3 minutes.{Environment.NewLine}{await stderr}");
-            }
-
-            var log = (await stdout) + (await stderr);
-            var started = RunStarted().Match(log);
-            Assert.True(started.Success, $"the crawl logged no RunSaga run (exit code {process.ExitCode}).{Environment.NewLine}{log}");
-            return new Outcome(process.ExitCode, Guid.Parse(started.Groups[1].Value), log, ReadStats(log));
+                ["PYTHONPATH"] = Path.Combine(stack.RepositoryRoot, "clients", "python"),
+                ["PYTHONDONTWRITEBYTECODE"] = "1",
+            });
+            return new CrawlOutcome(result.ExitCode, Crawl.LoggedRunId(result, Crawl.Scrapy), result.Output, ReadStats(result.Output));
         }
         finally
         {
@@ -75,23 +48,15 @@ public static partial class ScrapyCrawl
         }
     }
 
-    /// <summary>Scrapy must be there: scripts/test installs it (python3-scrapy). A test without it fails, it does not skip.</summary>
-    private static async Task EnsureScrapy()
+    private static async Task<string?> FindMissing()
     {
-        var info = new ProcessStartInfo(TestSettings.Python, ["-c", "import scrapy, pika; print(scrapy.__version__)"])
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(info)!;
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0,
-            $"{TestSettings.Python} cannot import scrapy and pika ({error.Trim()}): apt-get install python3-scrapy python3-pika (scripts/test does), or set RUNSAGA_PYTHON");
+        var result = await Shell.Execute(TestSettings.Python, ["-c", "import scrapy, pika"], TimeSpan.FromMinutes(1));
+        return result.ExitCode == 0
+            ? null
+            : $"{TestSettings.Python} cannot import scrapy and pika ({result.Stderr.Trim()}): apt-get install python3-scrapy python3-pika (scripts/test does), or set RUNSAGA_PYTHON";
     }
 
-    /// <summary>Scrapy's "Dumping Scrapy stats" block: <c>'name': value,</c> lines.</summary>
+    /// <summary>The <c>runsaga/…</c> lines of Scrapy's "Dumping Scrapy stats" block, named without their prefix.</summary>
     private static Dictionary<string, string> ReadStats(string log)
     {
         var stats = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -109,9 +74,6 @@ public static partial class ScrapyCrawl
         return stats;
     }
 
-    [GeneratedRegex(@"RunSaga run ([0-9a-f-]{36}) started")]
-    private static partial Regex RunStarted();
-
-    [GeneratedRegex(@"^[{\s]*'([^']+)': (.*?),?\}?\r?$", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^[{\s]*'runsaga/([^']+)': (.*?),?\}?\r?$", RegexOptions.Multiline)]
     private static partial Regex StatLine();
 }

@@ -3,9 +3,9 @@ using RunSaga.IntegrationTests.Fixture;
 namespace RunSaga.IntegrationTests.Crawling;
 
 /// <summary>
-/// The whole broker (every node of the three-node cluster) is restarted while a Scrapy crawl is half done: the site holds
+/// The whole broker (every node of the three-node cluster) is restarted while a crawl (Scrapy's, then Crawlee's) is half done: the site holds
 /// its product pages from the 30th on, the test waits until the crawl's first batches are staged, restarts RabbitMQ, and
-/// lets the site answer again. The spider's connection is gone; it must connect again (to any node it was given), send
+/// lets the site answer again. The crawler's connection is gone; it must connect again (to any node it was given), send
 /// the rest, and the run must end with every product once.
 /// </summary>
 [Collection(DistributedCollection.Name)]
@@ -14,10 +14,11 @@ public sealed class When_the_broker_restarts_mid_crawl(DistributedStack stack, I
     private const int Products = 60;
     private const int BatchSize = 7;
 
-    [Fact]
-    public async Task Should_end_the_crawl_with_every_item_once()
+    [Theory]
+    [MemberData(nameof(Crawl.Crawlers), MemberType = typeof(Crawl))]
+    public async Task Should_end_the_crawl_with_every_item_once(string crawler)
     {
-        var source = NewSource("scrapy-restart");
+        var source = NewSource($"{crawler}-restart");
         await using var site = new LocalSite(Products);
         site.HoldProductPagesAfter(30);
         await using var tap = await CrawlTap.Open(Publisher);
@@ -25,7 +26,7 @@ public sealed class When_the_broker_restarts_mid_crawl(DistributedStack stack, I
         var nodes = string.Join(",", TestSettings.ClusterAmqpNodes.Select(node =>
             new UriBuilder(Stack.Amqp) { Host = node.Split(':')[0], Port = int.Parse(node.Split(':')[1]) }.Uri.ToString()));
 
-        var crawl = ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_AMQP_URL={nodes}", "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+        var crawl = Crawl.Run(crawler, Stack, site, source, new CrawlOptions(BatchSize, Amqp: nodes));
         await Eventually(async () => site.Held > 0 && await Db.Count(
                 "SELECT count(*) FROM runsaga.staged_batches b JOIN runsaga.runs r ON r.id = b.run_id WHERE r.source = @p0", source) >= 3,
             "the crawl half done: product pages held, its first batches staged", TimeSpan.FromMinutes(1));
@@ -52,8 +53,8 @@ public sealed class When_the_broker_restarts_mid_crawl(DistributedStack stack, I
         site.Release();
 
         var outcome = await crawl;
-        Assert.Equal("completed", outcome.Stat("runsaga/outcome"));
-        Assert.True(int.Parse(outcome.Stat("runsaga/reconnects")) >= 1, "the spider never had to connect again: the restart did not reach it");
+        Assert.Equal("completed", outcome.Stat("outcome"));
+        Assert.True(int.Parse(outcome.Stat("reconnects")) >= 1, "the crawler never had to connect again: the restart did not reach it");
         var row = await ExpectCompleted(outcome.RunId, TimeSpan.FromMinutes(3));
         Assert.Equal((Products, Products), (row.StagedItems, row.Inserted));
         await CrawlTap.AssertPublishedInOrder(tap, outcome.RunId, Products, "ScrapeCompleted", BatchSize);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using RunSaga.IntegrationTests.Fixture;
 
 namespace RunSaga.IntegrationTests.Scraping;
@@ -26,7 +25,7 @@ public static class PythonExample
     public static async Task<Guid> RunExample(string interpreter, string script, string amqp, params string[] arguments)
     {
         var name = Path.GetFileName(script);
-        var (exitCode, stdout, stderr) = await Execute(interpreter, [script, "--amqp", amqp, "--quiet", .. arguments]);
+        var (exitCode, stdout, stderr) = await Shell.Execute(interpreter, [script, "--amqp", amqp, "--quiet", .. arguments], TimeSpan.FromMinutes(2));
         Assert.True(exitCode == 0, $"{name} exited with {exitCode}.{Environment.NewLine}stdout: {stdout}{Environment.NewLine}stderr: {stderr}");
         var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? string.Empty;
         Assert.True(last.StartsWith("run_id=", StringComparison.Ordinal) && Guid.TryParse(last["run_id=".Length..], out _),
@@ -38,7 +37,7 @@ public static class PythonExample
     {
         try
         {
-            var (exitCode, _, stderr) = Execute(TestSettings.Python, ["-c", "import pika"]).GetAwaiter().GetResult();
+            var (exitCode, _, stderr) = Shell.Execute(TestSettings.Python, ["-c", "import pika"], TimeSpan.FromMinutes(1)).GetAwaiter().GetResult();
             return exitCode == 0
                 ? null
                 : $"{TestSettings.Python} cannot import pika ({stderr.Trim()}): apt-get install python3-pika, or set RUNSAGA_PYTHON";
@@ -47,27 +46,6 @@ public static class PythonExample
         {
             return $"no Python interpreter at {TestSettings.Python} ({ex.Message}): set RUNSAGA_PYTHON";
         }
-    }
-
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> Execute(string fileName, IEnumerable<string> arguments)
-    {
-        var info = new ProcessStartInfo(fileName)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
     }
 }
 

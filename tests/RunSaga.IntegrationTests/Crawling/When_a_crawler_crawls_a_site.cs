@@ -5,28 +5,31 @@ using RunSaga.IntegrationTests.Fixture;
 namespace RunSaga.IntegrationTests.Crawling;
 
 /// <summary>
-/// A real Scrapy spider (examples/scrapy/shop_spider.py, made a RunSaga scraper by the runsaga_scrapy package) crawls a
-/// real site on 127.0.0.1 through RunSaga. What the spider published is read back from a queue of the test's own bound to
-/// the five scraper exchanges, so a message the integration drops, repeats or sends out of order fails the test, and so
-/// does any item that reaches <c>runsaga.projects</c> other than the site shows it.
+/// Real crawlers crawl a real site on 127.0.0.1 through RunSaga, each test once with each: a Scrapy spider
+/// (examples/scrapy, made a RunSaga scraper by clients/python's runsaga_scrapy) and a Crawlee CheerioCrawler
+/// (examples/crawlee, wrapped by clients/typescript's runsaga-crawlee). What the crawler published is read back from a
+/// queue of the test's own bound to the five scraper exchanges, so a message the integration drops, repeats or sends out
+/// of order fails the test, and so does any item that reaches <c>runsaga.projects</c> other than the site shows it.
 /// </summary>
 [Collection(RunSagaCollection.Name)]
-public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
+public sealed class When_a_crawler_crawls_a_site(RunSagaStack stack, ITestOutputHelper output) : RunSagaSpec(stack, output)
 {
     private const int BatchSize = 7;
+    private static readonly CrawlOptions Batches = new(BatchSize);
 
-    [Fact]
-    public async Task Should_make_every_product_an_item_with_lineage()
+    [Theory]
+    [MemberData(nameof(Crawl.Crawlers), MemberType = typeof(Crawl))]
+    public async Task Should_make_every_product_an_item_with_lineage(string crawler)
     {
-        var source = NewSource("scrapy");
+        var source = NewSource(crawler);
         await using var site = new LocalSite(productCount: 45);
         await using var tap = await CrawlTap.Open(Publisher);
 
-        var crawl = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+        var crawl = await Crawl.Run(crawler, Stack, site, source, Batches);
 
         Assert.Equal(0, crawl.ExitCode);
-        Assert.Equal(crawl.RunId.ToString(), crawl.Stat("runsaga/run_id"));
-        Assert.Equal("completed", crawl.Stat("runsaga/outcome"));
+        Assert.Equal(crawl.RunId.ToString(), crawl.Stat("run_id"));
+        Assert.Equal("completed", crawl.Stat("outcome"));
         var row = await ExpectCompleted(crawl.RunId);
         Assert.Equal((45, 7, 45), (row.StagedItems, row.StagedBatches, row.Inserted));
         await CrawlTap.AssertPublishedInOrder(tap, crawl.RunId, site.Products.Count, "ScrapeCompleted", BatchSize);
@@ -40,12 +43,13 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
             "SELECT count(*) FROM runsaga.project_lineage WHERE source = @p0 AND run_id = @p1 AND change = 'created'", source, crawl.RunId));
     }
 
-    [Fact]
-    public async Task Should_update_exactly_the_pages_that_changed_on_the_next_crawl()
+    [Theory]
+    [MemberData(nameof(Crawl.Crawlers), MemberType = typeof(Crawl))]
+    public async Task Should_update_exactly_the_pages_that_changed_on_the_next_crawl(string crawler)
     {
-        var source = NewSource("scrapy-again");
+        var source = NewSource($"{crawler}-again");
         await using var site = new LocalSite(productCount: 30);
-        var first = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+        var first = await Crawl.Run(crawler, Stack, site, source, Batches);
         await ExpectCompleted(first.RunId);
 
         string[] edited = ["sku-0003", "sku-0011", "sku-0027"];
@@ -67,7 +71,7 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
         }
 
         await using var tap = await CrawlTap.Open(Publisher);
-        var second = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+        var second = await Crawl.Run(crawler, Stack, site, source, Batches);
 
         var row = await ExpectCompleted(second.RunId);
         Assert.Equal((4, 3, 25, 0), (row.Inserted, row.Updated, row.Unchanged, row.Errored));
@@ -90,12 +94,13 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
             """, source, removed, first.RunId));
     }
 
-    [Fact]
-    public async Task Should_fail_a_crawl_stopped_half_way_and_change_nothing()
+    [Theory]
+    [MemberData(nameof(Crawl.Crawlers), MemberType = typeof(Crawl))]
+    public async Task Should_fail_a_crawl_stopped_half_way_and_change_nothing(string crawler)
     {
-        var source = NewSource("scrapy-stopped");
+        var source = NewSource($"{crawler}-stopped");
         await using var site = new LocalSite(productCount: 40);
-        await ExpectCompleted((await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}")).RunId);
+        await ExpectCompleted((await Crawl.Run(crawler, Stack, site, source, Batches)).RunId);
         var before = await Db.ProjectsChecksum(source);
         foreach (var product in site.Products.Take(25).ToList())
         {
@@ -103,9 +108,9 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
         }
 
         await using var tap = await CrawlTap.Open(Publisher);
-        var stopped = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}", "-a", "stop_after=20");
+        var stopped = await Crawl.Run(crawler, Stack, site, source, Batches with { StopAfter = 20 });
 
-        Assert.Equal("failed", stopped.Stat("runsaga/outcome"));
+        Assert.Equal("failed", stopped.Stat("outcome"));
         var row = await ExpectFailed(stopped.RunId, "STOPPED_HALF_WAY");
         Assert.Contains("stopped_half_way", row.ErrorMessage);
         var published = await CrawlTap.AssertPublishedInOrder(tap, stopped.RunId, expectedItems: null, "ScrapeFailed", BatchSize);
@@ -115,20 +120,25 @@ public sealed class When_a_scrapy_spider_crawls_a_site(RunSagaStack stack, ITest
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.run_promotions WHERE run_id = @p0", stopped.RunId));
     }
 
-    [Fact]
-    public async Task Should_stop_a_crawl_whose_broker_refuses_it_at_once_and_say_why()
+    [Theory]
+    [MemberData(nameof(Crawl.Crawlers), MemberType = typeof(Crawl))]
+    public async Task Should_stop_a_crawl_whose_broker_refuses_it_at_once_and_say_why(string crawler)
     {
-        var source = NewSource("scrapy-refused");
+        var source = NewSource($"{crawler}-refused");
         await using var site = new LocalSite(productCount: 40);
         var wrongPassword = new UriBuilder(Stack.Amqp) { Password = "not-the-password" }.Uri;
         var started = DateTime.UtcNow;
 
-        var crawl = await ScrapyCrawl.Run(Stack, site, source, "-s", $"RUNSAGA_AMQP_URL={wrongPassword}", "-s", $"RUNSAGA_BATCH_SIZE={BatchSize}");
+        var crawl = await Crawl.Run(crawler, Stack, site, source, Batches with { Amqp = wrongPassword.ToString() });
 
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(60), "a refused login is not retried for RUNSAGA_RETRY_SECONDS");
-        Assert.Equal("failed", crawl.Stat("runsaga/outcome"));
+        Assert.Equal("failed", crawl.Stat("outcome"));
+        if (crawler == Crawl.Crawlee)
+        {
+            Assert.Equal(1, crawl.ExitCode); // the example exits 1 when its run failed (scrapy runspider exits 0 whatever the close reason)
+        }
+
         Assert.Contains("RabbitMQ refused the login", crawl.Log);
-        Assert.Contains("runsaga_publish_failed", crawl.Log);
         Assert.Null(await Db.FindRun(crawl.RunId));
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.projects WHERE source = @p0", source));
     }
