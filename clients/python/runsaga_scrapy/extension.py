@@ -128,6 +128,7 @@ class RunSagaExtension:
             self._send_batch()
         publisher = self.publisher
         if publisher is not None and publisher.in_flight > self.max_pending:
+            self.crawler.stats.inc_value("runsaga/backpressure_waits")
             waiting = defer.Deferred()
             publisher.when_at_most(self.max_pending, lambda: _reactor().callFromThread(waiting.callback, None))
             return waiting

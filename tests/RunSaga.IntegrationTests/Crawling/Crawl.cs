@@ -2,8 +2,11 @@ using RunSaga.IntegrationTests.Fixture;
 
 namespace RunSaga.IntegrationTests.Crawling;
 
-/// <summary>How a test crawls: items per batch, optionally a crawl stopped after so many products, another AMQP URI.</summary>
-public sealed record CrawlOptions(int BatchSize, int? StopAfter = null, string? Amqp = null);
+/// <summary>
+/// How a test crawls: items per batch, optionally a crawl stopped after so many products, another AMQP URI, and settings
+/// of the crawler's own (Scrapy: <c>-s NAME=value</c>; Crawlee: environment variables).
+/// </summary>
+public sealed record CrawlOptions(int BatchSize, int? StopAfter = null, string? Amqp = null, IReadOnlyDictionary<string, string>? Settings = null);
 
 /// <summary>
 /// How a crawl ended: the crawler's exit code, the run it logged (<c>RunSaga run &lt;id&gt; started</c>), its whole log,

@@ -27,12 +27,13 @@ public static class CrawleeCrawl
         var work = Directory.CreateTempSubdirectory("runsaga-crawlee-");
         try
         {
-            var result = await Shell.Execute(TestSettings.Node, arguments, Crawl.Timeout, work.FullName, new Dictionary<string, string>
+            var environment = new Dictionary<string, string>(options.Settings ?? new Dictionary<string, string>())
             {
                 ["RUNSAGA_AMQP_URL"] = options.Amqp ?? stack.Amqp.ToString(),
                 ["RUNSAGA_SOURCE"] = source,
                 ["RUNSAGA_BATCH_SIZE"] = options.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            });
+            };
+            var result = await Shell.Execute(TestSettings.Node, arguments, Crawl.Timeout, work.FullName, environment);
             return new CrawlOutcome(result.ExitCode, Crawl.LoggedRunId(result, Crawl.Crawlee), result.Output, ReadStats(result.Output));
         }
         finally

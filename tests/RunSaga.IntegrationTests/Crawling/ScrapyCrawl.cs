@@ -29,6 +29,7 @@ public static partial class ScrapyCrawl
             "-s", $"RUNSAGA_BATCH_SIZE={options.BatchSize}",
             "-s", "LOG_LEVEL=INFO",
             .. options.StopAfter is { } stopAfter ? ["-a", $"stop_after={stopAfter}"] : Array.Empty<string>(),
+            .. (options.Settings ?? new Dictionary<string, string>()).SelectMany(setting => new[] { "-s", $"{setting.Key}={setting.Value}" }),
         ];
         var work = Directory.CreateTempSubdirectory("runsaga-scrapy-");
         try
