@@ -26,10 +26,15 @@ export interface CrawlerLike {
   running?: boolean;
 }
 
-/** Protected in Crawlee's typings, read all the same: whether the crawl ended at maxRequestsPerCrawl. */
+/**
+ * Protected in Crawlee's typings, read all the same: whether the crawl ended at maxRequestsPerCrawl, and whether its
+ * request queue still holds requests when `run()` resolves.
+ */
 interface CrawlerLimits {
   maxRequestsPerCrawl?: number;
   handledRequestsCount?: number;
+  requestManager?: { isFinished?: () => Promise<boolean> };
+  handleSkippedRequest?: (options: { url?: string; reason?: string }) => Promise<unknown>;
 }
 
 export interface RunSagaStats {
@@ -70,6 +75,8 @@ class Run {
   /** undefined: not stopped; null: `crawler.stop()` without a reason. */
   stopReason: string | null | undefined = undefined;
   interrupted = false;
+  /** Crawlee skipped a request because maxRequestsPerCrawl was reached (its handleSkippedRequest, reason `limit`). */
+  limitReached = false;
   outcome: RunSagaStats["outcome"] = "running";
   errorCode: string | undefined;
   waits = 0;
@@ -149,6 +156,15 @@ export class RunSaga {
     this.stopCrawler = (reason) => {
       originalStop.call(crawler, reason);
     };
+    const originalSkipped = (crawler as CrawlerLimits).handleSkippedRequest;
+    if (typeof originalSkipped === "function") {
+      (crawler as CrawlerLimits).handleSkippedRequest = function handleSkippedRequest(options) {
+        if (options?.reason === "limit" && saga.current?.crawling === true) {
+          saga.current.limitReached = true;
+        }
+        return originalSkipped.call(crawler, options);
+      };
+    }
     Object.defineProperty(crawler, WRAPPED, { value: this });
   }
 
@@ -197,7 +213,7 @@ export class RunSaga {
     ]);
     const refused = beginning.find((why) => why !== null);
     if (refused !== undefined && refused !== null) {
-      await this.finish(run, {});
+      await this.finish(run, { started: false });
       throw new RunSagaError(`RunSaga run ${run.id} could not be started, so the crawl did not run: ${refused}`);
     }
 
@@ -222,7 +238,17 @@ export class RunSaga {
       process.off("SIGINT", interrupted);
       run.crawling = false;
     }
-    await this.finish(run, { threw, crawlError });
+    // A crawl cut short another way (autoscaledPool.abort(), a pool that gave up) resolves with requests still queued.
+    let unfinished = false;
+    if (!threw) {
+      const requests = (this.crawler as unknown as CrawlerLimits).requestManager;
+      try {
+        unfinished = typeof requests?.isFinished === "function" && !(await requests.isFinished());
+      } catch {
+        unfinished = false; // the queue cannot say: no evidence the crawl was cut short
+      }
+    }
+    await this.finish(run, { started: true, threw, crawlError, unfinished });
     if (threw) {
       throw crawlError;
     }
@@ -233,20 +259,26 @@ export class RunSaga {
     const run = this.current;
     const settings = this.settings as Settings;
     if (run === undefined || !run.crawling) {
-      return toDataset(data); // outside a run
+      if (run !== undefined) {
+        // A handler Crawlee gave up on (requestHandlerTimeoutSecs) may still push after the crawl ended: too late for
+        // a run whose totals are being sent.
+        this.log.warning(`RunSaga run ${run.id}: an item pushed after the crawl ended is not part of the run`);
+      }
+      return toDataset(data);
     }
-    // Mapped first: an item the mapping refuses fails the push before it reaches the dataset or a batch.
+    // Mapped and buffered before anything is awaited, so an item is in the run exactly when the push began during the
+    // crawl: the end of the run cannot slip between them. An item the mapping refuses fails the push and is in neither.
     const items = (Array.isArray(data) ? data : [data]).map((item) => (this.mapping as ItemMapping).toWire(item, this.crawler));
-    let result: unknown;
-    if (settings.pushToDataset) {
-      result = await toDataset(data);
-    }
     for (const item of items) {
       run.buffer.push(item);
       run.items += 1;
       if (run.buffer.length >= settings.batchSize) {
         this.sendBatch(run);
       }
+    }
+    let result: unknown;
+    if (settings.pushToDataset) {
+      result = await toDataset(data);
     }
     // Back-pressure: while more than maxPendingBatches messages are unconfirmed, the request handler waits here, and
     // Crawlee's bounded concurrency stops taking new requests.
@@ -266,14 +298,24 @@ export class RunSaga {
     }
   }
 
-  private async finish(run: Run, end: { threw?: boolean; crawlError?: unknown }): Promise<void> {
+  private async finish(run: Run, end: { started: boolean; threw?: boolean; crawlError?: unknown; unfinished?: boolean }): Promise<void> {
+    try {
+      await this.sendLastWord(run, end);
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  private async sendLastWord(run: Run, end: { started: boolean; threw?: boolean; crawlError?: unknown; unfinished?: boolean }): Promise<void> {
     const settings = this.settings as Settings;
     const publisher = run.publisher;
     if (run.buffer.length > 0) {
       this.sendBatch(run);
     }
+    // The crawler's counters are the last crawl's until the next run() resets them: read only for a run that crawled.
     const { maxRequestsPerCrawl: maxRequests, handledRequestsCount: handled } = this.crawler as unknown as CrawlerLimits;
-    const maxReached = typeof maxRequests === "number" && maxRequests > 0 && typeof handled === "number" && handled >= maxRequests;
+    const maxReached = end.started && (run.limitReached ||
+      (typeof maxRequests === "number" && maxRequests > 0 && typeof handled === "number" && handled >= maxRequests));
     let name = "ScrapeFailed";
 
     // Once every batch is confirmed (or given up): the run's last word.
@@ -286,7 +328,7 @@ export class RunSaga {
       if (end.threw) {
         code = "CRAWLER_ERROR";
         why = end.crawlError instanceof Error ? end.crawlError.message || String(end.crawlError) : String(end.crawlError);
-      } else if (run.stopReason === "runsaga_publish_failed" && failure !== null) {
+      } else if (failure !== null && (!end.started || run.stopReason === "runsaga_publish_failed")) {
         code = "RUNSAGA_PUBLISH_FAILED";
         why = `a message could not be published: ${failure}`;
       } else if (run.stopReason !== undefined) {
@@ -301,6 +343,9 @@ export class RunSaga {
         code = "MAX_REQUESTS_PER_CRAWL";
         why = `the crawl ended at maxRequestsPerCrawl (${handled} of at most ${maxRequests} requests handled): ` +
           "it did not see the whole site";
+      } else if (end.unfinished) {
+        code = "CRAWL_INCOMPLETE";
+        why = "crawler.run() ended with requests still in its queue (the crawl was aborted): it did not see the whole site";
       } else if (failure !== null) {
         code = "RUNSAGA_PUBLISH_FAILED";
         why = `a message could not be published: ${failure}`;
@@ -332,8 +377,8 @@ export class RunSaga {
     })();
 
     // A broker that takes the messages but never confirms them (a quorum queue without its majority) would hold the end
-    // of the crawl open for ever: after this long it ends without its last word, and the run stays open until
-    // RunSaga's RUN_TIMEOUT fails it. It is never promoted.
+    // of the crawl open for ever: after this long it ends without its last word confirmed, and the run stays open until
+    // RunSaga's RUN_TIMEOUT fails it (or completes, if the broker did take a ScrapeCompleted it never confirmed).
     const limitSeconds = 2 * settings.retrySeconds + 60;
     let timer: NodeJS.Timeout | undefined;
     const watchdog = new Promise<"timeout">((resolve) => {
@@ -343,14 +388,14 @@ export class RunSaga {
     clearTimeout(timer);
     if (outcome === "timeout") {
       this.log.error(`RunSaga run ${run.id}: RabbitMQ has not confirmed the run's messages within ${limitSeconds} s; the ` +
-        "crawl ends without ScrapeCompleted. The run stays open until RunSaga's RUN_TIMEOUT fails it.");
+        `crawl ends without a confirmed ${name}. The run stays open until RunSaga's RUN_TIMEOUT fails it, unless RabbitMQ ` +
+        "took an unconfirmed ScrapeCompleted (then RunSaga completes it: every batch was confirmed before it).");
       run.outcome = "failed";
       await publisher.close(true);
     } else {
       run.outcome = outcome;
       await publisher.close();
     }
-    this.current = undefined;
     if (outcome !== "timeout") {
       this.log.info(`RunSaga run ${run.id}: ${name} ${sent ? "sent" : "not sent"} (${run.items} items in ${run.batches} ` +
         `batches); outcome ${run.outcome}`);

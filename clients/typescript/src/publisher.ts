@@ -331,7 +331,13 @@ export class RunPublisher {
       throw lastError ?? new Error("no AMQP URI");
     }
     if (epoch !== this.epoch || this.stopped) {
-      connection.close().catch(() => undefined);
+      // Nobody reads this connection any more: an 'error' while it closes must not crash the process, and a close the
+      // broker never answers must not keep the process alive.
+      const abandoned = connection;
+      abandoned.on("error", () => undefined);
+      const destroy = setTimeout(() => destroySocket(abandoned, "an abandoned connection did not close"), CLOSE_TIMEOUT_MS);
+      destroy.unref();
+      abandoned.close().catch(() => undefined).finally(() => clearTimeout(destroy));
       throw new Error("the connection attempt was abandoned");
     }
     this.connection = connection;
@@ -405,13 +411,17 @@ export class RunPublisher {
     clearTimeout(timer);
     if (!clean) {
       // RabbitMQ did not answer the close (a blocked or half-open connection): drop the socket.
-      const stream = (connection as unknown as { connection?: { stream?: { destroy(error?: Error): void } } }).connection?.stream;
-      stream?.destroy(new Error("RabbitMQ did not answer the close"));
+      destroySocket(connection, "RabbitMQ did not answer the close");
     }
   }
 }
 
 class DeadlineExceeded extends Error {}
+
+/** Drops an amqplib connection's socket (its internal stream): for a close the broker does not answer. */
+function destroySocket(connection: unknown, why: string): void {
+  (connection as { connection?: { stream?: { destroy(error?: Error): void } } }).connection?.stream?.destroy(new Error(why));
+}
 
 function describe(error: unknown): string {
   if (error instanceof Error) {

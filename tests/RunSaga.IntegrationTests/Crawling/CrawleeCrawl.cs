@@ -13,15 +13,21 @@ public static class CrawleeCrawl
 {
     private const string StatsLine = "RunSaga stats ";
 
-    public static async Task<CrawlOutcome> Run(RunSagaStack stack, LocalSite site, string source, CrawlOptions options)
+    /// <param name="script">
+    /// Another crawler than the example, taking <c>--start-url</c> and printing the same lines (a test's own, using the
+    /// example's installed packages), with <paramref name="extra"/> arguments.
+    /// </param>
+    public static async Task<CrawlOutcome> Run(
+        RunSagaStack stack, LocalSite site, string source, CrawlOptions options, string? script = null, params string[] extra)
     {
-        var script = Path.Combine(stack.RepositoryRoot, "examples", "crawlee", "dist", "shop_crawler.js");
-        Assert.True(File.Exists(script),
-            $"{script} is missing: build it with `(cd clients/typescript && npm ci && npm run build) && (cd examples/crawlee && npm ci && npm run build)` (scripts/test does)");
+        var example = Path.Combine(stack.RepositoryRoot, "examples", "crawlee", "dist", "shop_crawler.js");
+        Assert.True(File.Exists(example),
+            $"{example} is missing: build it with `(cd clients/typescript && npm ci && npm run build) && (cd examples/crawlee && npm ci && npm run build)` (scripts/test does)");
         string[] arguments =
         [
-            script, "--start-url", site.StartUrl,
+            script ?? example, "--start-url", site.StartUrl,
             .. options.StopAfter is { } stopAfter ? ["--stop-after", stopAfter.ToString(System.Globalization.CultureInfo.InvariantCulture)] : Array.Empty<string>(),
+            .. extra,
         ];
         // Crawlee keeps its storage (request queue, dataset) under the working directory: never the repository's.
         var work = Directory.CreateTempSubdirectory("runsaga-crawlee-");

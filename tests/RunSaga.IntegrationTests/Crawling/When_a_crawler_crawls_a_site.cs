@@ -143,6 +143,27 @@ public sealed class When_a_crawler_crawls_a_site(RunSagaStack stack, ITestOutput
         Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.projects WHERE source = @p0", source));
     }
 
+    [Fact]
+    public async Task Should_fail_a_crawlee_crawl_cut_short_by_an_abort_and_change_nothing()
+    {
+        // Crawlee's autoscaledPool.abort() ends crawler.run() as if the crawl were done, with pages still queued: for a
+        // full run, RunSaga would take every product on them as gone. The adapter sees the queue unfinished.
+        var source = NewSource("crawlee-aborted");
+        await using var site = new LocalSite(productCount: 60);
+        await ExpectCompleted((await Crawl.Run(Crawl.Crawlee, Stack, site, source, Batches)).RunId);
+        var before = await Db.ProjectsChecksum(source);
+        await using var tap = await CrawlTap.Open(Publisher);
+
+        var aborted = await CrawleeCrawl.Run(Stack, site, source, Batches,
+            Path.Combine(Stack.RepositoryRoot, "tests", "RunSaga.IntegrationTests", "Crawling", "aborted_crawler.mjs"), "--abort-after", "10");
+
+        Assert.Equal(("failed", "CRAWL_INCOMPLETE"), (aborted.Stat("outcome"), aborted.Stat("error_code")));
+        await ExpectFailed(aborted.RunId, "CRAWL_INCOMPLETE");
+        Assert.InRange(await CrawlTap.AssertPublishedInOrder(tap, aborted.RunId, expectedItems: null, "ScrapeFailed", BatchSize), 10, 12);
+        Assert.Equal(before, await Db.ProjectsChecksum(source));
+        Assert.Equal(0, await Db.Count("SELECT count(*) FROM runsaga.project_lineage WHERE run_id = @p0", aborted.RunId));
+    }
+
     /// <summary>Every product on the site is an ok item of the source, with the page's title, url, price and description.</summary>
     private async Task AssertProjectsShow(LocalSite site, string source, IReadOnlyCollection<string>? alsoKept = null)
     {
