@@ -39,6 +39,13 @@ public static class Crawl
         _ => throw new ArgumentOutOfRangeException(nameof(crawler), crawler, "scrapy or crawlee"),
     };
 
+    /// <summary>
+    /// Every node of the test's broker cluster as an AMQP URI with <paramref name="amqp"/>'s user, separated by commas:
+    /// what a scraper of a clustered RunSaga is given (wire-format.md, section 1).
+    /// </summary>
+    public static string ClusterUris(Uri amqp) => string.Join(",", TestSettings.ClusterAmqpNodes.Select(node =>
+        new UriBuilder(amqp) { Host = node.Split(':')[0], Port = int.Parse(node.Split(':')[1]) }.Uri.ToString()));
+
     /// <summary>A crawl may not take longer: the slowest (a broker restart in the middle) takes well under a minute.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
 

@@ -23,8 +23,7 @@ public sealed class When_the_broker_holds_a_crawl_back(DistributedStack stack, I
         await using var site = new LocalSite(Products);
         site.HoldProductPagesAfter(20);
         await using var tap = await CrawlTap.Open(Publisher);
-        var nodes = string.Join(",", TestSettings.ClusterAmqpNodes.Select(node =>
-            new UriBuilder(Stack.Amqp) { Host = node.Split(':')[0], Port = int.Parse(node.Split(':')[1]) }.Uri.ToString()));
+        var nodes = Crawl.ClusterUris(Stack.Amqp);
         // Crawlee's bound is its maxConcurrency (8 handlers waiting in pushData). Scrapy's is the size of the responses in
         // progress (SCRAPER_SLOT_MAX_ACTIVE_SIZE, 5 MB by default: thousands of these small pages), 20 KB here.
         var settings = crawler == Crawl.Scrapy ? new Dictionary<string, string> { ["SCRAPER_SLOT_MAX_ACTIVE_SIZE"] = "20000" } : null;

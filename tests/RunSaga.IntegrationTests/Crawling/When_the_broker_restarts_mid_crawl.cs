@@ -22,9 +22,7 @@ public sealed class When_the_broker_restarts_mid_crawl(DistributedStack stack, I
         await using var site = new LocalSite(Products);
         site.HoldProductPagesAfter(30);
         await using var tap = await CrawlTap.Open(Publisher);
-        // Every node, as a scraper of a clustered RunSaga is told (wire-format.md, section 1).
-        var nodes = string.Join(",", TestSettings.ClusterAmqpNodes.Select(node =>
-            new UriBuilder(Stack.Amqp) { Host = node.Split(':')[0], Port = int.Parse(node.Split(':')[1]) }.Uri.ToString()));
+        var nodes = Crawl.ClusterUris(Stack.Amqp);
 
         var crawl = Crawl.Run(crawler, Stack, site, source, new CrawlOptions(BatchSize, Amqp: nodes));
         await Eventually(async () => site.Held > 0 && await Db.Count(
