@@ -30,7 +30,9 @@ namespace RunSaga.Orchestrator.Deadlines;
 /// A run whose own messages have waited in the outbox longer than <see cref="OutboxLag"/> is held too, whatever staging
 /// says: its <c>FlushRun</c> has not reached the Consumers, so the missing answer is RunSaga's delay, not the scraper's.
 /// So is a run with a batch inside a staging transaction at its flush deadline: RabbitMQ counts a delivered batch as
-/// taken, not waiting, so a large batch being staged would otherwise look like staging has caught up.
+/// taken, not waiting, so a large batch being staged would otherwise look like staging has caught up. And staging counts
+/// as behind while any staging transaction has outlasted a poll (<see cref="SlowStagingAsync"/>): batches delivered
+/// behind it wait for a slot, counted nowhere.
 /// </para>
 /// </summary>
 public sealed class DeadlineWatcher(
@@ -99,7 +101,7 @@ public sealed class DeadlineWatcher(
 
     internal async Task<int> PublishPassedDeadlines(CancellationToken cancellationToken)
     {
-        if (await staging.BehindAsync(cancellationToken) is { } reason)
+        if ((await staging.BehindAsync(cancellationToken) ?? await SlowStagingAsync(cancellationToken)) is { } reason)
         {
             Behind(reason);
         }
@@ -127,11 +129,29 @@ public sealed class DeadlineWatcher(
         {
             using var scope = RunLogScope.Begin(runId, source);
             logger.LogInformation("The run's {Deadline} deadline has passed", deadline);
-            var runHold = hold ?? OutboxHold(undelivered, since) ?? StagingHold(beingStaged);
+            // The run's own batch being staged says more than the pipeline's state: it is named first.
+            var runHold = StagingHold(beingStaged) ?? hold ?? OutboxHold(undelivered, since);
             await bus.Publish(new RunDeadlinePassed { RunId = runId, Deadline = deadline, HoldReason = runHold }, cancellationToken);
         }
 
         return due.Count;
+    }
+
+    /// <summary>
+    /// Why staging is behind although <c>runsaga.staging</c> holds nothing ready: a staging transaction has outlasted a
+    /// poll. The Consumers take up to 8 batches per instance from the queue but stage 4 at a time, so while slow
+    /// transactions hold the slots, the batches delivered behind them wait where RabbitMQ no longer counts them, and no
+    /// lock of theirs is taken yet. A batch waits at most about two transactions long, so as long as every transaction
+    /// ends within a poll, none waits out STAGING_SETTLE unseen.
+    /// </summary>
+    private async Task<string?> SlowStagingAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(AdvisoryLocks.OldestStagingTransactionSeconds);
+        var seconds = (double)(await command.ExecuteScalarAsync(cancellationToken))!;
+        return seconds > options.Value.DeadlinePollInterval.TotalSeconds
+            ? $"a batch has been in its staging transaction for {seconds:0.0} s, longer than DEADLINE_POLL_INTERVAL "
+                + "(batches the Consumers took from runsaga.staging may wait behind it)"
+            : null;
     }
 
     /// <summary>After a failed poll: another Orchestrator may poll at its next tick (if PostgreSQL answers at all).</summary>

@@ -44,6 +44,19 @@ public static class AdvisoryLocks
         """;
 
     /// <summary>
+    /// How long, in seconds, the oldest staging transaction open right now has run (every one holds a
+    /// <see cref="ShareRunArtifacts"/> lock, the only shared advisory lock RunSaga takes); 0 when none is open.
+    /// <c>pg_stat_activity</c> shows another backend's <c>xact_start</c> only to its own role (or <c>pg_read_all_stats</c>):
+    /// hosts logging in as different roles see 0 here.
+    /// </summary>
+    public const string OldestStagingTransactionSeconds = """
+        SELECT coalesce(extract(epoch FROM max(clock_timestamp() - a.xact_start)), 0)::float8
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.mode = 'ShareLock' AND l.granted AND l.objsubid = 1
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        """;
+
+    /// <summary>
     /// Per archive file (<c>@path</c>, relative): taken by archival before it chooses a file name, so two runs
     /// with the same folder name never write the same file.
     /// </summary>
