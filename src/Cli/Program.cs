@@ -116,6 +116,8 @@ var include = new Option<string?>("--include") { Description = "Also list runs w
 var runId = new Argument<Guid>("run-id") { Description = "The run's id" };
 var idempotencyKey = new Option<string?>("--idempotency-key") { Description = "A second request with this key returns the first run" };
 var cancelReason = new Option<string?>("--reason") { Description = "Why (recorded as the run's error message)" };
+var searchText = new Argument<string>("text") { Description = "A run id, an idempotency key or a folder name" };
+var hours = new Option<int?>("--hours") { Description = "How many hours back (1-168, default 24)" };
 
 Group("runs", "List, show, request and cancel runs",
     Leaf("list", "Runs, newest first", async (p, api, ct) => PrintRuns(p, await api.GetAsync(
@@ -125,6 +127,14 @@ Group("runs", "List, show, request and cancel runs",
         source, status, processType, limit, cursor, include),
     Leaf("show", "One run with its counts, error and archive state", async (p, api, ct) =>
         PrintRun(p, await api.GetAsync($"runs/{p.GetValue(runId)}", ct)), runId),
+    Leaf("search", "Find runs by run id, idempotency key or folder name", async (p, api, ct) => PrintRuns(p, await api.GetAsync(
+            $"runs/search?{Query(("q", p.GetValue(searchText)), ("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct)),
+        searchText, limit, cursor),
+    Leaf("hourly", "The fleet's runs hour by hour (by the hour each was created): completed, failed, cancelled, open", async (p, api, ct) =>
+        Print(p, await api.GetAsync($"runs/hourly?{Query(("hours", p.GetValue(hours)?.ToString(System.Globalization.CultureInfo.InvariantCulture)))}", ct),
+            h => Output.Table(Console.Out, h.GetProperty("buckets").EnumerateArray(),
+                ("HOUR", "hour"), ("COMPLETED", "completed"), ("FAILED", "failed"), ("CANCELLED", "cancelled"), ("OPEN", "open"))),
+        hours),
     Leaf("request", "Request a run (idempotent by --idempotency-key)", async (p, api, ct) =>
         PrintRun(p, await api.PostAsync("runs", new
         {
@@ -157,6 +167,27 @@ root.Subcommands.Add(Leaf("sources", "Every source with its last run and health"
         ("LAST SUCCESS", "lastSuccessfulRun.finishedAt"), ("WHY", "healthReason")))));
 
 var sourceArg = new Argument<string>("source");
+root.Subcommands.Add(Leaf("source", "One source: its health, its runs newest first, where its retention stands", async (p, api, ct) =>
+    Print(p, await api.GetAsync(
+            $"sources/{Uri.EscapeDataString(p.GetValue(sourceArg)!)}?{Query(("limit", p.GetValue(limit)?.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("cursor", p.GetValue(cursor)))}", ct),
+        detail =>
+        {
+            Output.Fields(Console.Out, detail,
+                ("source", "summary.source"), ("health", "summary.health"), ("why", "summary.healthReason"), ("items", "summary.items"),
+                ("last success", "summary.lastSuccessfulRun.finishedAt"), ("retention withheld", "retention.withheld"),
+                ("withheld because", "retention.withheldReason"), ("keep runs", "retention.keepRuns"),
+                ("next retention cycle", "retention.nextScheduledCycle"));
+            Console.WriteLine();
+            Output.Table(Console.Out, detail.GetProperty("runs").EnumerateArray(),
+                ("ID", "id"), ("TYPE", "processType"), ("STATUS", "status"), ("CREATED", "createdAt"), ("SECONDS", "durationSeconds"),
+                ("ITEMS", "stagedItems"), ("NEW", "inserted"), ("UPDATED", "updated"), ("ERROR", "errorCode"));
+            if (detail.GetProperty("nextCursor").GetString() is { } next)
+            {
+                Console.WriteLine($"(more: --cursor {next})");
+            }
+        }),
+    sourceArg, limit, cursor));
+
 var keyArg = new Argument<string>("key");
 root.Subcommands.Add(Leaf("lineage", "An item and every change of it", async (p, api, ct) =>
 {

@@ -20,6 +20,10 @@ public sealed class When_operators_use_the_cli(RunSagaStack stack, ITestOutputHe
         var show = await Cli("reader", "runs", "show", run.Id.ToString());
         var sources = await Cli("reader", "sources", "--json");
         var lineage = await Cli("reader", "lineage", source, "item-00001");
+        var found = await Cli("reader", "runs", "search", run.Id.ToString(), "--json");
+        var hourly = await Cli("reader", "runs", "hourly", "--hours", "2");
+        var detail = await Cli("reader", "source", source);
+        var noSuchSource = await Cli("reader", "source", $"{source}-never");
 
         Assert.Equal(0, table.ExitCode);
         Assert.StartsWith("ID", table.Stdout, StringComparison.Ordinal);
@@ -28,6 +32,14 @@ public sealed class When_operators_use_the_cli(RunSagaStack stack, ITestOutputHe
         Assert.Contains("Completed", show.Stdout, StringComparison.Ordinal);
         Assert.Contains(JsonDocument.Parse(sources.Stdout).RootElement.EnumerateArray(), s => s.GetProperty("source").GetString() == source);
         Assert.Contains("created", lineage.Stdout, StringComparison.Ordinal);
+        Assert.Equal(run.Id, JsonDocument.Parse(found.Stdout).RootElement.GetProperty("items")[0].GetProperty("id").GetGuid());
+        Assert.Equal(0, hourly.ExitCode);
+        Assert.StartsWith("HOUR", hourly.Stdout, StringComparison.Ordinal);
+        Assert.Equal(3, hourly.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // the header and two hours
+        Assert.Equal(0, detail.ExitCode);
+        Assert.Contains(source, detail.Stdout, StringComparison.Ordinal);
+        Assert.Contains(run.Id.ToString(), detail.Stdout, StringComparison.Ordinal);
+        Assert.Equal(3, noSuchSource.ExitCode);
     }
 
     [Fact]
